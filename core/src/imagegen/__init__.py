@@ -1,0 +1,91 @@
+"""imagegen: one API for image generation across providers.
+
+    import imagegen
+    response = imagegen.image_generation("A cute baby sea otter", model="dall-e-3")
+
+Attributes load on first use, so `import imagegen` stays cheap for every app that imports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+drop_params: bool = False
+"""Set to True to drop unsupported parameters (with a warning) instead of raising, for every call."""
+
+_EXPORTS = {
+    "image_generation": "api",
+    "aimage_generation": "api",
+    "ImageResponse": "types",
+    "Image": "types",
+    "Usage": "types",
+    "ModelSpec": "provider",
+    "ProviderInfo": "provider",
+    "IntRange": "provider",
+    "GenerationRequest": "provider",
+    "ProviderRequest": "provider",
+    "hookimpl": "hookspecs",
+    **dict.fromkeys(
+        [
+            "ImageGenError",
+            "BadRequestError",
+            "UnsupportedParamsError",
+            "ContentPolicyViolationError",
+            "AuthenticationError",
+            "PermissionDeniedError",
+            "NotFoundError",
+            "Timeout",
+            "RateLimitError",
+            "InternalServerError",
+            "ServiceUnavailableError",
+            "APIConnectionError",
+            "PluginError",
+        ],
+        "exceptions",
+    ),
+}
+
+__all__ = ["__version__", "drop_params", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imagegen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"imagegen.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # the lazy attributes above, for type checkers (redundant aliases re-export)
+    from .api import aimage_generation as aimage_generation
+    from .api import image_generation as image_generation
+    from .exceptions import APIConnectionError as APIConnectionError
+    from .exceptions import AuthenticationError as AuthenticationError
+    from .exceptions import BadRequestError as BadRequestError
+    from .exceptions import ContentPolicyViolationError as ContentPolicyViolationError
+    from .exceptions import ImageGenError as ImageGenError
+    from .exceptions import InternalServerError as InternalServerError
+    from .exceptions import NotFoundError as NotFoundError
+    from .exceptions import PermissionDeniedError as PermissionDeniedError
+    from .exceptions import PluginError as PluginError
+    from .exceptions import RateLimitError as RateLimitError
+    from .exceptions import ServiceUnavailableError as ServiceUnavailableError
+    from .exceptions import Timeout as Timeout
+    from .exceptions import UnsupportedParamsError as UnsupportedParamsError
+    from .hookspecs import hookimpl as hookimpl
+    from .provider import GenerationRequest as GenerationRequest
+    from .provider import IntRange as IntRange
+    from .provider import ModelSpec as ModelSpec
+    from .provider import ProviderInfo as ProviderInfo
+    from .provider import ProviderRequest as ProviderRequest
+    from .types import Image as Image
+    from .types import ImageResponse as ImageResponse
+    from .types import Usage as Usage

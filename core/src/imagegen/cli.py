@@ -1,0 +1,196 @@
+"""The `imagegen` command: `generate`, `plugins`, and whatever command plugins add (the proxy's `serve`)."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    from .exceptions import ImageGenError
+
+    try:
+        return int(args.func(args) or 0)
+    except ImageGenError as exc:
+        print(f"imagegen: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagegen", description="Generate images with any provider.")
+    parser.add_argument("--version", action="version", version=f"imagegen {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    generate = commands.add_parser("generate", help="generate images from a prompt and save them")
+    generate.add_argument("prompt")
+    generate.add_argument("-m", "--model", help="e.g. gpt-image-1, dall-e-3, bedrock/amazon.nova-canvas-v1:0")
+    generate.add_argument("-n", type=int, help="number of images")
+    generate.add_argument("--size")
+    generate.add_argument("--quality")
+    generate.add_argument("--style")
+    generate.add_argument("--response-format", choices=["url", "b64_json"])
+    generate.add_argument("--api-base")
+    generate.add_argument("--timeout", type=float)
+    generate.add_argument(
+        "-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+        help="a provider parameter or setting; VALUE is parsed as JSON when it can be (repeatable)",
+    )  # fmt: skip
+    generate.add_argument("-o", "--output", help="file to write (image-1.png, image-2.png… for several)")
+    generate.set_defaults(func=_generate)
+
+    plugins = commands.add_parser("plugins", help="list provider plugins, their models and load errors")
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins.set_defaults(func=_plugins)
+
+    from .plugins import load_command_plugins
+
+    load_command_plugins().hook.register_commands(subparsers=commands)
+    if "serve" not in commands.choices:
+        serve = commands.add_parser("serve", help="run the OpenAI-compatible proxy (needs imagegen-proxy)")
+        serve.set_defaults(func=_serve_missing)
+    return parser
+
+
+def _serve_missing(args: argparse.Namespace) -> int:
+    print("imagegen: `serve` needs the proxy: pip install imagegen-proxy", file=sys.stderr)
+    return 2
+
+
+def _param(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"imagegen: error: --param takes KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+@contextmanager
+def _spinner(label: str) -> Iterator[None]:
+    """An elapsed-time spinner on stderr (only on a terminal): image models take 10-60 s."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def spin() -> None:
+        for frame in itertools.cycle("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"):
+            sys.stderr.write(f"\r{frame} {label} {time.monotonic() - started:5.1f}s")
+            sys.stderr.flush()
+            if done.wait(0.1):
+                break
+        sys.stderr.write("\r\033[K")
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _extension(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return ".png"
+    if data.startswith(b"\xff\xd8"):
+        return ".jpg"
+    if data[8:12] == b"WEBP":
+        return ".webp"
+    return ".png"
+
+
+def _output_paths(output: str | None, count: int, first_bytes: bytes) -> list[Path]:
+    if output is None:
+        stem, suffix = Path(f"image-{int(time.time())}"), _extension(first_bytes)
+    else:
+        path = Path(output)
+        stem, suffix = path.with_suffix(""), path.suffix or _extension(first_bytes)
+    if count == 1:
+        return [stem.with_suffix(suffix)]
+    return [stem.with_name(f"{stem.name}-{i}").with_suffix(suffix) for i in range(1, count + 1)]
+
+
+def _download(client: Any, url: str) -> bytes:
+    content: bytes = client.get(url).raise_for_status().content
+    return content
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .api import image_generation
+    from .transport import sync_client
+
+    extra = dict(_param(p) for p in args.param)
+    with _spinner(f"generating with {args.model or 'gpt-image-1'}"):
+        response = image_generation(
+            args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality, style=args.style,
+            response_format=args.response_format, api_base=args.api_base, timeout=args.timeout, **extra,
+        )  # fmt: skip
+        images = [
+            image.image_bytes()
+            if image.b64_json is not None
+            else sync_client().get(str(image.url)).raise_for_status().content
+            for image in response.data
+        ]
+    for warning in response.warnings:
+        print(f"imagegen: warning: {warning}", file=sys.stderr)
+    if not images:
+        print("imagegen: error: the provider returned no images", file=sys.stderr)
+        return 1
+    for path, data in zip(_output_paths(args.output, len(images), images[0]), images, strict=True):
+        path.write_bytes(data)
+        print(path)
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from .plugins import registry
+
+    rows = []
+    for entry in registry.load_all():
+        info = entry.provider.info if entry.provider else None
+        rows.append(
+            {
+                "prefix": entry.prefix,
+                "distribution": entry.distribution,
+                "version": entry.version,
+                "module": entry.module,
+                "models": [spec.name for spec in info.models] if info else [],
+                "error": entry.error,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no provider plugins installed; try: pip install imagegen-openai")
+    for row in rows:
+        print(f"{row['prefix']}/  {row['distribution']} {row['version']}  ({row['module']})")
+        if row["error"]:
+            print(f"    ERROR: {row['error']}")
+        elif row["models"]:
+            print(f"    models: {', '.join(row['models'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

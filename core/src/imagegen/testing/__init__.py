@@ -1,0 +1,17 @@
+"""The conformance kit: a fake-upstream server base and the standard tests a provider plugin subclasses.
+
+Requires pytest (`pip install imagegen-core[testing]`).
+"""
+
+from .conformance import ProviderConformanceTests
+from .fake_upstream import ERROR_KINDS, TINY_PNG, TINY_PNG_B64, FakeRequest, FakeResponse, FakeUpstream
+
+__all__ = [
+    "ERROR_KINDS",
+    "TINY_PNG",
+    "TINY_PNG_B64",
+    "FakeRequest",
+    "FakeResponse",
+    "FakeUpstream",
+    "ProviderConformanceTests",
+]

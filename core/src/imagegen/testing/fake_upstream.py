@@ -1,0 +1,154 @@
+"""A real HTTP server on 127.0.0.1 for testing a provider against its wire protocol.
+
+Subclass `FakeUpstream`, implement `handle` (the provider's API, strictly: reject what the real
+service rejects) and `error` (how the provider spells each kind of failure), and start it:
+
+    with MyFakeProvider() as upstream:
+        imagegen.image_generation("otter", model="my/model", api_base=upstream.url)
+
+`fail_next(kind)` makes the next requests fail the way the provider fails; `requests` records
+everything received.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ERROR_KINDS = (
+    "auth",
+    "permission",
+    "not_found",
+    "bad_request",
+    "content_policy",
+    "rate_limit",
+    "server_error",
+    "unavailable",
+)
+
+# The smallest valid PNG (1x1, transparent): real image bytes for tests to decode.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+TINY_PNG_B64 = base64.b64encode(TINY_PNG).decode()
+
+
+@dataclass
+class FakeRequest:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakeResponse:
+    status: int = 200
+    body: Any = None  # bytes are sent as they are; anything else as JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> tuple[bytes, dict[str, str]]:
+        if isinstance(self.body, bytes):
+            return self.body, self.headers
+        return json.dumps(self.body).encode(), {"content-type": "application/json", **self.headers}
+
+
+class FakeUpstream:
+    """Base class of the fake providers. Thread-safe; serves HTTP/1.1 with keep-alive."""
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        """Answer one request as the provider would."""
+        raise NotImplementedError
+
+    def error(self, kind: str) -> FakeResponse:
+        """The provider's answer for a failure `kind` (one of ERROR_KINDS)."""
+        raise NotImplementedError
+
+    def __init__(self) -> None:
+        self.requests: list[FakeRequest] = []
+        self._failures: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def fail_next(self, kind: str, times: int = 1) -> None:
+        """Answer the next `times` requests with the provider's `kind` of error."""
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"unknown failure kind {kind!r}; one of {', '.join(ERROR_KINDS)}")
+        with self._lock:
+            self._failures.extend([kind] * times)
+
+    def _respond(self, request: FakeRequest) -> FakeResponse:
+        with self._lock:
+            self.requests.append(request)
+            kind = self._failures.popleft() if self._failures else None
+        if kind is not None:
+            return self.error(kind)
+        return self.handle(request)
+
+    def start(self) -> FakeUpstream:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                split = urlsplit(self.path)
+                length = int(self.headers.get("content-length") or 0)
+                request = FakeRequest(
+                    method=self.command,
+                    path=split.path,
+                    query=parse_qs(split.query),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length) if length else b"",
+                )
+                try:
+                    response = fake._respond(request)
+                except Exception as exc:  # a bug in the fake must show up in the test, not hang it
+                    response = FakeResponse(500, {"fake_upstream_bug": repr(exc)})
+                body, headers = response.encoded()
+                self.send_response(response.status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,223 @@
+"""Sending a plugin's request: shared connection pools, retries with backoff, transport errors.
+
+One `httpx.Client` per process and one `httpx.AsyncClient` per event loop (an async client's
+connections belong to the loop that opened them). The sync and async paths share every decision;
+only the I/O and the sleep differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import threading
+import time
+import weakref
+from typing import Any
+
+import httpx
+
+from .exceptions import APIConnectionError, ImageGenError, Timeout
+from .provider import ProviderRequest
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_NUM_RETRIES = 2
+RETRY_STATUSES = frozenset({408, 409, 429})
+MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 60.0
+_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
+_USER_AGENT = "imagegen"
+INITIAL_BACKOFF = 0.5
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
+
+_sync_client: httpx.Client | None = None
+_sync_lock = threading.Lock()
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def sync_client() -> httpx.Client:
+    """The process-wide pooled client."""
+    global _sync_client
+    if _sync_client is None:
+        with _sync_lock:
+            if _sync_client is None:
+                _sync_client = httpx.Client(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+    return _sync_client
+
+
+def async_client() -> httpx.AsyncClient:
+    """The pooled async client of the running event loop."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = httpx.AsyncClient(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+    return client
+
+
+def encode_body(request: ProviderRequest) -> tuple[bytes | None, dict[str, str]]:
+    """The request body as bytes, and its headers (JSON bodies are serialised once here)."""
+    if request.json is None:
+        return request.content, request.headers
+    body = json.dumps(request.json, separators=(",", ":"), ensure_ascii=False).encode()
+    return body, {"content-type": "application/json", **request.headers}
+
+
+def should_retry(response: httpx.Response) -> bool:
+    # An upstream may veto or force a retry explicitly, as OpenAI's does.
+    explicit = response.headers.get("x-should-retry")
+    if explicit in ("true", "false"):
+        return bool(explicit == "true")
+    return response.status_code in RETRY_STATUSES or response.status_code >= 500
+
+
+def retry_delay(attempt: int, response: httpx.Response | None) -> float:
+    """Seconds to wait before retry number `attempt` (0-based): the server's word, else backoff with jitter."""
+    if response is not None:
+        advised = _retry_after(response.headers)
+        if advised is not None and 0 <= advised <= MAX_RETRY_AFTER:
+            return advised
+    backoff: float = min(INITIAL_BACKOFF * 2**attempt, MAX_BACKOFF)
+    return backoff * (1 - 0.25 * random.random())
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return parsed.timestamp() - time.time() if parsed else None
+
+
+_RETRYABLE_TRANSPORT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+
+
+def _transport_error(exc: httpx.TransportError, provider: str, model: str, secrets: list[str]) -> ImageGenError:
+    if isinstance(exc, httpx.TimeoutException):
+        return Timeout(
+            f"no response within the timeout ({type(exc).__name__})", provider=provider, model=model, secrets=secrets
+        )
+    return APIConnectionError(
+        f"could not reach the provider: {type(exc).__name__}: {exc}", provider=provider, model=model, secrets=secrets
+    )
+
+
+class _Attempts:
+    """The retry policy of one upstream request, shared by the sync and async loops."""
+
+    def __init__(self, request: ProviderRequest, timeout: float, num_retries: int, provider: str, model: str) -> None:
+        self.request = request
+        self.content, self.headers = encode_body(request)
+        self.timeout = httpx.Timeout(timeout)
+        self.num_retries = num_retries
+        self.provider = provider
+        self.model = model
+
+    def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        return client.build_request(
+            self.request.method, self.request.url, content=self.content, headers=self.headers, timeout=self.timeout
+        )
+
+    def after_response(self, attempt: int, response: httpx.Response) -> float | None:
+        """Seconds to wait before retrying, or None to hand the response back."""
+        if response.is_success or attempt >= self.num_retries or not should_retry(response):
+            return None
+        return retry_delay(attempt, response)
+
+    def after_error(self, attempt: int, exc: httpx.TransportError) -> float:
+        """Seconds to wait before retrying, or raises the mapped error when out of retries."""
+        if attempt >= self.num_retries or not isinstance(exc, _RETRYABLE_TRANSPORT_ERRORS):
+            raise _transport_error(exc, self.provider, self.model, self.request.secrets) from None
+        return retry_delay(attempt, None)
+
+
+def send(request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str) -> httpx.Response:
+    """Send with retries on 408/409/429/5xx and connection errors; returns the final response."""
+    attempts = _Attempts(request, timeout, num_retries, provider, model)
+    client = sync_client()
+    attempt = 0
+    while True:
+        try:
+            response = client.send(attempts.build(client), auth=request.auth)
+        except httpx.TransportError as exc:
+            delay = attempts.after_error(attempt, exc)
+        else:
+            retry_in = attempts.after_response(attempt, response)
+            if retry_in is None:
+                return response
+            response.close()
+            delay = retry_in
+        time.sleep(delay)
+        attempt += 1
+
+
+async def asend(
+    request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str
+) -> httpx.Response:
+    """The async twin of `send`."""
+    attempts = _Attempts(request, timeout, num_retries, provider, model)
+    client = async_client()
+    attempt = 0
+    while True:
+        try:
+            response = await client.send(attempts.build(client), auth=request.auth)
+        except httpx.TransportError as exc:
+            delay = attempts.after_error(attempt, exc)
+        else:
+            retry_in = attempts.after_response(attempt, response)
+            if retry_in is None:
+                return response
+            await response.aclose()
+            delay = retry_in
+        await asyncio.sleep(delay)
+        attempt += 1
+
+
+def error_from_response(response: httpx.Response, *, provider: str, model: str, secrets: list[str]) -> ImageGenError:
+    """The default mapping of an error response: OpenAI's error body, and the class from the status."""
+    from .exceptions import ContentPolicyViolationError, error_class_for_status
+
+    message, code, param, body = _read_error_body(response)
+    kwargs: dict[str, Any] = dict(
+        provider=provider,
+        model=model,
+        status_code=response.status_code,
+        code=code,
+        param=param,
+        body=body,
+        secrets=secrets,
+    )
+    if code in CONTENT_POLICY_CODES:
+        return ContentPolicyViolationError(message, **kwargs)
+    return error_class_for_status(response.status_code)(message, **kwargs)
+
+
+def _read_error_body(response: httpx.Response) -> tuple[str, str | None, str | None, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()[:500]
+        return text or f"HTTP {response.status_code} with an empty body", None, None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code")
+        param = error.get("param")
+        return (
+            str(error.get("message") or f"HTTP {response.status_code}"),
+            str(code) if code is not None else None,
+            str(param) if param is not None else None,
+            body,
+        )
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("Message") or error
+        if message:
+            return str(message), None, None, body
+    return f"HTTP {response.status_code}: {str(body)[:500]}", None, None, body

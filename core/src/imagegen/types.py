@@ -1,0 +1,110 @@
+"""What a generation returns: OpenAI's `ImagesResponse` shape, plus whatever else the provider sent."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+
+class Image(BaseModel):
+    """One generated image: base64 data or a URL, and the prompt the model actually used."""
+
+    model_config = ConfigDict(extra="allow")
+
+    b64_json: str | None = None
+    url: str | None = None
+    revised_prompt: str | None = None
+
+    def image_bytes(self) -> bytes:
+        """The decoded image; raises ValueError for URL results (download those yourself)."""
+        if self.b64_json is None:
+            raise ValueError("this image was returned as a URL; download it from `image.url`")
+        return base64.b64decode(self.b64_json)
+
+
+class Usage(BaseModel):
+    """Token usage, as OpenAI reports it for the GPT image models."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: dict[str, int] = Field(default_factory=lambda: {"text_tokens": 0, "image_tokens": 0})
+
+
+class ImageResponse(BaseModel):
+    """An OpenAI-compatible image generation response.
+
+    Serialises exactly as OpenAI's `ImagesResponse` (plus any extra fields the provider returned).
+    `provider`, `model`, `warnings` and `cost` are available but never serialised.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    created: int = Field(default_factory=lambda: int(time.time()))
+    data: list[Image] = Field(default_factory=list)
+    usage: Usage | None = None
+
+    _provider: str | None = PrivateAttr(default=None)
+    _model: str | None = PrivateAttr(default=None)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+    _cost: float | None = PrivateAttr(default=None)
+
+    @property
+    def provider(self) -> str | None:
+        """The provider prefix that served this response (`openai`, `bedrock`, …)."""
+        return self._provider
+
+    @property
+    def model(self) -> str | None:
+        """The resolved model id, without the provider prefix."""
+        return self._model
+
+    @property
+    def warnings(self) -> list[str]:
+        """What imagegen changed on the way (a dropped parameter, a nearest-size substitution)."""
+        return self._warnings
+
+    @property
+    def cost(self) -> float | None:
+        """The cost in USD when known; None when imagegen has no price for the model."""
+        return self._cost
+
+    def _annotate(self, provider: str, model: str, warnings: list[str], cost: float | None = None) -> None:
+        self._provider, self._model, self._warnings, self._cost = provider, model, warnings, cost
+
+    @classmethod
+    def merge(cls, parts: list[ImageResponse]) -> ImageResponse:
+        """One response from several (a fanned-out request); extra fields come from the first."""
+        first = parts[0]
+        merged = first.model_copy()
+        merged.data = [image for part in parts for image in part.data]
+        usages = [part.usage for part in parts if part.usage is not None]
+        if usages:
+            merged.usage = Usage(
+                input_tokens=sum(u.input_tokens for u in usages),
+                output_tokens=sum(u.output_tokens for u in usages),
+                total_tokens=sum(u.total_tokens for u in usages),
+                input_tokens_details={
+                    key: sum(u.input_tokens_details.get(key, 0) for u in usages)
+                    for key in usages[0].input_tokens_details
+                },
+            )
+        return merged
+
+    def __repr_args__(self) -> Any:
+        # Never print megabytes of base64: show its length instead.
+        for name, value in super().__repr_args__():
+            if name == "data":
+                value = [_short_image(image) for image in value]
+            yield name, value
+
+
+def _short_image(image: Image) -> Image:
+    if image.b64_json and len(image.b64_json) > 64:
+        return image.model_copy(update={"b64_json": f"<{len(image.b64_json)} base64 chars>"})
+    return image

@@ -1,0 +1,61 @@
+"""The OpenAI provider: gpt-image-*, dall-e-3, dall-e-2 and any OpenAI-compatible server (`openai/`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from imagegen import hookimpl
+from imagegen.exceptions import AuthenticationError
+from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
+from imagegen.types import ImageResponse
+
+from .models import MODELS
+from .wire import parse_images_response, request_body
+
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+INFO = ProviderInfo(
+    name="OpenAI",
+    models=MODELS,
+    settings=frozenset({"organization", "project"}),
+    pass_through_unknown_models=True,  # new OpenAI models and OpenAI-compatible servers (xinference, vLLM…)
+)
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    return INFO
+
+
+@hookimpl
+def map_params(request: GenerationRequest) -> dict[str, Any]:
+    return request_body(request)
+
+
+@hookimpl
+def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderRequest:
+    settings = request.settings
+    api_base = settings.get("api_base", "OPENAI_BASE_URL", "OPENAI_API_BASE")
+    api_key = settings.get("api_key", "OPENAI_API_KEY")
+    if api_key is None and api_base is None:
+        raise AuthenticationError(
+            "no OpenAI API key: pass api_key=... or set the OPENAI_API_KEY environment variable",
+            provider=request.provider,
+            model=request.model,
+        )
+    headers = {}
+    if api_key:  # a self-hosted OpenAI-compatible server may need none
+        headers["authorization"] = f"Bearer {api_key}"
+    if organization := settings.get("organization", "OPENAI_ORG_ID"):
+        headers["openai-organization"] = organization
+    if project := settings.get("project", "OPENAI_PROJECT_ID"):
+        headers["openai-project"] = project
+    url = f"{(api_base or DEFAULT_API_BASE).rstrip('/')}/images/generations"
+    return ProviderRequest(url=url, json=body, headers=headers, secrets=[api_key] if api_key else [])
+
+
+@hookimpl
+def parse_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
+    return parse_images_response(response)
