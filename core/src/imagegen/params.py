@@ -89,13 +89,26 @@ def _ratio(text: str) -> float:
     return int(width) / int(height)
 
 
+# OpenAI's standard sizes and the ratio each stands for (1792x1024 is DALL-E 3's "16:9").
+OPENAI_SIZE_RATIOS = {
+    "1024x1024": "1:1",
+    "1792x1024": "16:9",
+    "1024x1792": "9:16",
+    "1536x1024": "3:2",
+    "1024x1536": "2:3",
+}
+
+
 def aspect_ratio_for(request: GenerationRequest, size: str, ratios: Iterable[str]) -> str:
     """The aspect ratio (`"16:9"`) among `ratios` for an OpenAI `size`.
 
-    An exact match is used silently; otherwise the nearest ratio, with a warning. A malformed size
-    (or `auto`) is rejected through the drop policy and the first ratio is returned.
+    An OpenAI standard size whose ratio is offered, or an exact match, is used silently; otherwise the
+    nearest ratio, with a warning. A malformed size (or `auto`) is rejected through the drop policy
+    and the first ratio is returned.
     """
     ratios = list(ratios)
+    if OPENAI_SIZE_RATIOS.get(size) in ratios:
+        return OPENAI_SIZE_RATIOS[size]
     try:
         width, height = parse_size(size)
     except ValueError as exc:

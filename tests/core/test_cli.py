@@ -1,0 +1,71 @@
+"""The `imagegen` command, run as a user runs it (a subprocess of the installed script)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from imagegen.testing import TINY_PNG
+from tests.fakes.openai_fake import FakeOpenAI
+
+API_KEY = "sk-cli-test-key"
+IMAGEGEN = shutil.which("imagegen") or str(Path(__file__).parents[2] / ".venv/bin/imagegen")
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "IMAGEGEN_"))}
+    return subprocess.run([IMAGEGEN, *args], capture_output=True, text=True, env={**clean, **env}, check=False)
+
+
+def test_generate_writes_the_images_and_prints_their_paths(tmp_path: Path) -> None:
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "generate", "A cute baby sea otter", "-m", "gpt-image-1", "-n", "2", "-o", str(tmp_path / "otter.png"),
+            OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    paths = result.stdout.split()
+    assert paths == [str(tmp_path / "otter-1.png"), str(tmp_path / "otter-2.png")]
+    assert all(Path(p).read_bytes() == TINY_PNG for p in paths)
+
+
+def test_generate_downloads_url_results(tmp_path: Path) -> None:
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "generate", "otter", "-m", "dall-e-3", "--response-format", "url", "-o", str(tmp_path / "o.png"),
+            "--api-base", fake.api_base, OPENAI_API_KEY=API_KEY,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o.png").read_bytes() == TINY_PNG
+
+
+def test_generate_passes_provider_params(tmp_path: Path) -> None:
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "generate", "otter", "-m", "gpt-image-1", "-p", "background=transparent", "-p", "output_compression=80",
+            "-p", "output_format=webp", "-o", str(tmp_path / "o"), OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+        body = fake.requests[0].json()
+    assert result.returncode == 0, result.stderr
+    assert (body["background"], body["output_compression"]) == ("transparent", 80)
+
+
+def test_errors_print_one_clear_line_and_exit_non_zero() -> None:
+    result = run("generate", "otter", "-m", "dall-e-3", "--size", "5x5")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "imagegen: error:" in result.stderr
+    assert "size" in result.stderr
+
+
+def test_plugins_lists_distribution_version_prefix_and_models() -> None:
+    result = run("plugins", "--json")
+    rows = {row["prefix"]: row for row in json.loads(result.stdout)}
+    assert rows["openai"]["distribution"] == "imagegen-openai"
+    assert "dall-e-3" in rows["openai"]["models"]
+    assert rows["openai"]["error"] is None
+    text = run("plugins").stdout
+    assert "openai/  imagegen-openai" in text

@@ -1,0 +1,149 @@
+"""Small units of the core: retry timing, redaction, sizes and aspect ratios, merging responses."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from imagegen import ImageResponse, UnsupportedParamsError
+from imagegen.exceptions import (
+    AuthenticationError,
+    InternalServerError,
+    ServiceUnavailableError,
+    error_class_for_status,
+)
+from imagegen.params import aspect_ratio_for, camel_case, dimensions_for, parse_size
+from imagegen.provider import GenerationRequest, Settings
+from imagegen.transport import retry_delay, should_retry
+
+
+def response(status: int, **headers: str) -> httpx.Response:
+    return httpx.Response(status, headers=headers)
+
+
+def request(drop_params: bool = False) -> GenerationRequest:
+    return GenerationRequest("p", "prov", "m", None, {}, Settings({}), 1.0, drop_params=drop_params)
+
+
+@pytest.mark.parametrize(("headers", "expected"), [({"retry-after-ms": "250"}, 0.25), ({"retry-after": "3"}, 3.0)])
+def test_retry_after_headers_are_honoured(headers: dict[str, str], expected: float) -> None:
+    assert retry_delay(0, response(429, **headers)) == expected
+
+
+def test_an_absurd_retry_after_falls_back_to_backoff() -> None:
+    assert retry_delay(0, response(429, **{"retry-after": "3600"})) <= 0.5
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    delays = [retry_delay(attempt, None) for attempt in range(8)]
+    assert 0.375 <= delays[0] <= 0.5
+    assert 0.75 <= delays[1] <= 1.0
+    assert max(delays) <= 8.0
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [
+        (408, True),
+        (409, True),
+        (429, True),
+        (500, True),
+        (503, True),
+        (400, False),
+        (401, False),
+        (404, False),
+        (422, False),
+    ],
+)
+def test_which_statuses_are_retried(status: int, retried: bool) -> None:
+    assert should_retry(response(status)) is retried
+
+
+def test_an_upstream_may_veto_a_retry() -> None:
+    assert should_retry(response(503, **{"x-should-retry": "false"})) is False
+
+
+def test_status_codes_map_to_the_exception_tree() -> None:
+    assert error_class_for_status(401) is AuthenticationError
+    assert error_class_for_status(503) is ServiceUnavailableError
+    assert error_class_for_status(502) is InternalServerError
+    assert issubclass(ServiceUnavailableError, InternalServerError)
+
+
+def test_secrets_are_masked_in_messages() -> None:
+    error = AuthenticationError("bad key sk-abcdef123", provider="openai", secrets=["sk-abcdef123"])
+    assert "sk-abcdef123" not in str(error) + repr(error)
+
+
+def test_settings_repr_names_keys_only() -> None:
+    assert repr(Settings({"api_key": "sk-secret", "api_base": "http://x"})) == "Settings(api_base, api_key)"
+
+
+@pytest.mark.parametrize(
+    ("size", "ratio"), [("1024x1024", "1:1"), ("1792x1024", "16:9"), ("1024x1792", "9:16"), ("1536x1024", "3:2")]
+)
+def test_sizes_map_to_their_exact_aspect_ratio_silently(size: str, ratio: str) -> None:
+    req = request()
+    assert aspect_ratio_for(req, size, ["1:1", "16:9", "9:16", "3:2", "2:3"]) == ratio
+    assert req.warnings == []
+
+
+def test_a_size_without_an_exact_ratio_gets_the_nearest_with_a_warning() -> None:
+    req = request()
+    assert aspect_ratio_for(req, "1536x1024", ["1:1", "4:3", "16:9"]) == "4:3"
+    assert "nearest" in req.warnings[0]
+
+
+def test_a_malformed_size_is_an_unsupported_param() -> None:
+    with pytest.raises(UnsupportedParamsError, match="WIDTHxHEIGHT"):
+        aspect_ratio_for(request(), "large", ["1:1"])
+
+
+def test_dimensions_only_for_sizes_the_model_accepts() -> None:
+    assert dimensions_for(request(), "512x512", {"512x512"}) == (512, 512)
+    req = request(drop_params=True)
+    assert dimensions_for(req, "100x100", {"512x512"}) is None
+    assert req.warnings
+
+
+def test_parse_size_and_camel_case() -> None:
+    assert parse_size("1024x768") == (1024, 768)
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        parse_size("0x10")
+    assert camel_case("negative_prompt") == "negativePrompt"
+    assert camel_case("negativePrompt") == "negativePrompt"
+
+
+def test_merging_fanned_out_responses_keeps_every_image_and_sums_usage() -> None:
+    parts = [
+        ImageResponse.model_validate(
+            {
+                "created": 1,
+                "data": [{"b64_json": "QQ=="}],
+                "usage": {
+                    "input_tokens": 1,
+                    "output_tokens": 2,
+                    "total_tokens": 3,
+                    "input_tokens_details": {"text_tokens": 1, "image_tokens": 0},
+                },
+                "extra": "kept",
+            }
+        ),
+        ImageResponse.model_validate(
+            {
+                "created": 2,
+                "data": [{"b64_json": "Qg=="}],
+                "usage": {
+                    "input_tokens": 1,
+                    "output_tokens": 2,
+                    "total_tokens": 3,
+                    "input_tokens_details": {"text_tokens": 1, "image_tokens": 0},
+                },
+            }
+        ),
+    ]
+    merged = ImageResponse.merge(parts)
+    assert [image.b64_json for image in merged.data] == ["QQ==", "Qg=="]
+    assert merged.usage is not None
+    assert merged.usage.total_tokens == 6
+    assert merged.model_dump()["extra"] == "kept"
