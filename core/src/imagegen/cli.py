@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(func=_plugins)
 
+    new_plugin = commands.add_parser("new-plugin", help="write a ready provider-plugin distribution to start from")
+    new_plugin.add_argument("name", help="the provider's name, e.g. acme (prefix acme/, distribution imagegen-acme)")
+    new_plugin.add_argument("--output", default=".", help="folder to create imagegen-NAME/ in (default: here)")
+    new_plugin.set_defaults(func=_new_plugin)
+
     from .plugins import load_command_plugins
 
     load_command_plugins().hook.register_commands(subparsers=commands)
@@ -159,6 +164,18 @@ def _generate(args: argparse.Namespace) -> int:
     for path, data in zip(_output_paths(args.output, len(images), images[0]), images, strict=True):
         path.write_bytes(data)
         print(path)
+    return 0
+
+
+def _new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import write_plugin
+
+    try:
+        folder = write_plugin(args.name, Path(args.output))
+    except (ValueError, FileExistsError) as exc:
+        print(f"imagegen: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {folder}\nnext: pip install -e '{folder}[test]' && pytest {folder}")
     return 0
 
 

@@ -78,6 +78,8 @@ def _load_provider(entry: PluginEntry) -> Provider:
     manager.register(module, name=entry.prefix)
     manager.check_pending()  # a misspelled hook name fails here, not at call time
     info = manager.hook.provider_info()
+    if info is None:
+        raise PluginError("it does not implement the `provider_info` hook (see docs/writing-a-plugin.md)")
     if not isinstance(info, ProviderInfo):
         raise PluginError(f"its `provider_info` hook must return imagegen.ProviderInfo, got {type(info).__name__}")
     if info.hooks_version != HOOKS_VERSION:

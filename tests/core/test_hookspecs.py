@@ -1,0 +1,94 @@
+"""Every hook is documented and tested: adding a hookspec without both fails here (as datasette does)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from imagegen.hookspecs import CommandSpec, ProviderSpec
+from imagegen.plugins import registry
+from imagegen.provider import HOOKS_VERSION, GenerationRequest, ProviderInfo, ProviderRequest, Settings
+from imagegen.testing import TINY_PNG_B64
+
+GUIDE = Path(__file__).parents[2] / "docs" / "writing-a-plugin.md"
+HOOKS = [name for spec in (ProviderSpec, CommandSpec) for name, _ in inspect.getmembers(spec, inspect.isfunction)]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_contract_docstring(hook: str) -> None:
+    spec = getattr(ProviderSpec, hook, None) or getattr(CommandSpec, hook)
+    assert len((spec.__doc__ or "").strip()) > 40
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_in_the_plugin_guide(hook: str) -> None:
+    assert re.search(rf"^### `{hook}`$", GUIDE.read_text(), re.MULTILINE), f"document {hook} in {GUIDE.name}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test_here(hook: str) -> None:
+    assert f"test_hook_{hook}" in globals(), f"add test_hook_{hook} to {__file__}"
+
+
+def acme_request(**params: object) -> GenerationRequest:
+    provider = registry.provider("acme")
+    return GenerationRequest(
+        "otter", "acme", "acme-image-1", provider.model("acme-image-1"), dict(params), Settings({"api_key": "k"}), 5.0
+    )
+
+
+def test_hook_provider_info() -> None:
+    info = registry.provider("acme").info
+    assert isinstance(info, ProviderInfo)
+    assert info.hooks_version == HOOKS_VERSION
+    assert [spec.name for spec in info.models] == ["acme-image-1"]
+
+
+def test_hook_map_params() -> None:
+    body = registry.provider("acme").hook.map_params(request=acme_request(n=2, size="512x512"))
+    assert body == {"prompt": "otter", "count": 2, "width": 512, "height": 512}
+
+
+def test_hook_build_request() -> None:
+    request = acme_request()
+    upstream = registry.provider("acme").hook.build_request(request=request, body={"prompt": "otter"})
+    assert isinstance(upstream, ProviderRequest)
+    assert upstream.url == "https://api.example.com/v1/models/acme-image-1/generate"
+    assert upstream.secrets == ["k"]
+
+
+def test_hook_parse_response() -> None:
+    body = {"created": 1, "images": [{"base64": TINY_PNG_B64}]}
+    response = registry.provider("acme").hook.parse_response(
+        request=acme_request(), response=httpx.Response(200, json=body)
+    )
+    assert response.data[0].b64_json == TINY_PNG_B64
+
+
+def test_hook_parse_error() -> None:
+    # Acme keeps the default mapping (returns None); the OpenAI plugin does too; Azure/Bedrock/Vertex don't.
+    result = registry.provider("acme").hook.parse_error(request=acme_request(), response=httpx.Response(500))
+    assert result is None
+
+
+def test_hook_register_commands() -> None:
+    import argparse
+
+    from imagegen.hookspecs import hookimpl
+    from imagegen.plugins import load_command_plugins
+
+    class Hello:
+        @hookimpl
+        def register_commands(self, subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+            subparsers.add_parser("hello").set_defaults(func=lambda args: 0)
+
+    manager = load_command_plugins()
+    manager.register(Hello())
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    manager.hook.register_commands(subparsers=commands)
+    assert "hello" in commands.choices
