@@ -113,7 +113,8 @@ class Settings:
         return default
 
     def secrets(self) -> list[str]:
-        """The secret values in use (including secret environment variables read for them)."""
+        """The secret settings passed to the call (a plugin lists those it read from the environment in
+        `ProviderRequest.secrets`)."""
         return [str(v) for k, v in self._values.items() if k in self._secret_names and isinstance(v, str)]
 
     def __contains__(self, name: str) -> bool:
