@@ -1,0 +1,62 @@
+"""The Azure OpenAI provider: image generation on Azure deployments (`azure/<deployment name>`).
+
+The wire format and parameter rules are OpenAI's (from imagegen-openai); Azure adds the URL shapes,
+its credentials (API key or Microsoft Entra ID) and its content-filter errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from imagegen import hookimpl
+from imagegen.exceptions import ImageGenError
+from imagegen.params import check_params
+from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
+from imagegen.types import ImageResponse
+from imagegen_openai.wire import parse_images_response, request_body
+
+from .auth import credentials
+from .endpoint import endpoint
+from .errors import azure_error
+from .models import base_model_spec, spec_from_deployment_name
+
+INFO = ProviderInfo(
+    name="Azure OpenAI",
+    settings=frozenset({"azure_ad_token", "azure_ad_token_provider", "base_model"}),
+    secret_settings=frozenset({"azure_ad_token"}),
+    # Deployment names are the user's; which model one serves is resolved per call in `map_params`.
+    pass_through_unknown_models=True,
+)
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    return INFO
+
+
+@hookimpl
+def map_params(request: GenerationRequest) -> dict[str, Any]:
+    # `base_model` is a per-call setting, so the deployment's spec is chosen (and checked) here.
+    base_model = request.settings.get("base_model")
+    request.spec = base_model_spec(request, base_model) if base_model else spec_from_deployment_name(request.model)
+    check_params(request)
+    return request_body(request, include_model=endpoint(request).v1)
+
+
+@hookimpl
+def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderRequest:
+    target = endpoint(request)
+    creds = credentials(request)
+    return ProviderRequest(url=target.url, json=body, headers=creds.headers, auth=creds.auth, secrets=creds.secrets)
+
+
+@hookimpl
+def parse_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
+    return parse_images_response(response)  # content_filter_results / prompt_filter_results stay on each Image
+
+
+@hookimpl
+def parse_error(request: GenerationRequest, response: httpx.Response) -> ImageGenError | None:
+    return azure_error(request, response)

@@ -1,0 +1,39 @@
+"""The README's usage example runs as written, against the fake (only the resource URL is swapped)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.azure_fake import FakeAzureOpenAI
+
+from .conftest import API_KEY
+
+README = Path(__file__).parents[2] / "plugins" / "azure" / "README.md"
+RESOURCE_URL = "https://my-resource.openai.azure.com"
+
+
+def usage_example() -> str:
+    usage = README.read_text().split("## Usage", 1)[1]
+    match = re.search(r"```python\n(.*?)```", usage, re.S)
+    assert match, "the README's Usage section has a python example"
+    return match.group(1)
+
+
+def test_the_usage_example_calls_image_generation_with_an_azure_deployment() -> None:
+    code = usage_example()
+    assert 'image_generation(\n    model="azure/' in code
+    assert "embedding(" not in code  # the seed documentation's bug
+
+
+def test_the_usage_example_runs(
+    fake_azure: FakeAzureOpenAI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AZURE_API_KEY", API_KEY)
+    code = usage_example()
+    assert RESOURCE_URL in code
+    exec(compile(code.replace(RESOURCE_URL, fake_azure.url), str(README), "exec"), {})  # noqa: S102
+    assert capsys.readouterr().out.startswith(f"{fake_azure.url}/files/")
+    assert fake_azure.requests[0].path == "/openai/deployments/dall-e-3/images/generations"
