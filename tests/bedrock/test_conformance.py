@@ -1,0 +1,54 @@
+"""The Bedrock plugin passes the standard conformance suite: SigV4 on Titan v2 and SD3.5, a Bedrock API key on Nova."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from imagegen.testing import ProviderConformanceTests
+from tests.fakes.bedrock_fake import REGION, FakeBedrock
+
+from .conftest import API_KEY
+
+
+class BedrockConformance(ProviderConformanceTests):
+    plugin_module = "imagegen_bedrock"
+    heavy_modules = ("boto3", "botocore")
+    secret_settings = ("aws_secret_access_key",)
+
+    @pytest.fixture
+    def upstream(self, fake_bedrock: FakeBedrock) -> FakeBedrock:
+        return fake_bedrock
+
+    @pytest.fixture
+    def call_kwargs(self, sigv4: dict[str, Any]) -> dict[str, Any]:
+        return sigv4
+
+
+class TestTitanImageGeneratorV2(BedrockConformance):
+    model = "bedrock/amazon.titan-image-generator-v2:0"
+    max_n = 5
+    unsupported_param = ("style", "vivid")
+
+
+class TestStableDiffusion35Large(BedrockConformance):
+    model = "bedrock/stability.sd3-5-large-v1:0"
+    max_n = 3  # one image per call: fanned out into three concurrent calls
+    unsupported_param = ("quality", "hd")
+
+
+class TestSdxlViaCrossRegionProfile(BedrockConformance):
+    model = "bedrock/us.stability.stable-diffusion-xl-v1"
+    valid_size = "1344x768"
+
+
+class TestNovaCanvasWithApiKey(BedrockConformance):
+    model = "bedrock/amazon.nova-canvas-v1:0"
+    max_n = 2
+    valid_size = "1280x720"
+    secret_settings = ("api_key",)
+
+    @pytest.fixture
+    def call_kwargs(self, fake_bedrock: FakeBedrock) -> dict[str, Any]:
+        return {"api_base": fake_bedrock.url, "api_key": API_KEY, "aws_region_name": REGION}
