@@ -11,29 +11,33 @@ from tests.fakes.azure_fake import FakeAzureOpenAI
 
 from .conftest import API_KEY
 
-README = Path(__file__).parents[2] / "plugins" / "azure" / "README.md"
+ROOT = Path(__file__).parents[2]
+READMES = [ROOT / "plugins" / "azure" / "README.md", ROOT / "README.md"]
 RESOURCE_URL = "https://my-resource.openai.azure.com"
 
 
-def usage_example() -> str:
-    usage = README.read_text().split("## Usage", 1)[1]
+def usage_example(readme: Path) -> str:
+    heading = "## Usage" if readme.parent.name == "azure" else "### Azure OpenAI"
+    usage = readme.read_text().split(heading, 1)[1]
     match = re.search(r"```python\n(.*?)```", usage, re.S)
     assert match, "the README's Usage section has a python example"
     return match.group(1)
 
 
-def test_the_usage_example_calls_image_generation_with_an_azure_deployment() -> None:
-    code = usage_example()
+@pytest.mark.parametrize("readme", READMES, ids=["plugin", "root"])
+def test_the_usage_example_calls_image_generation_with_an_azure_deployment(readme: Path) -> None:
+    code = usage_example(readme)
     assert 'image_generation(\n    model="azure/' in code
     assert "embedding(" not in code  # the seed documentation's bug
 
 
+@pytest.mark.parametrize("readme", READMES, ids=["plugin", "root"])
 def test_the_usage_example_runs(
-    fake_azure: FakeAzureOpenAI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    readme: Path, fake_azure: FakeAzureOpenAI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AZURE_API_KEY", API_KEY)
-    code = usage_example()
+    code = usage_example(readme)
     assert RESOURCE_URL in code
-    exec(compile(code.replace(RESOURCE_URL, fake_azure.url), str(README), "exec"), {})  # noqa: S102
+    exec(compile(code.replace(RESOURCE_URL, fake_azure.url), str(readme), "exec"), {})  # noqa: S102
     assert capsys.readouterr().out.startswith(f"{fake_azure.url}/files/")
     assert fake_azure.requests[0].path == "/openai/deployments/dall-e-3/images/generations"

@@ -1,0 +1,248 @@
+"""Google credentials for Vertex AI: loaded once per source, access tokens cached until near expiry.
+
+google-auth is imported here only when a credential is first needed, never at plugin import.
+Every blocking step (reading a key file, Application Default Credentials discovery, the OAuth token
+exchange) runs on the caller's thread in the sync path and on a worker thread in the async path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from imagegen import transport
+from imagegen.exceptions import APIConnectionError, AuthenticationError, ImageGenError
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+TOKEN_EXCHANGE_TIMEOUT = 30.0
+_HOW_TO_AUTHENTICATE = (
+    "pass vertex_credentials=... (the path or the JSON of a service-account key), set "
+    "GOOGLE_APPLICATION_CREDENTIALS to a key file, or run `gcloud auth application-default login`"
+)
+
+CredentialSource = str | Mapping[str, Any] | None
+"""What `vertex_credentials` holds: a key file path, its JSON text, its parsed dict; None for ADC."""
+
+
+class GoogleCredentials:
+    """One source of Google credentials, shared by every call that uses it (see `credentials_for`)."""
+
+    def __init__(self, source: CredentialSource) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+        self._credentials: Any = None  # google.auth.credentials.Credentials, once loaded
+        self._project_id: str | None = None
+        self.secrets = _secrets_of(source)
+        """Values to mask in error messages: the key's JSON and its private key."""
+
+    def project_id(self) -> str | None:
+        """The project the credentials belong to (blocking: loads them on first use)."""
+        with self._lock:
+            self._load()
+        return self._project_id
+
+    def cached_headers(self) -> dict[str, str] | None:
+        """The auth headers if the cached token is still fresh; None when a refresh (blocking) is due."""
+        credentials = self._credentials
+        if credentials is None or not credentials.valid:
+            return None
+        headers: dict[str, str] = {}
+        credentials.apply(headers)
+        return headers
+
+    def headers(self) -> dict[str, str]:
+        """The auth headers, loading the credentials or refreshing the token first if needed (blocking)."""
+        with self._lock:  # one token exchange at a time, however many calls are waiting for it
+            self._load()
+            if not self._credentials.valid:
+                self._credentials.refresh(TokenEndpointRequest())
+            headers: dict[str, str] = {}
+            self._credentials.apply(headers)
+            return headers
+
+    def _load(self) -> None:
+        if self._credentials is not None:
+            return
+        if self._source is None:
+            import google.auth
+
+            # TokenEndpointRequest is duck-typed as google-auth's transport (its ABC would import google.auth).
+            self._credentials, self._project_id = google.auth.default(
+                scopes=SCOPES,
+                request=TokenEndpointRequest(),  # type: ignore[arg-type]
+            )
+        else:
+            self._credentials, self._project_id = _from_key(_key_info(self._source))
+
+
+def _key_info(source: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The key as a dict, from a dict, its JSON text or the path of its file."""
+    if isinstance(source, Mapping):
+        return source
+    text = source
+    if not source.lstrip().startswith("{"):
+        with open(os.path.expanduser(source), encoding="utf-8") as file:
+            text = file.read()
+    try:
+        info = json.loads(text)
+    except ValueError:
+        info = None
+    if not isinstance(info, Mapping):
+        # Not chained: the decoder's message may quote the key material.
+        raise ValueError("it is not valid JSON (expected a service-account key, a JSON object)")
+    return info
+
+
+def _from_key(info: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """Credentials of a service-account key or of gcloud user credentials, and the key's project.
+
+    Other credential types (external accounts, impersonation) can make google-auth run commands or
+    call arbitrary URLs, so they are only taken from Application Default Credentials, never from an
+    argument that a proxy client might have supplied.
+    """
+    kind = info.get("type")
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)  # type: ignore[no-untyped-call]
+        return credentials, info.get("project_id")
+    if kind == "authorized_user":
+        from google.oauth2 import credentials as user_credentials
+
+        user = user_credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)  # type: ignore[no-untyped-call]
+        return user, None
+    raise ValueError(
+        f"vertex_credentials of type {kind!r} are not supported here: give a service-account key or "
+        "gcloud user credentials, or point GOOGLE_APPLICATION_CREDENTIALS at the file to use it through "
+        "Application Default Credentials"
+    )
+
+
+def _secrets_of(source: CredentialSource) -> list[str]:
+    if source is None or (isinstance(source, str) and not source.lstrip().startswith("{")):
+        return []  # a file path or ADC: no key material passes through imagegen's arguments
+    secrets = [source] if isinstance(source, str) else []
+    try:
+        info = source if isinstance(source, Mapping) else json.loads(source)
+    except ValueError:
+        return secrets
+    for name in ("private_key", "client_secret", "refresh_token"):
+        value = info.get(name) if isinstance(info, Mapping) else None
+        if isinstance(value, str):
+            secrets.append(value)
+    return secrets
+
+
+_cache: dict[str, GoogleCredentials] = {}
+_cache_lock = threading.Lock()
+
+
+def credentials_for(source: CredentialSource) -> GoogleCredentials:
+    """The shared credentials of `source` (no I/O), so their token is reused across calls."""
+    if source is None:
+        # ADC depends on the environment: a changed GOOGLE_APPLICATION_CREDENTIALS is a new source.
+        key = "adc:" + os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "")
+    elif isinstance(source, Mapping):
+        key = "info:" + json.dumps(source, sort_keys=True)
+    else:
+        key = "text:" + source
+    with _cache_lock:
+        credentials = _cache.get(key)
+        if credentials is None:
+            credentials = _cache[key] = GoogleCredentials(source)
+        return credentials
+
+
+@contextmanager
+def auth_errors(provider: str, model: str, secrets: list[str]) -> Iterator[None]:
+    """Turn google-auth's failures into imagegen's errors, naming the fix."""
+    try:
+        yield
+    except ImageGenError:
+        raise
+    except Exception as exc:
+        raise _auth_error(exc, provider, model, secrets) from None
+
+
+def _auth_error(exc: Exception, provider: str, model: str, secrets: list[str]) -> ImageGenError:
+    import google.auth.exceptions as google_errors
+
+    where: dict[str, Any] = {"provider": provider, "model": model, "secrets": secrets}
+    if isinstance(exc, google_errors.TransportError):
+        return APIConnectionError(f"could not reach Google's token endpoint: {exc}", **where)
+    if isinstance(exc, google_errors.RefreshError):
+        return AuthenticationError(f"Google refused the credentials when issuing an access token: {exc}", **where)
+    if isinstance(exc, google_errors.DefaultCredentialsError):
+        return AuthenticationError(f"no usable Google credentials ({exc}); {_HOW_TO_AUTHENTICATE}", **where)
+    if isinstance(exc, ValueError | OSError):
+        return AuthenticationError(f"could not load vertex_credentials: {exc}; {_HOW_TO_AUTHENTICATE}", **where)
+    return AuthenticationError(f"Google authentication failed: {type(exc).__name__}: {exc}", **where)
+
+
+class BearerTokenAuth(httpx.Auth):
+    """Adds the OAuth bearer token of shared `GoogleCredentials` to each request (and each retry)."""
+
+    def __init__(self, credentials: GoogleCredentials, provider: str, model: str) -> None:
+        self._credentials = credentials
+        self._provider = provider
+        self._model = model
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        with auth_errors(self._provider, self._model, self._credentials.secrets):
+            headers = self._credentials.headers()
+        request.headers.update(headers)
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> Any:
+        headers = self._credentials.cached_headers()
+        if headers is None:  # the token exchange blocks: keep it off the event loop
+            import anyio.to_thread
+
+            with auth_errors(self._provider, self._model, self._credentials.secrets):
+                headers = await anyio.to_thread.run_sync(self._credentials.headers)
+        request.headers.update(headers)
+        yield request
+
+
+@dataclass
+class TokenEndpointResponse:
+    """google-auth's `transport.Response` interface."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+
+
+class TokenEndpointRequest:
+    """google-auth's `transport.Request` interface over the core's pooled httpx client.
+
+    google-auth calls it to exchange a signed JWT (or a refresh token) for an access token, and to
+    probe the metadata server during ADC discovery. Using httpx spares a dependency on `requests`.
+    """
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> TokenEndpointResponse:
+        try:
+            response = transport.sync_client().request(
+                method, url, content=body, headers=headers, timeout=timeout or TOKEN_EXCHANGE_TIMEOUT
+            )
+        except httpx.HTTPError as exc:
+            import google.auth.exceptions
+
+            message = f"{type(exc).__name__}: {exc}"
+            raise google.auth.exceptions.TransportError(message) from exc  # type: ignore[no-untyped-call]
+        return TokenEndpointResponse(response.status_code, response.headers, response.content)

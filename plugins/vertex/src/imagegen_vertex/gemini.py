@@ -1,0 +1,120 @@
+"""Gemini's wire format for image output: `POST …/publishers/google/models/{model}:generateContent`.
+
+    {"contents": [{"role": "user", "parts": [{"text": …}]}],
+     "generationConfig": {"responseModalities": ["TEXT", "IMAGE"], "imageConfig": {"aspectRatio", …}}}
+    → {"candidates": [{"content": {"parts": [{"text"} | {"inlineData": {"mimeType", "data"}}]},
+                       "finishReason"}], "promptFeedback"?: {"blockReason"}, "usageMetadata": {…}}
+
+Each call makes about one image, so the models declare `max_images_per_call=1` and the core fans a
+larger `n` out into concurrent calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from imagegen.exceptions import ContentPolicyViolationError, InternalServerError
+from imagegen.provider import GenerationRequest
+from imagegen.types import Image, ImageResponse, Usage
+
+from .options import aspect_ratio, image_size, native
+
+# Native parameters that belong in `generationConfig.imageConfig`; the others go in `generationConfig`.
+IMAGE_CONFIG_PARAMS = frozenset({"imageSize"})
+# Finish reasons of a candidate stopped by a safety or policy filter.
+BLOCKED_FINISH_REASONS = frozenset(
+    {
+        "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+        "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+    }
+)  # fmt: skip
+
+
+def generate_content_body(request: GenerationRequest) -> dict[str, Any]:
+    """The `:generateContent` body for a checked request (`n` is never sent: it is 1 per call)."""
+    # TEXT too: some models refuse IMAGE alone, and the text is the model's account of the image.
+    generation_config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
+    image_config: dict[str, Any] = {}
+    if ratio := aspect_ratio(request):
+        image_config["aspectRatio"] = ratio
+    if size := image_size(request):
+        image_config["imageSize"] = size
+    for name, value in native(request).items():
+        (image_config if name in IMAGE_CONFIG_PARAMS else generation_config)[name] = value
+    if image_config:
+        generation_config["imageConfig"] = image_config
+    return {
+        "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
+        "generationConfig": generation_config,
+    }
+
+
+def parse_generate_content_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
+    """Images from the candidates' `inlineData` parts, the text parts as `revised_prompt`."""
+    body = response.json()
+    where = {"provider": request.provider, "model": request.model}
+    feedback = body.get("promptFeedback") or {}
+    if block_reason := feedback.get("blockReason"):
+        detail = feedback.get("blockReasonMessage")
+        message = f"Vertex AI blocked the prompt ({block_reason})" + (f": {detail}" if detail else "")
+        raise ContentPolicyViolationError(message, filter_results=feedback, body=body, **where)
+
+    inline_images: list[dict[str, Any]] = []
+    texts: list[str] = []
+    finish_reasons: list[str] = []
+    for candidate in body.get("candidates") or ():
+        if reason := candidate.get("finishReason"):
+            finish_reasons.append(reason)
+        for part in (candidate.get("content") or {}).get("parts") or ():
+            if "inlineData" in part:
+                inline_images.append(part["inlineData"])
+            elif part.get("text") and not part.get("thought"):
+                texts.append(part["text"])
+    text = "".join(texts).strip() or None
+
+    if not inline_images:
+        blocked = [reason for reason in finish_reasons if reason in BLOCKED_FINISH_REASONS]
+        if blocked:
+            message = f"Vertex AI stopped the image for {', '.join(blocked)}" + (f": {text}" if text else "")
+            raise ContentPolicyViolationError(message, filter_results=finish_reasons, **where)
+        answer = f"; it answered: {text[:300]}" if text else ""
+        raise InternalServerError(
+            f"the model returned no image (finish reason {', '.join(finish_reasons) or 'none'}){answer}",
+            status_code=502,
+            **where,
+        )
+
+    images = [
+        Image(b64_json=data["data"], revised_prompt=text, **{k: v for k, v in data.items() if k != "data"})
+        for data in inline_images
+    ]
+    extra = {k: v for k, v in body.items() if k not in ("candidates", "usageMetadata", "promptFeedback")}
+    return ImageResponse(data=images, usage=_usage(body.get("usageMetadata")), **extra)
+
+
+def _usage(metadata: dict[str, Any] | None) -> Usage | None:
+    """Gemini's token counts, split into text and image tokens (they are priced differently)."""
+    if not metadata:
+        return None
+    prompt_tokens = int(metadata.get("promptTokenCount", 0))
+    thought_tokens = int(metadata.get("thoughtsTokenCount", 0))  # billed as text output
+    output_tokens = int(metadata.get("candidatesTokenCount", 0)) + thought_tokens
+    prompt_by_modality = _by_modality(metadata.get("promptTokensDetails"))
+    output_by_modality = _by_modality(metadata.get("candidatesTokensDetails"))
+    image_in = prompt_by_modality.get("IMAGE", 0)
+    text_out = output_by_modality.get("TEXT", 0) + thought_tokens
+    return Usage.model_validate(
+        {
+            "input_tokens": prompt_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": int(metadata.get("totalTokenCount", prompt_tokens + output_tokens)),
+            "input_tokens_details": {"text_tokens": prompt_tokens - image_in, "image_tokens": image_in},
+            "output_tokens_details": {"text_tokens": text_out, "image_tokens": output_tokens - text_out},
+        }
+    )
+
+
+def _by_modality(details: list[dict[str, Any]] | None) -> dict[str, int]:
+    return {item.get("modality", ""): int(item.get("tokenCount", 0)) for item in details or ()}
