@@ -147,3 +147,17 @@ def test_merging_fanned_out_responses_keeps_every_image_and_sums_usage() -> None
     assert merged.usage is not None
     assert merged.usage.total_tokens == 6
     assert merged.model_dump()["extra"] == "kept"
+
+
+def test_merging_sums_nested_usage_details_too() -> None:
+    usage = {
+        "input_tokens": 5,
+        "output_tokens": 10,
+        "total_tokens": 15,
+        "input_tokens_details": {"text_tokens": 5, "image_tokens": 0},
+        "output_tokens_details": {"image_tokens": 8, "text_tokens": 2},
+    }
+    parts = [ImageResponse.model_validate({"created": 1, "data": [], "usage": usage}) for _ in range(3)]
+    merged = ImageResponse.merge(parts).model_dump()
+    assert merged["usage"]["output_tokens_details"] == {"image_tokens": 24, "text_tokens": 6}
+    assert merged["usage"]["total_tokens"] == 45

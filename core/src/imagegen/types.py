@@ -83,17 +83,9 @@ class ImageResponse(BaseModel):
         first = parts[0]
         merged = first.model_copy()
         merged.data = [image for part in parts for image in part.data]
-        usages = [part.usage for part in parts if part.usage is not None]
+        usages = [part.usage.model_dump() for part in parts if part.usage is not None]
         if usages:
-            merged.usage = Usage(
-                input_tokens=sum(u.input_tokens for u in usages),
-                output_tokens=sum(u.output_tokens for u in usages),
-                total_tokens=sum(u.total_tokens for u in usages),
-                input_tokens_details={
-                    key: sum(u.input_tokens_details.get(key, 0) for u in usages)
-                    for key in usages[0].input_tokens_details
-                },
-            )
+            merged.usage = Usage.model_validate(_sum_counts(usages))
         return merged
 
     def __repr_args__(self) -> Any:
@@ -102,6 +94,20 @@ class ImageResponse(BaseModel):
             if name == "data":
                 value = [_short_image(image) for image in value]
             yield name, value
+
+
+def _sum_counts(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Token counts added up key by key, nested details included (`output_tokens_details`, …)."""
+    total: dict[str, Any] = {}
+    for key in dict.fromkeys(key for count in counts for key in count):
+        values = [count[key] for count in counts if count.get(key) is not None]
+        if values and all(isinstance(v, dict) for v in values):
+            total[key] = _sum_counts(values)
+        elif values and all(isinstance(v, int) for v in values):
+            total[key] = sum(values)
+        elif values:
+            total[key] = values[0]
+    return total
 
 
 def _short_image(image: Image) -> Image:
