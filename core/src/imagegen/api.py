@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from . import transport
+from . import pricing, transport
 from .exceptions import BadRequestError, ImageGenError, InternalServerError, UnsupportedParamsError
 from .params import check_params
 from .plugins import Provider, registry
@@ -76,7 +76,10 @@ class PreparedCall:
     def finish(self, responses: list[ImageResponse]) -> ImageResponse:
         response = responses[0] if len(responses) == 1 else ImageResponse.merge(responses)
         warnings = list(dict.fromkeys(w for part, _ in self.parts for w in part.warnings))
-        response._annotate(self.provider.prefix, self.request.model, warnings)
+        request = self.request
+        base_model = request.settings.get("base_model") or request.params.get("base_model")
+        cost = pricing.cost_of(self.provider.prefix, request.model, request.params, response, base_model=base_model)
+        response._annotate(self.provider.prefix, request.model, warnings, cost)
         logger.debug(
             "imagegen %s/%s: %d image(s) in %.0f ms",
             self.provider.prefix,

@@ -1,0 +1,211 @@
+"""What a generation costs in USD: list prices from `prices.json`, or a deployment's own prices.
+
+A model is priced per token (the GPT image models: text input, image input and image output
+tokens, from `response.usage`) or per image by rules on quality, pixel count and diffusion steps.
+A model without a price costs None, with one warning per model: never a made-up 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+from .params import parse_size
+from .types import ImageResponse, Usage
+
+logger = logging.getLogger("imagegen")
+
+# Cross-region inference profiles (`us.amazon.nova-canvas-v1:0`) cost what the base model costs.
+_INFERENCE_PROFILE = re.compile(r"^(?:us|eu|apac|global|jp|au|ca|us-gov)\.")
+
+OVERRIDE_KEYS = frozenset(
+    {
+        "output_cost_per_image",
+        "input_cost_per_token",
+        "input_cost_per_image_token",
+        "output_cost_per_image_token",
+        "output_cost_per_token",
+    }
+)
+"""`model_info` keys (LiteLLM's names) that give a deployment its own prices instead of the list price."""
+
+
+@dataclass(frozen=True)
+class ImageRule:
+    """One per-image price: `usd` for each image when every condition given holds."""
+
+    usd: float
+    quality: frozenset[str] | None = None
+    max_pixels: int | None = None
+    max_steps: int | None = None
+
+    def matches(self, quality: str | None, pixels: int | None, steps: int | None) -> bool:
+        return (
+            (self.quality is None or quality in self.quality)
+            and (self.max_pixels is None or (pixels is not None and pixels <= self.max_pixels))
+            and (self.max_steps is None or (steps is not None and steps <= self.max_steps))
+        )
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """How one model is priced: per token (when the response reports usage) and/or per image."""
+
+    per_token: Mapping[str, float] = field(default_factory=dict)
+    per_image: tuple[ImageRule, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, entry: Mapping[str, Any]) -> ModelPrice:
+        rules = tuple(
+            ImageRule(
+                usd=float(rule["usd"]),
+                quality=frozenset(rule["quality"]) if "quality" in rule else None,
+                max_pixels=rule.get("max_pixels"),
+                max_steps=rule.get("max_steps"),
+            )
+            for rule in entry.get("per_image", ())
+        )
+        return cls(per_token=entry.get("per_token", {}), per_image=rules, defaults=entry.get("defaults", {}))
+
+    @classmethod
+    def from_model_info(cls, model_info: Mapping[str, Any]) -> ModelPrice:
+        """A deployment's own prices, from LiteLLM-style `model_info` keys (see `OVERRIDE_KEYS`)."""
+        token_keys = {
+            "text_input": "input_cost_per_token",
+            "image_input": "input_cost_per_image_token",
+            "image_output": "output_cost_per_image_token",
+            "text_output": "output_cost_per_token",
+        }
+        per_token = {
+            name: float(model_info[key]) for name, key in token_keys.items() if model_info.get(key) is not None
+        }
+        per_image = model_info.get("output_cost_per_image")
+        return cls(per_token=per_token, per_image=(ImageRule(float(per_image)),) if per_image is not None else ())
+
+    def cost(self, response: ImageResponse, params: Mapping[str, Any]) -> float | None:
+        if self.per_token and _has_tokens(response.usage):
+            assert response.usage is not None
+            return _token_cost(self.per_token, response.usage)
+        quality = params.get("quality", self.defaults.get("quality"))
+        pixels = _pixels(params) or _pixels(self.defaults)
+        steps = params.get("steps", self.defaults.get("steps"))
+        for rule in self.per_image:
+            if rule.matches(quality, pixels, steps):
+                return rule.usd * len(response.data)
+        return None
+
+
+def _has_tokens(usage: Usage | None) -> bool:
+    return usage is not None and (usage.input_tokens > 0 or usage.output_tokens > 0)
+
+
+def _token_cost(prices: Mapping[str, float], usage: Usage) -> float:
+    input_details = usage.input_tokens_details or {}
+    image_in = input_details.get("image_tokens", 0)
+    # Without a breakdown, every input token is text (a text-to-image prompt).
+    text_in = input_details.get("text_tokens", 0) or usage.input_tokens - image_in
+    output_details = getattr(usage, "output_tokens_details", None) or {}
+    text_out = output_details.get("text_tokens", 0) if "text_output" in prices else 0
+    image_out = usage.output_tokens - text_out
+    return (
+        text_in * prices.get("text_input", 0.0)
+        + image_in * prices.get("image_input", prices.get("text_input", 0.0))
+        + image_out * prices.get("image_output", 0.0)
+        + text_out * prices.get("text_output", 0.0)
+    )
+
+
+def _pixels(params: Mapping[str, Any]) -> int | None:
+    size = params.get("size")
+    if isinstance(size, str):
+        try:
+            width, height = parse_size(size)
+        except ValueError:  # "auto": the provider picks
+            return None
+        return width * height
+    native_width: Any = params.get("width")
+    native_height: Any = params.get("height")
+    if isinstance(native_width, int) and isinstance(native_height, int):
+        return native_width * native_height
+    return None
+
+
+@cache
+def _price_table() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files("imagegen").joinpath("prices.json").read_text("utf-8"))
+    return data
+
+
+def _base_model_id(model: str) -> str:
+    """`arn:…:foundation-model/us.amazon.x-v1:0` → `amazon.x-v1:0`: the id the price table uses."""
+    return _INFERENCE_PROFILE.sub("", model.rsplit("/", 1)[-1])
+
+
+@lru_cache(maxsize=1024)
+def price_of(provider: str, model: str, base_model: str | None = None) -> ModelPrice | None:
+    """The list price of `provider/model` (or of its `base_model`), or None if imagegen has none.
+
+    A provider in the table's `aliases` (azure → openai) charges the other's prices; its model
+    names are deployment names, so a name containing a known model name (`my-dall-e-3`) is priced
+    as that model.
+    """
+    table = _price_table()
+    alias = table["aliases"].get(provider)
+    tables = [t for t in (table.get(provider), table.get(alias) if alias else None) if t]
+    names = [_base_model_id(name) for name in (base_model, model) if name]
+    for name in names:
+        for models in tables:
+            if name in models:
+                return ModelPrice.from_table(models[name])
+    if alias and alias in table:
+        known = sorted(table[alias], key=len, reverse=True)
+        for name in names:
+            for candidate in known:
+                if candidate in name:
+                    return ModelPrice.from_table(table[alias][candidate])
+    return None
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def cost_of(
+    provider: str,
+    model: str,
+    params: Mapping[str, Any],
+    response: ImageResponse,
+    *,
+    base_model: str | None = None,
+    model_info: Mapping[str, Any] | None = None,
+) -> float | None:
+    """The cost in USD of `response`, or None (logged once per model) when there is no price.
+
+    `params` are the call's parameters (`quality`, `size`, `steps`, …); `model_info` may carry a
+    deployment's own prices (`output_cost_per_image`, `input_cost_per_token`, …), which replace
+    the list price, and a `base_model`.
+    """
+    model_info = model_info or {}
+    price: ModelPrice | None
+    if OVERRIDE_KEYS & model_info.keys():
+        price = ModelPrice.from_model_info(model_info)
+    else:
+        price = price_of(provider, model, base_model or model_info.get("base_model"))
+    cost = price.cost(response, params) if price is not None else None
+    if cost is None:
+        if (provider, model) not in _warned:
+            _warned.add((provider, model))
+            logger.warning(
+                "imagegen has no price for %s/%s with these parameters: its cost is reported as None "
+                "(give the deployment model_info.output_cost_per_image to price it)",
+                provider,
+                model,
+            )
+        return None
+    return round(cost, 10)
