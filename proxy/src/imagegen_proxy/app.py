@@ -1,0 +1,330 @@
+"""The HTTP server: OpenAI's image routes (and Azure's), models, health and metrics, on Starlette.
+
+One generation: authenticate → read the body (≤ 1 MiB) → refuse client-chosen endpoints or
+credentials → resolve the model group → admit → route (retries, fallbacks) → answer, serialised once
+→ record. Logs carry the model, deployment, status, latency and image count: never a body, a
+prompt, a key or image data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from imagegen import pricing, transport
+from imagegen.plugins import registry
+from imagegen.provider import COMMON_SETTINGS
+
+from .access import AccessControl, Caller, RequestRecord, build_access
+from .config import Deployment, ProxyConfig, load_config
+from .errors import ProxyError
+from .metrics import CONTENT_TYPE, ProxyMetrics
+from .router import RouteFailed, Router
+
+logger = logging.getLogger("imagegen.proxy")
+
+CONFIG_ENV = "IMAGEGEN_PROXY_CONFIG"
+"""The config file a worker process loads (`imagegen serve` sets it for `--workers N`)."""
+MAX_BODY_BYTES = 1 << 20
+# Clients never choose where a request goes or with which credentials (LiteLLM's CVE-2024-6587):
+# these, anything starting with the prefixes, and every installed provider's declared settings.
+FORBIDDEN_FIELDS = frozenset(
+    {"api_base", "base_url", "api_key", "api_version", "azure_ad_token", "vertex_credentials", "vertex_ai_project",
+     "vertex_ai_location", "user_config", "custom_llm_provider"}
+)  # fmt: skip
+FORBIDDEN_PREFIXES = ("aws_", "azure_", "vertex_")
+# How a call is retried and timed out is the operator's choice, set per deployment in the config.
+CONFIG_ONLY_FIELDS = frozenset({"timeout", "num_retries", "max_retries", "drop_params"})
+
+
+def forbidden_fields() -> frozenset[str]:
+    """The body fields refused from clients: the fixed list plus every installed provider's settings."""
+    names = set(FORBIDDEN_FIELDS | COMMON_SETTINGS)
+    for entry in registry.load_all():
+        if entry.provider is not None:
+            names |= entry.provider.info.settings
+    return frozenset(name.lower() for name in names)
+
+
+def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | None:
+    """The path (`extra.api_base`) of the first forbidden key anywhere in `body`, or None."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and (key.lower() in forbidden or key.lower().startswith(FORBIDDEN_PREFIXES)):
+                return where
+            if isinstance(item, dict | list):
+                stack.append((where, item))
+    return None
+
+
+def client_token(request: Request) -> str | None:
+    """The key a client sent: `Authorization: Bearer <key>`, or Azure's `api-key` header."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return request.headers.get("api-key") or None
+
+
+class Proxy:
+    """The proxy's state and request handlers (one per worker process)."""
+
+    def __init__(self, config: ProxyConfig, access: AccessControl | None = None) -> None:
+        self.config = config
+        self.access = access or build_access(config)
+        self.metrics = ProxyMetrics()
+        groups = config.groups()
+        self.served = {name: ds for name, ds in groups.items() if any(d.kind != "not_image" for d in ds)}
+        self.refused = groups.keys() - self.served.keys()
+        self.router = Router(self.served, config.router, self.metrics)
+        self.forbidden = forbidden_fields()
+        self.created = int(time.time())
+
+    # -- generation ---------------------------------------------------------------------------------
+
+    async def generations(self, request: Request) -> Response:
+        return await self._generate(request, request.path_params.get("deployment"))
+
+    async def _generate(self, request: Request, path_model: str | None) -> Response:
+        caller = await self.access.authenticate(client_token(request))
+        body = await self._read_json(request)
+        if (where := find_forbidden(body, self.forbidden)) is not None:
+            raise ProxyError(
+                400,
+                f"`{where}` is not accepted in a request: the proxy's config decides where requests go and with "
+                "which credentials",
+                param=where,
+                code="forbidden_parameter",
+            )
+        body_model = body.pop("model", None)
+        model = path_model or body_model
+        prompt = body.pop("prompt", None)
+        group = self._model_group(model, caller)
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ProxyError(
+                400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter"
+            )
+        self._check_call_fields(body)
+        await self.access.admit(caller, group)
+        return await self._route(caller, group, prompt, body)
+
+    async def _route(self, caller: Caller, group: str, prompt: str, params: dict[str, Any]) -> Response:
+        started = time.perf_counter()
+        status, deployment, images, cost = 499, None, 0, None  # 499: the client went away first
+        self.metrics.in_flight.inc()
+        try:
+            try:
+                outcome = await self.router.generate(group, prompt, params)
+            except RouteFailed as failed:
+                deployment = failed.deployment
+                raise ProxyError.from_imagegen(failed.error) from None
+            deployment, response = outcome.deployment, outcome.response
+            images = len(response.data)
+            cost = _cost(deployment, {**deployment.params, **params}, response)
+            headers = {"x-imagegen-deployment": deployment.id}
+            if cost is not None:
+                headers["x-imagegen-response-cost"] = str(cost)
+            # Serialised once, straight to bytes: images can be megabytes of base64.
+            content = response.__pydantic_serializer__.to_json(response, exclude_none=True)
+            status = 200
+            return Response(content, 200, headers, media_type="application/json")
+        except ProxyError as error:
+            status = error.status
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            self.metrics.in_flight.dec()
+            self._finished(caller, group, prompt, params, deployment, status, images, cost, started)
+
+    def _finished(
+        self,
+        caller: Caller,
+        group: str,
+        prompt: str,
+        params: Mapping[str, Any],
+        deployment: Deployment | None,
+        status: int,
+        images: int,
+        cost: float | None,
+        started: float,
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        provider = deployment.provider if deployment else None
+        self.metrics.requests.labels(group, str(status)).inc()
+        self.metrics.latency.labels(group).observe(elapsed)
+        if images:
+            self.metrics.images.labels(group, provider).inc(images)
+        logger.info(
+            "generation model=%s deployment=%s provider=%s status=%d images=%d latency_ms=%.1f",
+            group, deployment.id if deployment else "-", provider or "-", status, images, elapsed * 1000,
+        )  # fmt: skip
+        merged = {**deployment.params, **params} if deployment else params
+        self.access.record(
+            RequestRecord(
+                caller=caller,
+                model_group=group,
+                deployment=deployment.id if deployment else None,
+                provider=provider,
+                image_count=images,
+                size=_text(merged.get("size")),
+                quality=_text(merged.get("quality")),
+                cost=cost,
+                latency_ms=elapsed * 1000,
+                status=status,
+                prompt=prompt if self.config.store_prompts else None,
+            )
+        )
+
+    def _model_group(self, model: Any, caller: Caller) -> str:
+        if isinstance(model, str) and model in self.served:
+            return model
+        visible = sorted(name for name in self.served if caller.models is None or name in caller.models)
+        available = ", ".join(visible) or "none"
+        if isinstance(model, str) and model in self.refused:
+            raise ProxyError(
+                400,
+                f"{model!r} is not an image generation model on this proxy; image models: {available}",
+                param="model",
+                code="model_not_supported",
+            )
+        if not model:
+            raise ProxyError(400, f"`model` is required; available models: {available}", param="model")
+        raise ProxyError(
+            400, f"Invalid model name {model!r}; available models: {available}", param="model", code="model_not_found"
+        )
+
+    @staticmethod
+    def _check_call_fields(body: dict[str, Any]) -> None:
+        if body.get("stream"):
+            raise ProxyError(400, "streaming image generation is not supported by this proxy", param="stream")
+        body.pop("stream", None)
+        for name in CONFIG_ONLY_FIELDS & body.keys():
+            raise ProxyError(400, f"`{name}` is set per model in the proxy's config, not by clients", param=name)
+
+    @staticmethod
+    async def _read_json(request: Request) -> dict[str, Any]:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            raise _too_large()
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _too_large()
+            chunks.append(chunk)
+        try:
+            body = json.loads(b"".join(chunks))
+        except (ValueError, RecursionError):
+            raise ProxyError(400, "We could not parse the JSON body of your request.", code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise ProxyError(400, "The request body must be a JSON object.", code="invalid_json")
+        return body
+
+    # -- other routes -------------------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        caller = await self.access.authenticate(client_token(request))
+        names = sorted(name for name in self.served if caller.models is None or name in caller.models)
+        data = [{"id": name, "object": "model", "created": self.created, "owned_by": "imagegen"} for name in names]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def liveliness(self, request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readiness(self, request: Request) -> Response:
+        unconfigured = sorted(d.id for ds in self.served.values() for d in ds if d.unavailable is not None)
+        return JSONResponse(
+            {"status": "healthy", "model_groups": len(self.served), "unconfigured_deployments": unconfigured}
+        )
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        transport.async_client()  # open the pool now, not on the first request
+        await self.access.startup()
+        try:
+            yield
+        finally:
+            await self.access.shutdown()
+            await transport.async_client().aclose()
+
+
+def _too_large() -> ProxyError:
+    return ProxyError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="request_too_large")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _cost(deployment: Deployment, params: Mapping[str, Any], response: Any) -> float | None:
+    """The deployment's own price (`model_info`) when it has one, else the core's list price."""
+    info = deployment.model_info
+    if deployment.provider and (pricing.OVERRIDE_KEYS & info.keys() or "base_model" in info):
+        return pricing.cost_of(
+            deployment.provider, response.model or deployment.model, params, response, model_info=info
+        )
+    cost: float | None = response.cost
+    return cost
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return ProxyError(exc.status_code, str(exc.detail)).response()
+
+
+async def _proxy_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProxyError)
+    return exc.response()
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    return ProxyError(500, "internal error in the proxy; see its log", code="internal_error").response()
+
+
+def create_app(config: ProxyConfig, access: AccessControl | None = None) -> Starlette:
+    """The ASGI app serving `config`."""
+    proxy = Proxy(config, access)
+    routes = [
+        Route("/v1/images/generations", proxy.generations, methods=["POST"]),
+        Route("/images/generations", proxy.generations, methods=["POST"]),
+        Route("/openai/deployments/{deployment}/images/generations", proxy.generations, methods=["POST"]),
+        Route("/v1/models", proxy.models, methods=["GET"]),
+        Route("/models", proxy.models, methods=["GET"]),
+        Route("/health/liveliness", proxy.liveliness, methods=["GET"]),
+        Route("/health/readiness", proxy.readiness, methods=["GET"]),
+        Route("/metrics", proxy.prometheus, methods=["GET"]),
+        *proxy.access.routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=proxy.lifespan,
+        exception_handlers={ProxyError: _proxy_error, HTTPException: _http_error, Exception: _unexpected_error},
+    )
+    app.state.proxy = proxy
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The app for a worker process: the config named by `IMAGEGEN_PROXY_CONFIG`."""
+    return create_app(load_config(os.environ[CONFIG_ENV]))

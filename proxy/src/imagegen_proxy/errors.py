@@ -1,0 +1,59 @@
+"""The proxy's errors, always answered in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from starlette.responses import Response
+
+from imagegen.exceptions import APIConnectionError, ImageGenError
+
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+class ProxyError(Exception):
+    """An error the proxy answers with: its HTTP status and OpenAI's error fields.
+
+    `type` defaults from the status (`invalid_request_error` for 400, `authentication_error` for 401, …).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type or _TYPE_BY_STATUS.get(status, "api_error")
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def from_imagegen(cls, error: ImageGenError) -> ProxyError:
+        """The answer for a core error: its status (502 when the provider gave none) and fields."""
+        status = error.status_code or (502 if isinstance(error, APIConnectionError) else 500)
+        return cls(status, error.message, error.openai_type, error.code, error.param)
+
+    def response(self) -> Response:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return Response(
+            json.dumps(body, ensure_ascii=False), self.status, headers=self.headers, media_type="application/json"
+        )
+
+    def __repr__(self) -> str:
+        return f"ProxyError({self.status}, {self.message!r})"

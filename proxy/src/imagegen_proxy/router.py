@@ -1,0 +1,190 @@
+"""Choosing a deployment for each request: load balancing, retries, cooldowns and fallbacks.
+
+The router is the only retry loop (the core is called with the deployment's own `num_retries`,
+0 by default), so a retry can move to another deployment. A deployment failing more than
+`allowed_fails` times in a minute is left out for `cooldown_time` seconds. When a group gives up,
+its `fallbacks` (or, for a content policy refusal, its `content_policy_fallbacks`) are tried in order.
+State is per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from imagegen import transport
+from imagegen.api import aimage_generation
+from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, ServiceUnavailableError
+from imagegen.types import ImageResponse
+
+from .config import Deployment, RouterSettings
+from .metrics import ProxyMetrics
+
+logger = logging.getLogger("imagegen.proxy")
+
+FAIL_WINDOW = 60.0
+"""Seconds over which a deployment's failures are counted against `allowed_fails` (LiteLLM: a minute)."""
+_RETRY_SAME_STATUSES = frozenset({408, 409, 429})
+_FAILOVER_STATUSES = frozenset({401, 403, 404})
+
+
+def worth_retrying(error: ImageGenError) -> bool:
+    """A failure that may pass on a second try at the same deployment (rate limit, outage, no answer)."""
+    status = error.status_code
+    return status is None or status in _RETRY_SAME_STATUSES or status >= 500
+
+
+def deployment_failed(error: ImageGenError) -> bool:
+    """A failure of the deployment rather than of the request: worth another deployment or a fallback."""
+    return worth_retrying(error) or error.status_code in _FAILOVER_STATUSES
+
+
+@dataclass
+class _Health:
+    in_flight: int = 0
+    fails: int = 0
+    window_start: float = 0.0
+    cooldown_until: float = 0.0
+
+
+class RouteFailed(Exception):
+    """A request no deployment could serve: the error to answer with and the deployment that gave it, if any."""
+
+    def __init__(self, error: ImageGenError, deployment: Deployment | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.deployment = deployment
+
+
+@dataclass
+class Outcome:
+    """A served request: the response and the deployment (of the asked group or a fallback) that made it."""
+
+    response: ImageResponse
+    deployment: Deployment
+
+
+class Router:
+    def __init__(self, groups: Mapping[str, list[Deployment]], settings: RouterSettings, metrics: ProxyMetrics) -> None:
+        self.groups = groups
+        self.settings = settings
+        self.metrics = metrics
+        self._health = {id(d): _Health() for deployments in groups.values() for d in deployments}
+
+    async def generate(self, group: str, prompt: str, params: Mapping[str, Any]) -> Outcome:
+        """Serve `group`, then its fallbacks; raises RouteFailed with the asked group's error if all fail."""
+        try:
+            return await self._serve_group(group, prompt, params)
+        except RouteFailed as failed:
+            fallbacks = self._fallbacks(group, failed.error)
+            if not fallbacks:
+                raise
+            original = failed
+        for fallback in fallbacks:
+            try:
+                outcome = await self._serve_group(fallback, prompt, params)
+            except RouteFailed as failed:
+                logger.info("fallback %r for %r failed: %s", fallback, group, type(failed.error).__name__)
+                continue
+            self.metrics.fallbacks.labels(group, fallback).inc()
+            return outcome
+        raise original
+
+    def _fallbacks(self, group: str, error: ImageGenError) -> tuple[str, ...]:
+        if isinstance(error, ContentPolicyViolationError):
+            return tuple(self.settings.content_policy_fallbacks.get(group, ()))
+        if deployment_failed(error):
+            return tuple(self.settings.fallbacks.get(group, ()))
+        return ()
+
+    async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any]) -> Outcome:
+        deployments = self.groups[group]
+        tried: list[Deployment] = []
+        not_again: set[int] = set()  # deployments whose failure a second try would not fix
+        last: RouteFailed | None = None
+        for attempt in range(1 + self.settings.num_retries):
+            deployment = self._pick(deployments, tried, not_again)
+            if deployment is None:
+                break
+            if deployment in tried:
+                await asyncio.sleep(self._retry_delay(attempt))
+            tried.append(deployment)
+            try:
+                return Outcome(await self._call(deployment, prompt, params), deployment)
+            except ImageGenError as error:
+                if not deployment_failed(error):
+                    raise RouteFailed(error, deployment) from None
+                self._failed(deployment, error)
+                if not worth_retrying(error):
+                    not_again.add(id(deployment))
+                last = RouteFailed(error, deployment)
+        raise last or RouteFailed(self._unavailable(group, deployments), None)
+
+    def _pick(self, deployments: list[Deployment], tried: list[Deployment], not_again: set[int]) -> Deployment | None:
+        now = time.monotonic()
+        ready = [d for d in deployments if d.unavailable is None and self._health[id(d)].cooldown_until <= now]
+        pool = [d for d in ready if d not in tried] or [d for d in ready if id(d) not in not_again]
+        if not pool:
+            return None
+        if len(pool) == 1:
+            return pool[0]
+        if self.settings.routing_strategy == "least-busy":
+            least = min(self._health[id(d)].in_flight for d in pool)
+            return random.choice([d for d in pool if self._health[id(d)].in_flight == least])
+        return random.choices(pool, weights=[d.weight for d in pool])[0]
+
+    def _retry_delay(self, attempt: int) -> float:
+        if self.settings.retry_after is not None:
+            return self.settings.retry_after
+        return transport.retry_delay(attempt - 1, None)
+
+    async def _call(self, deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> ImageResponse:
+        health = self._health[id(deployment)]
+        health.in_flight += 1
+        started = time.perf_counter()
+        try:
+            return await aimage_generation(
+                prompt,
+                model=deployment.model,
+                timeout=deployment.timeout,
+                num_retries=deployment.num_retries,
+                drop_params=deployment.drop_params,
+                **{**deployment.params, **params},
+            )
+        finally:
+            health.in_flight -= 1
+            self.metrics.upstream_latency.labels(deployment.provider, deployment.id).observe(
+                time.perf_counter() - started
+            )
+
+    def _failed(self, deployment: Deployment, error: ImageGenError) -> None:
+        status = str(error.status_code or "none")
+        self.metrics.upstream_errors.labels(deployment.provider, deployment.id, status).inc()
+        health = self._health[id(deployment)]
+        now = time.monotonic()
+        if now - health.window_start > FAIL_WINDOW:
+            health.window_start, health.fails = now, 0
+        health.fails += 1
+        if health.fails > self.settings.allowed_fails:
+            health.cooldown_until, health.fails = now + self.settings.cooldown_time, 0
+            self.metrics.cooldowns.labels(deployment.id).inc()
+            logger.warning(
+                "deployment %r of %r cooled down for %gs after failures (last: HTTP %s)",
+                deployment.id, deployment.model_group, self.settings.cooldown_time, status,
+            )  # fmt: skip
+
+    def _unavailable(self, group: str, deployments: list[Deployment]) -> ServiceUnavailableError:
+        unconfigured = [d.unavailable for d in deployments if d.unavailable is not None]
+        if len(unconfigured) == len(deployments):
+            return ServiceUnavailableError(unconfigured[0], code="model_not_configured")
+        cooling = [self._health[id(d)].cooldown_until for d in deployments if d.unavailable is None]
+        wait = max(0.0, min(cooling) - time.monotonic())
+        return ServiceUnavailableError(
+            f"every deployment of {group!r} is cooling down after failures; retry in {wait:.0f} s",
+            code="no_deployment_available",
+        )
