@@ -188,8 +188,9 @@ def test_several_workers_serve_and_share_their_metrics(start_proxy: ProxyLaunche
     assert 'imagegen_proxy_requests_total{model_group="dall-e-2",status="200"} 6.0' in metrics
 
 
-def test_without_the_proxy_plugin_serve_says_how_to_install_it() -> None:
-    result = run_serve([], env={"IMAGEGEN_DISABLE_PLUGINS": "serve"})
+@pytest.mark.parametrize("args", [[], ["--config", "config.yaml", "--port", "4000"]])
+def test_without_the_proxy_plugin_serve_says_how_to_install_it(args: list[str]) -> None:
+    result = run_serve(args, env={"IMAGEGEN_DISABLE_PLUGINS": "serve"})
 
     assert result.returncode == 2
     assert "pip install imagegen-proxy" in result.stderr
