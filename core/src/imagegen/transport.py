@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import random
 import threading
@@ -53,6 +54,12 @@ def async_client() -> httpx.AsyncClient:
     if client is None:
         client = _async_clients[loop] = httpx.AsyncClient(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
     return client
+
+
+@functools.lru_cache(maxsize=256)
+def parsed_url(url: str) -> httpx.URL:
+    """An upstream URL, parsed once: a process calls the same few endpoints (httpx re-parses a str every time)."""
+    return httpx.URL(url)
 
 
 def encode_body(request: ProviderRequest) -> tuple[bytes | None, dict[str, str]]:
@@ -123,8 +130,9 @@ class _Attempts:
 
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         return client.build_request(
-            self.request.method, self.request.url, content=self.content, headers=self.headers, timeout=self.timeout
-        )
+            self.request.method, parsed_url(self.request.url), content=self.content, headers=self.headers,
+            timeout=self.timeout,
+        )  # fmt: skip
 
     def after_response(self, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before retrying, or None to hand the response back."""
