@@ -154,12 +154,17 @@ def test_a_key_google_refuses_raises_an_auth_error(oauth: FakeGoogleOAuth, verte
     assert vertex.requests == []
 
 
-def test_credentials_that_are_not_json_raise_an_auth_error_without_showing_them(vertex: FakeVertex) -> None:
-    broken = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----abc'
+def test_credentials_that_are_not_json_raise_an_auth_error_without_showing_them(
+    vertex: FakeVertex, oauth: FakeGoogleOAuth
+) -> None:
+    key = ServiceAccountKey(oauth.token_uri)  # generated now; cut short, it is no longer JSON
+    broken = key.json[: key.json.index("PRIVATE KEY") + 200]
 
     with pytest.raises(AuthenticationError, match="vertex_credentials") as caught:
         generate(api_base=vertex.url, vertex_credentials=broken, vertex_ai_project=PROJECT)
-    assert "BEGIN PRIVATE KEY" not in "".join(traceback.format_exception(caught.value))
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "PRIVATE KEY" not in shown
+    assert broken[-100:] not in shown
 
 
 def test_unsupported_credential_types_are_refused(vertex: FakeVertex) -> None:
