@@ -112,6 +112,11 @@ def test_n_on_a_stability_model_fans_out_into_concurrent_single_image_calls(
     assert sent(fake_bedrock) == [{"prompt": "otter"}] * 4  # `n` is never sent
 
 
+def test_fanned_out_calls_with_a_seed_use_consecutive_seeds(fake_bedrock: FakeBedrock, sigv4: dict[str, Any]) -> None:
+    image_generation("otter", model=SD35, n=3, seed=7, **sigv4)
+    assert sorted(body["seed"] for body in sent(fake_bedrock)) == [7, 8, 9]
+
+
 @pytest.mark.anyio
 async def test_n_fans_out_on_the_async_path_too(fake_bedrock: FakeBedrock, sigv4: dict[str, Any]) -> None:
     response = await aimage_generation("otter", model=SDXL, n=3, **sigv4)

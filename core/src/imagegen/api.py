@@ -157,7 +157,14 @@ def _fan_out(request: GenerationRequest) -> list[GenerationRequest]:
     if per_call is None or n <= per_call:
         return [request]
     counts = [per_call] * (n // per_call) + ([n % per_call] if n % per_call else [])
-    return [replace(request, params={**request.params, "n": count}, warnings=request.warnings) for count in counts]
+    seed = request.params.get("seed")
+    parts = []
+    for index, count in enumerate(counts):
+        params = {**request.params, "n": count}
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            params["seed"] = seed + index  # one seed would make the same image n times; these stay reproducible
+        parts.append(replace(request, params=params, warnings=request.warnings))
+    return parts
 
 
 def image_generation(
