@@ -10,6 +10,8 @@ import imagegen
 from imagegen_azure.models import spec_from_deployment_name
 from tests.fakes.azure_fake import FakeAzureOpenAI
 
+from .conftest import API_KEY
+
 
 def generate(deployment: str, azure_kwargs: dict[str, Any], **kwargs: Any) -> imagegen.ImageResponse:
     return imagegen.image_generation("otter", model=f"azure/{deployment}", **azure_kwargs, **kwargs)
@@ -98,3 +100,11 @@ def test_a_bare_name_is_never_routed_to_azure_by_the_model_it_contains() -> None
     assert registry.provider("azure").model("my-dall-e-3") is None
     with pytest.raises(imagegen.PluginError, match="no installed provider knows"):
         registry.resolve("my-dall-e-3")
+
+
+def test_a_deployment_named_after_a_model_costs_that_models_price(azure_kwargs: dict[str, Any]) -> None:
+    with FakeAzureOpenAI(api_keys=(API_KEY,), deployments={"team-dall-e-3-eastus": "dall-e-3"}) as fake:
+        response = imagegen.image_generation(
+            "otter", model="azure/team-dall-e-3-eastus", **{**azure_kwargs, "api_base": fake.url}
+        )
+    assert response.cost == pytest.approx(0.04)  # dall-e-3, standard, 1024x1024

@@ -146,10 +146,6 @@ def test_azure_deployment_costs_its_base_model_price() -> None:
     assert cost("azure", "prod-images", {"quality": "hd"}, images(1), base_model="dall-e-3") == pytest.approx(0.08)
 
 
-def test_azure_deployment_named_after_a_model_costs_that_model_price() -> None:
-    assert cost("azure", "team-dall-e-3-eastus", {}, images(1)) == pytest.approx(0.04)
-
-
 def test_deployment_model_info_price_replaces_the_list_price() -> None:
     model_info = {"output_cost_per_image": 0.5}
     assert cost("openai", "dall-e-3", {}, images(2), model_info=model_info) == pytest.approx(1.0)

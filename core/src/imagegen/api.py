@@ -77,7 +77,8 @@ class PreparedCall:
         response = responses[0] if len(responses) == 1 else ImageResponse.merge(responses)
         warnings = list(dict.fromkeys(w for part, _ in self.parts for w in part.warnings))
         request = self.request
-        base_model = request.settings.get("base_model") or request.params.get("base_model")
+        # The spec names the model behind an alias, an inference profile or an Azure deployment.
+        base_model = request.spec.name if request.spec else request.settings.get("base_model")
         cost = pricing.cost_of(self.provider.prefix, request.model, request.params, response, base_model=base_model)
         response._annotate(self.provider.prefix, request.model, warnings, cost)
         logger.debug(

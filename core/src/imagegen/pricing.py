@@ -152,9 +152,8 @@ def _base_model_id(model: str) -> str:
 def price_of(provider: str, model: str, base_model: str | None = None) -> ModelPrice | None:
     """The list price of `provider/model` (or of its `base_model`), or None if imagegen has none.
 
-    A provider in the table's `aliases` (azure → openai) charges the other's prices; its model
-    names are deployment names, so a name containing a known model name (`my-dall-e-3`) is priced
-    as that model.
+    A provider in the table's `aliases` (azure → openai) charges the other's prices; which model an
+    Azure deployment serves is the plugin's to say (its ModelSpec), passed here as `base_model`.
     """
     table = _price_table()
     alias = table["aliases"].get(provider)
@@ -164,12 +163,6 @@ def price_of(provider: str, model: str, base_model: str | None = None) -> ModelP
         for models in tables:
             if name in models:
                 return ModelPrice.from_table(models[name])
-    if alias and alias in table:
-        known = sorted(table[alias], key=len, reverse=True)
-        for name in names:
-            for candidate in known:
-                if candidate in name:
-                    return ModelPrice.from_table(table[alias][candidate])
     return None
 
 
