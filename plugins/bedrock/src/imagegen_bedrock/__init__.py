@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 from urllib.parse import quote
@@ -62,8 +63,9 @@ def _region(request: GenerationRequest) -> str | None:
     return str(region) if region else None
 
 
+@functools.lru_cache(maxsize=32)
 def _profile_region(profile: str | None) -> str | None:
-    # The last resort, as boto3's: the region in ~/.aws/config (this reads a file, once per call).
+    # The last resort, as boto3's: the region in ~/.aws/config, read once per profile (not on every call).
     import botocore.session  # type: ignore[import-untyped]
     from botocore.exceptions import ProfileNotFound  # type: ignore[import-untyped]
 
