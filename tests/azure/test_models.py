@@ -91,7 +91,7 @@ def test_drop_params_drops_what_the_inferred_model_rejects(
 ) -> None:
     response = generate("dall-e-3", azure_kwargs, background="transparent", drop_params=True)
     assert "background" not in fake_azure.requests[0].json()
-    assert response.warnings == ["dropped `background`='transparent': not supported by azure/dall-e-3"]
+    assert response.warnings == ["dropped `background`: not supported by azure/dall-e-3"]
 
 
 def test_a_bare_name_is_never_routed_to_azure_by_the_model_it_contains() -> None:

@@ -161,3 +161,26 @@ def test_merging_sums_nested_usage_details_too() -> None:
     merged = ImageResponse.merge(parts).model_dump()
     assert merged["usage"]["output_tokens_details"] == {"image_tokens": 24, "text_tokens": 6}
     assert merged["usage"]["total_tokens"] == 45
+
+
+def test_reprs_of_an_upstream_request_show_no_credentials() -> None:
+    from imagegen.provider import ProviderRequest
+
+    upstream = ProviderRequest(
+        url="https://x", headers={"authorization": "Bearer sk-secret-1"}, secrets=["sk-secret-1"]
+    )
+    assert "sk-secret-1" not in repr(upstream)
+
+
+def test_a_dropped_parameter_warning_never_shows_its_value() -> None:
+    from imagegen.params import reject
+
+    req = request(drop_params=True)
+    reject(req, "aws_web_identity_token", "eyJ-secret-token", None)
+    assert "eyJ-secret-token" not in req.warnings[0]
+    assert "aws_web_identity_token" in req.warnings[0]
+
+
+def test_an_error_can_be_masked_after_the_fact() -> None:
+    error = AuthenticationError("token tok-123456 rejected").mask(["tok-123456"])
+    assert "tok-123456" not in str(error) + repr(error) + str(error.args)

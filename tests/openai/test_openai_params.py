@@ -93,7 +93,7 @@ def test_gpt_image_2_accepts_sizes_within_its_limits(fake_openai: FakeOpenAI) ->
 def test_drop_params_drops_and_warns(fake_openai: FakeOpenAI) -> None:
     response = generate(fake_openai, "dall-e-3", style="vivid", background="transparent", drop_params=True)
     assert "background" not in fake_openai.requests[0].json()
-    assert response.warnings == ["dropped `background`='transparent': not supported by openai/dall-e-3"]
+    assert response.warnings == ["dropped `background`: not supported by openai/dall-e-3"]
 
 
 def test_global_drop_params_applies_to_every_call(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,3 +126,8 @@ def test_an_unknown_model_on_a_compatible_server_passes_parameters_through(fake_
         "size": "640x480",
         "guidance": 7,
     }
+
+
+def test_an_unknown_model_without_an_api_base_is_refused_before_any_request() -> None:
+    with pytest.raises(imagegen.BadRequestError, match="api_base"):
+        imagegen.image_generation("otter", model="openai/dall-e3", api_key=API_KEY)

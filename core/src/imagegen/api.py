@@ -18,7 +18,7 @@ from . import pricing, transport
 from .exceptions import BadRequestError, ImageGenError, InternalServerError, UnsupportedParamsError
 from .params import check_params
 from .plugins import Provider, registry
-from .provider import COMMON_SECRETS, COMMON_SETTINGS, GenerationRequest, ProviderRequest, Settings
+from .provider import COMMON_SECRETS, COMMON_SETTINGS, GenerationRequest, IntRange, ProviderRequest, Settings
 from .types import ImageResponse
 
 logger = logging.getLogger("imagegen")
@@ -52,13 +52,11 @@ class PreparedCall:
         hook = self.provider.hook
         if not response.is_success:
             error = hook.parse_error(request=part, response=response)
-            raise (
-                error
-                if error is not None
-                else transport.error_from_response(
+            if error is None:
+                error = transport.error_from_response(
                     response, provider=self.provider.prefix, model=part.model, secrets=upstream.secrets
                 )
-            )
+            raise error.mask(upstream.secrets)  # the plugin may not know every credential it sent
         try:
             parsed: ImageResponse = hook.parse_response(request=part, response=response)
         except ImageGenError:
@@ -73,9 +71,24 @@ class PreparedCall:
             ) from exc
         return parsed
 
-    def finish(self, responses: list[ImageResponse]) -> ImageResponse:
+    def finish(self, outcomes: list[ImageResponse | BaseException]) -> ImageResponse:
+        """One response from every part's outcome; raises if every part failed (or a part hit a bug).
+
+        Images that were generated (and paid for) are kept when only some parts of a fanned-out call
+        failed: the failure becomes a warning.
+        """
+        responses = [o for o in outcomes if isinstance(o, ImageResponse)]
+        failures = [o for o in outcomes if not isinstance(o, ImageResponse)]
+        for failure in failures:
+            if not responses or not isinstance(failure, ImageGenError):
+                raise failure
         response = responses[0] if len(responses) == 1 else ImageResponse.merge(responses)
         warnings = list(dict.fromkeys(w for part, _ in self.parts for w in part.warnings))
+        if failures:
+            warnings.append(
+                f"{len(failures)} of {len(outcomes)} upstream requests failed ({failures[0]}); "
+                f"returning the {len(response.data)} image(s) that were generated"
+            )
         request = self.request
         # The spec names the model behind an alias, an inference profile or an Azure deployment.
         base_model = request.spec.name if request.spec else request.settings.get("base_model")
@@ -163,7 +176,13 @@ def _fan_out(request: GenerationRequest) -> list[GenerationRequest]:
     for index, count in enumerate(counts):
         params = {**request.params, "n": count}
         if isinstance(seed, int) and not isinstance(seed, bool):
-            params["seed"] = seed + index  # one seed would make the same image n times; these stay reproducible
+            # One seed would make the same image n times; consecutive ones stay reproducible (and in range).
+            allowed = request.spec.params.get("seed") if request.spec else None
+            params["seed"] = (
+                allowed.low + (seed - allowed.low + index) % (allowed.high - allowed.low + 1)
+                if isinstance(allowed, IntRange)
+                else seed + index
+            )
         parts.append(replace(request, params=params, warnings=request.warnings))
     return parts
 
@@ -206,7 +225,8 @@ def image_generation(
     if len(call.parts) == 1:
         return call.finish([run(call.parts[0])])
     with ThreadPoolExecutor(max_workers=min(len(call.parts), 16)) as pool:
-        return call.finish(list(pool.map(run, call.parts)))
+        futures = [pool.submit(run, part) for part in call.parts]
+    return call.finish([future.exception() or future.result() for future in futures])
 
 
 async def aimage_generation(
@@ -239,4 +259,6 @@ async def aimage_generation(
         request, upstream = part
         return call.parse(request, upstream, await transport.asend(upstream, **call.send_kwargs()))
 
-    return call.finish(list(await asyncio.gather(*(run(part) for part in call.parts))))
+    if len(call.parts) == 1:
+        return call.finish([await run(call.parts[0])])
+    return call.finish(list(await asyncio.gather(*(run(part) for part in call.parts), return_exceptions=True)))

@@ -24,11 +24,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    import httpx
+
     from .exceptions import ImageGenError
 
     try:
         return int(args.func(args) or 0)
     except ImageGenError as exc:
+        print(f"imagegen: error: {exc}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:  # downloading a URL result
+        print(f"imagegen: error: could not download the image: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # writing the output file
         print(f"imagegen: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -135,11 +143,6 @@ def _output_paths(output: str | None, count: int, first_bytes: bytes) -> list[Pa
     if count == 1:
         return [stem.with_suffix(suffix)]
     return [stem.with_name(f"{stem.name}-{i}").with_suffix(suffix) for i in range(1, count + 1)]
-
-
-def _download(client: Any, url: str) -> bytes:
-    content: bytes = client.get(url).raise_for_status().content
-    return content
 
 
 def _generate(args: argparse.Namespace) -> int:

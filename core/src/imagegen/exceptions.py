@@ -63,6 +63,12 @@ class ImageGenError(Exception):
         self.body = body
         super().__init__(self.message)
 
+    def mask(self, secrets: Iterable[str | None]) -> ImageGenError:
+        """This error with `secrets` masked in its message (for errors built without knowing them all)."""
+        self.message = redact(self.message, secrets)
+        self.args = (self.message,)
+        return self
+
     def __str__(self) -> str:
         where = "/".join(p for p in (self.provider, self.model) if p)
         status = f" [{self.status_code}]" if self.status_code else ""

@@ -64,7 +64,8 @@ def reject(
     """Drop `name` from the request with a warning under `drop_params`, else raise UnsupportedParamsError."""
     if request.drop_params:
         request.params.pop(name, None)
-        request.warnings.append(f"dropped `{name}`={value!r}: not supported by {request.provider}/{request.model}")
+        # The value stays out: a misnamed credential must not land in a warning or a log line.
+        request.warnings.append(f"dropped `{name}`: not supported by {request.provider}/{request.model}")
         return
     raise UnsupportedParamsError(
         name,

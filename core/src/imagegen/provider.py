@@ -156,7 +156,8 @@ class ProviderRequest:
     url: str
     json: Any = None
     content: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    # Kept out of repr: they carry credentials, and reprs reach tracebacks and error trackers.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     method: str = "POST"
-    auth: httpx.Auth | None = None
-    secrets: list[str] = field(default_factory=list)
+    auth: httpx.Auth | None = field(default=None, repr=False)
+    secrets: list[str] = field(default_factory=list, repr=False)

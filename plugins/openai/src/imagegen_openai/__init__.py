@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from imagegen import hookimpl
-from imagegen.exceptions import AuthenticationError
+from imagegen.exceptions import AuthenticationError, BadRequestError
 from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
 
@@ -20,7 +20,7 @@ INFO = ProviderInfo(
     name="OpenAI",
     models=MODELS,
     settings=frozenset({"organization", "project"}),
-    pass_through_unknown_models=True,  # new OpenAI models and OpenAI-compatible servers (xinference, vLLM…)
+    pass_through_unknown_models=True,  # on OpenAI-compatible servers (xinference, vLLM…): see map_params
 )
 
 
@@ -31,13 +31,29 @@ def provider_info() -> ProviderInfo:
 
 @hookimpl
 def map_params(request: GenerationRequest) -> dict[str, Any]:
+    if request.spec is None and _api_base(request) is None:
+        # Only a compatible server (named by api_base) serves models OpenAI's rules don't know: a typo like
+        # `dall-e3` must not reach api.openai.com unchecked.
+        raise BadRequestError(
+            f"unknown OpenAI model {request.model!r}; known: {', '.join(spec.name for spec in MODELS)}. "
+            "For an OpenAI-compatible server, pass its api_base (or set OPENAI_BASE_URL)",
+            provider=request.provider,
+            model=request.model,
+            param="model",
+            code="model_not_found",
+        )
     return request_body(request)
+
+
+def _api_base(request: GenerationRequest) -> str | None:
+    api_base: str | None = request.settings.get("api_base", "OPENAI_BASE_URL", "OPENAI_API_BASE")
+    return api_base
 
 
 @hookimpl
 def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderRequest:
     settings = request.settings
-    api_base = settings.get("api_base", "OPENAI_BASE_URL", "OPENAI_API_BASE")
+    api_base = _api_base(request)
     api_key = settings.get("api_key", "OPENAI_API_KEY")
     if api_key is None and api_base is None:
         raise AuthenticationError(
