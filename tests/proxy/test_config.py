@@ -116,3 +116,11 @@ def test_a_deployment_id_from_model_info_must_be_unique() -> None:
 
 def test_an_empty_file_says_what_is_required() -> None:
     assert _problems(None) == ["model_list: required, a list of {model_name, litellm_params: {model, …}}"]
+
+
+def test_drop_params_from_the_environment_false_means_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEGEN_TEST_DROP", "false")
+
+    config = parse_config({"model_list": [_entry("a", "dall-e-2", drop_params="os.environ/IMAGEGEN_TEST_DROP")]})
+
+    assert config.deployments[0].drop_params is False

@@ -482,4 +482,7 @@ def _default(value: float | None, default: float) -> float:
 
 
 def _bool_or_none(value: Any) -> bool | None:
+    # A value read from the environment (`os.environ/DROP_PARAMS`) is a string: "false" must mean False.
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
     return None if value is None else bool(value)
