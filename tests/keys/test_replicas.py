@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -92,3 +93,26 @@ async def test_without_redis_a_deleted_key_stops_on_other_workers_within_the_cac
         error = await eventually_refused(two.access, key, within=2.0)
     assert error.status == 401
     assert time.monotonic() - started <= 1.0
+
+
+async def test_without_redis_spend_of_an_ended_budget_period_does_not_count_on_the_other_worker(
+    sqlite_url: str,
+) -> None:
+    async with replicas(sqlite_url, redis_url="") as (one, two):
+        key = await one.generate(max_budget=0.1, budget_duration="30d")
+        token = hash_key(key)
+        period_end = datetime.now(UTC) + timedelta(milliseconds=100)  # as if 30 days had almost passed
+        await one.access.store.update(token, {"budget_reset_at": period_end})
+        await two.access.admit(await two.caller(key), "dall-e-3")
+        spent(two.access, key, 0.2)  # counted on the second worker, not written yet
+        await asyncio.sleep(0.15)  # the period ends
+        await one.access.admit(await one.caller(key), "dall-e-3")  # the first worker starts the new period
+        await two.access.forget(token)  # the second worker's cached record expires
+        await two.access.admit(await two.caller(key), "dall-e-3")
+        await two.access.spend_writer.flush()
+        await two.access.forget(token)
+        await two.access.admit(await two.caller(key), "dall-e-3")
+        info = (await one.call("GET", "/key/info", params={"key": key})).json()["info"]
+        logs = (await one.call("GET", "/spend/logs", params={"api_key": key})).json()
+    assert info["spend"] == 0
+    assert [row["spend"] for row in logs] == [0.2]  # logged, but counted in the period it was spent in

@@ -3,6 +3,13 @@
 Each process keeps lookups (found or not) for a few seconds. With Redis, lookups are also shared
 between replicas, and a changed or deleted key is announced on a pub/sub channel so that every
 replica drops it at once; without Redis, other workers see the change when their entry expires.
+
+A lookup that reads the database can race a change of the key: it reads the old record, the key
+changes and is invalidated, then the lookup caches what it read. Two generation counters stop it
+from caching a stale record: in Redis, invalidating a key INCRs its version, and the shared entry is
+written (by a Lua script, atomically) only if the version is still the one read before the database;
+in the process, an invalidation arriving during a lookup bumps that lookup's generation, and the
+lookup then returns its record without remembering it.
 """
 
 from __future__ import annotations
@@ -25,7 +32,28 @@ logger = logging.getLogger("imagegen.proxy")
 
 INVALIDATION_CHANNEL = "imagegen:keys:invalidate"
 _SHARED_TTL_SECONDS = 60
+_VERSION_TTL_SECONDS = 3600  # far longer than any lookup takes, so a version never vanishes under one
 _NOT_FOUND = b"-"
+
+# KEYS: the shared entry, the key's version. ARGV: the entry, the version read before the database
+# ("" for none), its TTL. Writes the entry only if no invalidation happened since that version was read.
+_SET_IF_VERSION_UNCHANGED = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[2] then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+    return 1
+end
+return 0
+"""
+
+
+class _Load:
+    """The lookups of one key that are reading it now, and how many invalidations arrived meanwhile."""
+
+    __slots__ = ("generation", "lookups")
+
+    def __init__(self) -> None:
+        self.lookups = 0
+        self.generation = 0
 
 
 class KeyCache:
@@ -36,7 +64,9 @@ class KeyCache:
         self._redis = redis
         self._max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, KeyRecord | None]] = OrderedDict()
+        self._loads: dict[str, _Load] = {}  # only keys being looked up now, so it stays small
         self._listener: asyncio.Task[None] | None = None
+        self._set_if_version_unchanged = redis.register_script(_SET_IF_VERSION_UNCHANGED) if redis is not None else None
 
     async def start(self) -> None:
         if self._redis is not None:
@@ -69,16 +99,35 @@ class KeyCache:
         entry = self._entries.get(token)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        record: KeyRecord | None
-        shared = await self._redis.get(self._shared_key(token)) if self._redis is not None else None
+        pending = self._loads.setdefault(token, _Load())
+        pending.lookups += 1
+        generation = pending.generation
+        try:
+            record = await (self._shared(token, load) if self._redis is not None else load(token))
+            if pending.generation == generation:  # else the key changed while it was read: don't keep it
+                self._remember(token, record)
+            return record
+        finally:
+            pending.lookups -= 1
+            if not pending.lookups:
+                del self._loads[token]
+
+    async def _shared(self, token: str, load: Callable[[str], Awaitable[KeyRecord | None]]) -> KeyRecord | None:
+        """The key from Redis, else from `load`, then shared unless it was invalidated meanwhile."""
+        assert self._redis is not None
+        assert self._set_if_version_unchanged is not None
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(self._shared_key(token))
+        pipe.get(self._version_key(token))
+        shared, version = await pipe.execute()
         if shared is not None:
-            record = None if shared == _NOT_FOUND else KeyRecord.from_json(shared)
-        else:
-            record = await load(token)
-            if self._redis is not None:
-                value = record.to_json() if record is not None else _NOT_FOUND
-                await self._redis.set(self._shared_key(token), value, ex=_SHARED_TTL_SECONDS)
-        self._remember(token, record)
+            return None if shared == _NOT_FOUND else KeyRecord.from_json(shared)
+        record = await load(token)
+        value = record.to_json() if record is not None else _NOT_FOUND
+        await self._set_if_version_unchanged(
+            keys=[self._shared_key(token), self._version_key(token)],
+            args=[value, version if version is not None else b"", _SHARED_TTL_SECONDS],
+        )
         return record
 
     def _remember(self, token: str, record: KeyRecord | None) -> None:
@@ -89,12 +138,16 @@ class KeyCache:
 
     def drop_local(self, token: str) -> None:
         self._entries.pop(token, None)
+        if (pending := self._loads.get(token)) is not None:
+            pending.generation += 1
 
     async def invalidate(self, token: str) -> None:
         """Forget `token` here and, with Redis, on every replica."""
         self.drop_local(token)
         if self._redis is not None:
-            pipe = self._redis.pipeline(transaction=False)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incr(self._version_key(token))  # first, so that no lookup under way shares what it read
+            pipe.expire(self._version_key(token), _VERSION_TTL_SECONDS)
             pipe.delete(self._shared_key(token))
             pipe.publish(INVALIDATION_CHANNEL, token)
             await pipe.execute()
@@ -102,3 +155,7 @@ class KeyCache:
     @staticmethod
     def _shared_key(token: str) -> str:
         return f"imagegen:key:{token}"
+
+    @staticmethod
+    def _version_key(token: str) -> str:
+        return f"imagegen:keyversion:{token}"

@@ -12,7 +12,8 @@ import hmac
 import logging
 import os
 import uuid
-from collections.abc import Awaitable
+from collections import OrderedDict
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ..access import MASTER, Caller, RequestRecord
 from ..errors import ProxyError
 from .cache import KeyCache
-from .counters import Counters, LocalCounters, RedisCounters
+from .counters import Counters, LocalCounters, RedisCounters, SpendKey, period_over
 from .durations import parse_duration
 from .spend import SpendWriter
 from .store import KeyRecord, KeyStore
@@ -36,6 +37,7 @@ logger = logging.getLogger("imagegen.proxy")
 
 DEFAULT_DATABASE_FILE = "imagegen.db"
 KEY_CACHE_TTL_SECONDS = 3.0
+_MAX_REMEMBERED_PERIODS = 10_000  # keys whose admitted budget period is kept (the latest used)
 ALL_MODELS = "all-proxy-models"  # LiteLLM's name for "every model group" in a key's `models`
 _ENV_PREFIX = "os.environ/"
 T = TypeVar("T")
@@ -87,6 +89,8 @@ class KeyAccess:
         self.cache = KeyCache(key_cache_ttl)
         self.spend_writer = SpendWriter(self.store, self._spend_flushed)
         self._background: set[asyncio.Task[None]] = set()
+        # key hash → the budget period (its end) its latest request was admitted in: that request's cost counts there
+        self._admitted_periods: OrderedDict[str, datetime | None] = OrderedDict()
 
     # --- AccessControl ------------------------------------------------------------------------------
 
@@ -162,6 +166,7 @@ class KeyAccess:
             )
         if record.budget_reset_at is not None and record.budget_reset_at <= datetime.now(UTC):
             record = await self._reachable(self._start_budget_period(record))
+        self._admitted_in(record.token, record.budget_reset_at)
         usage = await self._reachable(self.counters.count_request(record))
         if record.max_budget is not None and usage.spend >= record.max_budget:
             resets = f"; it resets at {record.budget_reset_at.isoformat()}" if record.budget_reset_at else ""
@@ -183,6 +188,7 @@ class KeyAccess:
     def record(self, record: RequestRecord) -> None:
         now = datetime.now(UTC)
         token = record.caller.key_hash
+        period = self._admitted_periods.get(token) if token is not None else None
         self.spend_writer.add(
             {
                 "request_id": uuid.uuid4().hex,
@@ -198,10 +204,12 @@ class KeyAccess:
                 "latency_ms": record.latency_ms,
                 "status": record.status,
                 "prompt": record.prompt if self.config.store_prompts else None,
-            }
+            },
+            period,
         )
-        if token is not None and record.cost:
-            task = asyncio.get_running_loop().create_task(self._add_spend(token, record.cost))
+        # Once its period ended, the key's next request starts a new one: this cost no longer counts.
+        if token is not None and record.cost and not period_over(period, now):
+            task = asyncio.get_running_loop().create_task(self._add_spend(token, record.cost, period))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
@@ -234,17 +242,23 @@ class KeyAccess:
                 503, "the keys database or Redis is unreachable; try again shortly", code="key_store_unavailable"
             ) from None
 
-    async def _add_spend(self, token: str, amount: float) -> None:
-        try:
-            await self.counters.add_spend(token, amount)
-        except Exception as exc:  # the spend row still reaches the database
-            logger.warning("could not count spend in Redis: %s", exc)
+    def _admitted_in(self, token: str, period: datetime | None) -> None:
+        self._admitted_periods[token] = period
+        self._admitted_periods.move_to_end(token)
+        if len(self._admitted_periods) > _MAX_REMEMBERED_PERIODS:
+            self._admitted_periods.popitem(last=False)
 
-    def _spend_flushed(self, spend_by_token: dict[str, float]) -> None:
+    async def _add_spend(self, token: str, amount: float, period: datetime | None) -> None:
+        try:
+            await self.counters.add_spend(token, amount, period)
+        except Exception as exc:  # the spend row still reaches the database
+            logger.warning("could not count spend in Redis (%s)", type(exc).__name__)
+
+    def _spend_flushed(self, added: Mapping[SpendKey, float]) -> None:
         # Cached records hold the database's spend: re-read them now that it includes these amounts.
-        for token in spend_by_token:
+        for token, _period in added:
             self.cache.drop_local(token)
-        self.counters.spend_flushed(spend_by_token)
+        self.counters.spend_flushed(added)
 
     async def _start_budget_period(self, record: KeyRecord) -> KeyRecord:
         assert record.budget_reset_at is not None

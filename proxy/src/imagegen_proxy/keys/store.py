@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from .counters import SpendKey, period_over
 from .schema import keys, migrate, spend_logs
 
 
@@ -160,13 +161,29 @@ class KeyStore:
             )
             return bool((await connection.execute(statement)).rowcount)
 
-    async def record_spend(self, rows: list[dict[str, Any]], spend_by_token: Mapping[str, float]) -> None:
-        """Insert spend log rows and add their cost to their keys' spend, in one transaction."""
+    async def ping(self) -> None:
+        """Raise unless the database answers and its spend log table is there."""
+        async with self.engine.connect() as connection:
+            await connection.execute(select(spend_logs.c.id).limit(0))
+
+    async def record_spend(self, rows: list[dict[str, Any]], spend: Mapping[SpendKey, float]) -> dict[SpendKey, float]:
+        """Insert spend log rows and add spend to their keys, in one transaction; returns the spend added.
+
+        Spend of a budget period that has ended is added only while the key is still in that period:
+        once a new one started, the old period's late rows no longer count against the key's budget.
+        """
+        now = datetime.now(UTC)
+        added: dict[SpendKey, float] = {}
         async with self.engine.begin() as connection:
             if rows:
                 await connection.execute(insert(spend_logs), rows)
-            for token, amount in spend_by_token.items():
-                await connection.execute(update(keys).where(keys.c.token == token).values(spend=keys.c.spend + amount))
+            for (token, period), amount in spend.items():
+                statement = update(keys).where(keys.c.token == token).values(spend=keys.c.spend + amount)
+                if period_over(period, now):
+                    statement = statement.where(keys.c.budget_reset_at == period)
+                if (await connection.execute(statement)).rowcount:
+                    added[token, period] = amount
+        return added
 
     async def spend_logs(
         self,
