@@ -3,10 +3,12 @@ DefaultAzureCredential through the `identity` extra, and a clear error when ther
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
+import time
 import types
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -195,29 +197,110 @@ def test_without_credentials_or_azure_identity_the_error_says_what_to_pass(
     assert fake_azure.requests == []
 
 
+class StubCredential:
+    """A stand-in for an azure-identity credential (not installed here): records how it was made and used."""
+
+    made: ClassVar[list[tuple[str, tuple[Any, ...], dict[str, Any]]]]
+    scopes: ClassVar[list[str]]
+    threads: ClassVar[list[int]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.made.append((type(self).__name__, args, kwargs))
+
+    def get_token(self, *scopes: str) -> Any:
+        self.scopes.extend(scopes)
+        self.threads.append(threading.get_ident())
+        return types.SimpleNamespace(token=ENTRA_TOKEN, expires_on=int(time.time()) + 3600)
+
+
 @pytest.fixture
-def stub_azure_identity(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """A stand-in for azure-identity (not installed here): records the scopes it is asked for."""
-    scopes: list[str] = []
-
-    class DefaultAzureCredential:
-        pass
-
-    def get_bearer_token_provider(credential: Any, *requested: str) -> Any:
-        assert isinstance(credential, DefaultAzureCredential)
-        scopes.extend(requested)
-        return lambda: ENTRA_TOKEN
-
+def stub_azure_identity(monkeypatch: pytest.MonkeyPatch) -> type[StubCredential]:
+    """azure.identity with stub credentials, the fixture's value recording their use."""
     module = types.ModuleType("azure.identity")
-    module.DefaultAzureCredential = DefaultAzureCredential  # type: ignore[attr-defined]
-    module.get_bearer_token_provider = get_bearer_token_provider  # type: ignore[attr-defined]
+    for name in ("DefaultAzureCredential", "ClientSecretCredential", "UsernamePasswordCredential"):
+        setattr(module, name, type(name, (StubCredential,), {}))
     monkeypatch.setitem(sys.modules, "azure.identity", module)
-    return scopes
+    for record in ("made", "scopes", "threads"):
+        monkeypatch.setattr(StubCredential, record, [], raising=False)
+    return StubCredential
 
 
 def test_without_credentials_default_azure_credential_signs_in_for_cognitive_services(
-    fake_azure: FakeAzureOpenAI, stub_azure_identity: list[str]
+    fake_azure: FakeAzureOpenAI, stub_azure_identity: type[StubCredential]
 ) -> None:
     generate(fake_azure)
-    assert stub_azure_identity == ["https://cognitiveservices.azure.com/.default"]
+    assert [made[0] for made in stub_azure_identity.made] == ["DefaultAzureCredential"]
+    assert stub_azure_identity.scopes == ["https://cognitiveservices.azure.com/.default"]
     assert bearer(fake_azure.requests[0]) == ENTRA_TOKEN
+
+
+# Signing in as a service principal or a user, with LiteLLM's settings
+
+SERVICE_PRINCIPAL = {"tenant_id": "tenant-1", "client_id": "app-1", "client_secret": "sp-secret-7f3a"}
+USER = {"client_id": "app-1", "azure_username": "otter@example.com", "azure_password": "user-password-9c2e"}
+
+
+@pytest.mark.parametrize("deployment", ["dall-e-3", "my-unnamed-deployment"])
+def test_a_service_principal_signs_in_with_client_secret_credential_and_its_settings_stay_out_of_the_body(
+    fake_azure: FakeAzureOpenAI, stub_azure_identity: type[StubCredential], deployment: str
+) -> None:
+    fake_azure.deployments.setdefault(deployment, "dall-e-3")  # a name that does not say the model: unvalidated
+    imagegen.image_generation(
+        "otter", model=f"azure/{deployment}", api_base=fake_azure.url, api_version=API_VERSION, **SERVICE_PRINCIPAL
+    )
+    assert ("ClientSecretCredential", ("tenant-1", "app-1", "sp-secret-7f3a"), {}) in stub_azure_identity.made
+    assert stub_azure_identity.scopes == ["https://cognitiveservices.azure.com/.default"]
+    request = fake_azure.requests[0]
+    assert bearer(request) == ENTRA_TOKEN
+    assert not set(request.json()) & {*SERVICE_PRINCIPAL, *USER}
+
+
+def test_a_user_signs_in_with_username_password_credential(
+    fake_azure: FakeAzureOpenAI, stub_azure_identity: type[StubCredential]
+) -> None:
+    generate(fake_azure, **USER)
+    assert (
+        "UsernamePasswordCredential", ("app-1", "otter@example.com", "user-password-9c2e"), {}
+    ) in stub_azure_identity.made  # fmt: skip
+    assert not set(fake_azure.requests[0].json()) & {*SERVICE_PRINCIPAL, *USER}
+
+
+def test_sign_in_settings_without_azure_identity_name_the_extra_to_install(
+    fake_azure: FakeAzureOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "azure.identity", None)  # azure-identity not installed
+    with pytest.raises(imagegen.AuthenticationError, match=re.escape("pip install imagegen-azure[identity]")) as caught:
+        generate(fake_azure, **SERVICE_PRINCIPAL)
+    assert "sp-secret-7f3a" not in repr(caught.value)
+    assert fake_azure.requests == []
+
+
+def test_incomplete_sign_in_settings_say_which_are_needed(
+    fake_azure: FakeAzureOpenAI, stub_azure_identity: type[StubCredential]
+) -> None:
+    with pytest.raises(imagegen.AuthenticationError, match="tenant_id, client_id and client_secret"):
+        generate(fake_azure, client_id="app-1", client_secret="sp-secret-7f3a")
+    assert fake_azure.requests == []
+
+
+def test_a_client_secret_quoted_by_a_failing_sign_in_never_shows_in_the_error(
+    fake_azure: FakeAzureOpenAI, stub_azure_identity: type[StubCredential], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: StubCredential, *scopes: str) -> Any:
+        raise RuntimeError(f"AADSTS7000215: Invalid client secret provided: {SERVICE_PRINCIPAL['client_secret']}")
+
+    monkeypatch.setattr(StubCredential, "get_token", refuse)
+    with pytest.raises(imagegen.AuthenticationError, match="AADSTS7000215") as caught:
+        generate(fake_azure, **SERVICE_PRINCIPAL)
+    assert SERVICE_PRINCIPAL["client_secret"] not in str(caught.value) + repr(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_cached_entra_token_is_reused_and_fetched_off_the_event_loop(
+    fake_azure: FakeAzureOpenAI, stub_azure_identity: type[StubCredential]
+) -> None:
+    kwargs = {"api_base": fake_azure.url, "api_version": API_VERSION, **SERVICE_PRINCIPAL, "client_id": "app-cached"}
+    for _ in range(2):
+        await imagegen.aimage_generation("otter", model="azure/dall-e-3", **kwargs)
+    assert len(stub_azure_identity.threads) == 1  # the second call used the cached token
+    assert stub_azure_identity.threads != [threading.get_ident()]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +222,71 @@ def test_a_wrong_api_key_never_appears_in_the_error(fake_bedrock: FakeBedrock) -
         image_generation("otter", model=NOVA, api_base=fake_bedrock.url, api_key=wrong)
     assert isinstance(caught.value, AuthenticationError)
     assert wrong not in str(caught.value)
+
+
+# Assuming a role with an external id, or with a web identity token (LiteLLM's settings)
+
+WEB_IDENTITY_TOKEN = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(40)
+
+
+@pytest.fixture
+def guarded_bedrock() -> Iterator[FakeBedrock]:
+    """A role whose trust policy requires an external id, and an OIDC token STS accepts."""
+    with FakeBedrock(
+        credentials={ACCESS_KEY: (SECRET_KEY, None)}, roles=(ROLE_ARN,), external_ids={ROLE_ARN: "otter-tenant-7"},
+        web_identity_tokens=(WEB_IDENTITY_TOKEN,),
+    ) as fake:  # fmt: skip
+        yield fake
+
+
+def test_an_external_id_is_sent_with_assume_role(guarded_bedrock: FakeBedrock) -> None:
+    image_generation(
+        "otter", model=NOVA, api_base=guarded_bedrock.url, aws_region_name=REGION, aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY, aws_role_name=ROLE_ARN, aws_sts_endpoint=guarded_bedrock.url,
+        aws_external_id="otter-tenant-7",
+    )  # fmt: skip
+    assert guarded_bedrock.assumed_roles[0]["ExternalId"] == "otter-tenant-7"
+    assert authorization(guarded_bedrock).startswith("AWS4-HMAC-SHA256 Credential=ASIA")
+    assert "otter-tenant-7" not in json.dumps(guarded_bedrock.invocations)
+
+
+def test_a_web_identity_token_assumes_the_role_without_other_credentials(
+    guarded_bedrock: FakeBedrock, no_aws_files: Path
+) -> None:
+    image_generation(
+        "otter", model=NOVA, api_base=guarded_bedrock.url, aws_region_name=REGION, aws_role_name=ROLE_ARN,
+        aws_sts_endpoint=guarded_bedrock.url, aws_web_identity_token=WEB_IDENTITY_TOKEN,
+    )  # fmt: skip
+    assert guarded_bedrock.assumed_roles[0]["WebIdentityToken"] == WEB_IDENTITY_TOKEN
+    sts_call = guarded_bedrock.requests[0]
+    assert "authorization" not in sts_call.headers  # AssumeRoleWithWebIdentity is unsigned
+    assert authorization(guarded_bedrock).startswith("AWS4-HMAC-SHA256 Credential=ASIA")
+    assert WEB_IDENTITY_TOKEN not in json.dumps(guarded_bedrock.invocations)
+
+
+def test_a_refused_web_identity_token_never_shows_in_the_error(
+    guarded_bedrock: FakeBedrock, no_aws_files: Path
+) -> None:
+    refused = "eyJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(40)
+    with pytest.raises(AuthenticationError, match="InvalidIdentityToken") as caught:
+        image_generation(
+            "otter", model=NOVA, api_base=guarded_bedrock.url, aws_region_name=REGION, aws_role_name=ROLE_ARN,
+            aws_sts_endpoint=guarded_bedrock.url, aws_web_identity_token=refused,
+        )  # fmt: skip
+    assert refused not in str(caught.value) + repr(caught.value)
+
+
+@pytest.mark.parametrize("setting", ["aws_external_id", "aws_web_identity_token"])
+def test_role_settings_without_a_role_are_a_clear_error(fake_bedrock: FakeBedrock, setting: str) -> None:
+    with pytest.raises(AuthenticationError, match=f"{setting} only apply when assuming a role: pass aws_role_name"):
+        image_generation("otter", model=NOVA, api_base=fake_bedrock.url, aws_region_name=REGION, **{setting: "x"})
+    assert fake_bedrock.requests == []
+
+
+def test_an_external_id_with_a_web_identity_token_is_a_clear_error(guarded_bedrock: FakeBedrock) -> None:
+    with pytest.raises(AuthenticationError, match="AssumeRoleWithWebIdentity takes no external id"):
+        image_generation(
+            "otter", model=NOVA, api_base=guarded_bedrock.url, aws_region_name=REGION, aws_role_name=ROLE_ARN,
+            aws_web_identity_token=WEB_IDENTITY_TOKEN, aws_external_id="otter-tenant-7",
+        )  # fmt: skip
+    assert guarded_bedrock.requests == []

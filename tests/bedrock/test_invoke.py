@@ -88,6 +88,27 @@ def test_sd3_body_maps_size_to_aspect_ratio_and_passes_native_params(
     assert response.warnings == []
 
 
+@pytest.mark.parametrize("model", ["bedrock/stability.sd3-large-v1:0", SD35])
+def test_sd3_models_take_mode_text_to_image(fake_bedrock: FakeBedrock, sigv4: dict[str, Any], model: str) -> None:
+    image_generation("otter", model=model, mode="text-to-image", **sigv4)
+    assert sent(fake_bedrock) == [{"prompt": "otter", "mode": "text-to-image"}]
+
+
+def test_image_to_image_mode_is_refused_as_it_needs_an_input_image(
+    fake_bedrock: FakeBedrock, sigv4: dict[str, Any]
+) -> None:
+    with pytest.raises(UnsupportedParamsError, match="text-to-image"):
+        image_generation("otter", model=SD35, mode="image-to-image", **sigv4)
+    assert fake_bedrock.requests == []
+
+
+def test_stable_image_models_refuse_mode_as_aws_documents_none(
+    fake_bedrock: FakeBedrock, sigv4: dict[str, Any]
+) -> None:
+    with pytest.raises(UnsupportedParamsError, match="mode"):
+        image_generation("otter", model=ULTRA, mode="text-to-image", **sigv4)
+
+
 def test_stable_image_takes_an_explicit_aspect_ratio_over_size(
     fake_bedrock: FakeBedrock, sigv4: dict[str, Any]
 ) -> None:

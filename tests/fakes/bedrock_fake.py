@@ -125,7 +125,9 @@ def _check_enum(obj: dict[str, Any], key: str, allowed: set[str], path: str) -> 
 
 
 class FakeBedrock(FakeUpstream):
-    """Bedrock runtime in `REGION`, with STS AssumeRole at `POST /` on the same server."""
+    """Bedrock runtime in `REGION`, with STS AssumeRole and AssumeRoleWithWebIdentity at `POST /` on the same
+    server. `external_ids` maps a role to the ExternalId its trust policy requires; `web_identity_tokens`
+    are the OIDC tokens STS accepts."""
 
     def __init__(
         self,
@@ -134,6 +136,8 @@ class FakeBedrock(FakeUpstream):
         roles: tuple[str, ...] = (),
         role_credentials_ttl: datetime.timedelta = datetime.timedelta(hours=1),
         application_profiles: dict[str, str] | None = None,
+        external_ids: dict[str, str] | None = None,
+        web_identity_tokens: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.credentials = dict(credentials or {})  # access key id → (secret key, session token)
@@ -141,6 +145,8 @@ class FakeBedrock(FakeUpstream):
         self.roles = roles
         self.role_credentials_ttl = role_credentials_ttl
         self.application_profiles = dict(application_profiles or {})  # profile id → foundation model
+        self.external_ids = dict(external_ids or {})
+        self.web_identity_tokens = web_identity_tokens
         self.assumed_roles: list[dict[str, str]] = []
         self.invocations: list[tuple[str, dict[str, Any]]] = []  # (foundation model, body)
         self._state_lock = threading.Lock()
@@ -309,6 +315,8 @@ class FakeBedrock(FakeUpstream):
         _check_enum(body, "aspect_ratio", ASPECT_RATIOS, "#")
         _check_enum(body, "output_format", {"jpeg", "png"}, "#")
         _check_enum(body, "mode", {"text-to-image", "image-to-image"}, "#")
+        if body.get("mode") == "image-to-image" and not {"image", "strength"} <= set(body):
+            raise _malformed("#", "image-to-image requires image and strength")
         _check_number(body, "seed", 0, 4294967294, "#", integer=True)
         if "FILTERED" in body["prompt"]:
             return FakeResponse(200, {"finish_reasons": ["Filter reason: prompt"]})
@@ -360,24 +368,34 @@ class FakeBedrock(FakeUpstream):
     # STS AssumeRole (Query protocol, XML answers)
 
     def _sts(self, request: FakeRequest) -> FakeResponse:
-        denied = self._authenticate(request, service="sts")
-        if denied is not None:
-            return denied
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        if form.get("Action") != "AssumeRole" or form.get("Version") != "2011-06-15":
+        action = form.get("Action")
+        if action not in ("AssumeRole", "AssumeRoleWithWebIdentity") or form.get("Version") != "2011-06-15":
             return _sts_error(400, "InvalidAction", "Could not find operation")
         role = form.get("RoleArn", "")
-        if role not in self.roles:
+        if action == "AssumeRoleWithWebIdentity":  # unsigned: the token is the credential
+            if form.get("WebIdentityToken") not in self.web_identity_tokens:
+                return _sts_error(
+                    400, "InvalidIdentityToken", "The web identity token that was passed could not be validated by AWS."
+                )
+        else:
+            denied = self._authenticate(request, service="sts")
+            if denied is not None:
+                return denied
+        required_external_id = self.external_ids.get(role) if action == "AssumeRole" else None
+        if role not in self.roles or form.get("ExternalId") != required_external_id:
             return _sts_error(
-                403, "AccessDenied", f"User is not authorized to perform: sts:AssumeRole on resource: {role}"
+                403, "AccessDenied", f"User is not authorized to perform: sts:{action} on resource: {role}"
             )
         key, secret, token = f"ASIA{uuid.uuid4().hex[:16].upper()}", uuid.uuid4().hex, uuid.uuid4().hex
         expiration = datetime.datetime.now(datetime.UTC) + self.role_credentials_ttl
         with self._state_lock:
             self.credentials[key] = (secret, token)
-            self.assumed_roles.append({"RoleArn": role, "RoleSessionName": form.get("RoleSessionName", "")})
-        xml = f"""<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <AssumeRoleResult>
+            assumed = {"RoleArn": role, "RoleSessionName": form.get("RoleSessionName", "")}
+            assumed.update((name, form[name]) for name in ("ExternalId", "WebIdentityToken") if name in form)
+            self.assumed_roles.append(assumed)
+        xml = f"""<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <{action}Result>
     <Credentials>
       <AccessKeyId>{key}</AccessKeyId>
       <SecretAccessKey>{secret}</SecretAccessKey>
@@ -388,9 +406,9 @@ class FakeBedrock(FakeUpstream):
       <Arn>arn:aws:sts::{ACCOUNT}:assumed-role/{role.rpartition("/")[2]}/{form.get("RoleSessionName")}</Arn>
       <AssumedRoleId>AROA{uuid.uuid4().hex[:16].upper()}:{form.get("RoleSessionName")}</AssumedRoleId>
     </AssumedRoleUser>
-  </AssumeRoleResult>
+  </{action}Result>
   <ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>
-</AssumeRoleResponse>"""
+</{action}Response>"""
         return FakeResponse(200, xml.encode(), {"content-type": "text/xml"})
 
 

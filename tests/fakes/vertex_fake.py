@@ -66,14 +66,39 @@ class ServiceAccountKey:
         self.json = json.dumps(self.info)
 
 
+class HeldAnswers:
+    """Holds a fake's answers until the test releases them.
+
+    A test proves the event loop stays free while the client waits for an answer by releasing it
+    from a coroutine: with the loop blocked that coroutine never runs, the hold times out, and
+    `in_vain` counts it.
+    """
+
+    TIMEOUT = 5.0
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.in_vain = 0
+
+    def wait(self) -> None:
+        self.arrived.set()
+        if not self.release.wait(self.TIMEOUT):
+            self.in_vain += 1
+
+
 class FakeGoogleOAuth(FakeUpstream):
-    """`POST /token`: the JWT-bearer grant of a service account (RFC 7523), verified like Google does."""
+    """`POST /token`: the JWT-bearer grant of a service account (RFC 7523), verified like Google does.
+
+    With `hold` set, each answer waits for the test to release it.
+    """
 
     def __init__(self, expires_in: int = 3599) -> None:
         super().__init__()
         self.expires_in = expires_in
         self.keys: dict[str, ServiceAccountKey] = {}  # by key id
         self.issued: set[str] = set()
+        self.hold: HeldAnswers | None = None
         self._issue_lock = threading.Lock()
 
     @property
@@ -92,6 +117,8 @@ class FakeGoogleOAuth(FakeUpstream):
         return FakeResponse(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
 
     def handle(self, request: FakeRequest) -> FakeResponse:
+        if self.hold is not None:
+            self.hold.wait()
         if (request.method, request.path) != ("POST", "/token"):
             return FakeResponse(404, {"error": "not_found"})
         if request.headers.get("content-type") != "application/x-www-form-urlencoded":
@@ -134,6 +161,20 @@ class FakeGoogleOAuth(FakeUpstream):
         if SCOPE not in str(claims.get("scope", "")).split():
             return "Invalid JWT: the cloud-platform scope is missing."
         return None
+
+
+class NotAMetadataServer(FakeUpstream):
+    """What answers google-auth's probe for the Compute Engine metadata server (`GET /` at
+    `GCE_METADATA_IP`) off Google Cloud: no `Metadata-Flavor: Google`, so ADC discovery finds no
+    credentials. Each answer waits for the test to release it (`hold`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = HeldAnswers()
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        self.hold.wait()
+        return FakeResponse(404, b"Not Found", {"content-type": "text/plain"})
 
 
 # What each Imagen model accepts in `parameters` (names and enums from the Imagen API reference).
@@ -202,7 +243,8 @@ class FakeVertex(FakeUpstream):
     """Vertex AI for one project and location; tokens are checked with `token_is_valid`.
 
     `filter_images = k` replaces the first k images of the next answers with `raiFilteredReason`;
-    `block_prompt = "SAFETY"` makes Gemini block the prompt. `content_policy_as` says how a
+    `block_prompt = "SAFETY"` makes Gemini block the prompt; `thoughts_tokens = k` makes Gemini
+    report k thinking tokens (`thoughtsTokenCount`, billed as text output). `content_policy_as` says how a
     `fail_next("content_policy")` looks: Imagen's 400 or Gemini's 200 with a blocked prompt.
     """
 
@@ -213,6 +255,7 @@ class FakeVertex(FakeUpstream):
         self.location = location
         self.filter_images = 0
         self.block_prompt: str | None = None
+        self.thoughts_tokens = 0
         self.content_policy_as = "imagen"
 
     def error(self, kind: str) -> FakeResponse:
@@ -330,7 +373,8 @@ class FakeVertex(FakeUpstream):
         usage = {
             "promptTokenCount": 7,
             "candidatesTokenCount": 1300,
-            "totalTokenCount": 1307,
+            **({"thoughtsTokenCount": self.thoughts_tokens} if self.thoughts_tokens else {}),
+            "totalTokenCount": 1307 + self.thoughts_tokens,
             "trafficType": "ON_DEMAND",
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 7}],
             "candidatesTokensDetails": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import imagegen
 from imagegen.api import prepare
 from imagegen.exceptions import APIConnectionError, AuthenticationError, BadRequestError, ImageGenError
+from imagegen_vertex.auth import MAX_CACHED_CREDENTIALS, credentials_for
 from tests.fakes.vertex_fake import FakeGoogleOAuth, FakeVertex, ServiceAccountKey
 
 from .conftest import LOCATION, PROJECT
@@ -189,3 +191,50 @@ def test_the_private_key_never_shows_in_an_error(key: ServiceAccountKey, vertex:
     shown = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
     assert str(key.info["private_key"]) not in shown
     assert "MII" not in shown
+
+
+def test_the_project_defaults_to_the_project_of_a_key_file(tmp_path: Path, oauth: FakeGoogleOAuth) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(oauth.new_key(project_id=PROJECT).json)
+    with FakeVertex(oauth.is_valid, PROJECT) as vertex:
+        generate(api_base=vertex.url, vertex_credentials=str(key_file))
+
+        assert f"/projects/{PROJECT}/" in vertex.requests[-1].path
+
+
+def test_a_key_file_without_a_project_fails_before_any_token_exchange(
+    tmp_path: Path, oauth: FakeGoogleOAuth, key: ServiceAccountKey, vertex: FakeVertex
+) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps({**key.info, "project_id": None}))
+
+    with pytest.raises(AuthenticationError, match=r"vertex_ai_project.*VERTEXAI_PROJECT"):
+        generate(api_base=vertex.url, vertex_credentials=str(key_file))
+    assert token_requests(oauth, key) == 0
+    assert vertex.requests == []
+
+
+def test_a_key_file_rewritten_with_a_rotated_key_is_loaded_again(
+    tmp_path: Path, oauth: FakeGoogleOAuth, vertex: FakeVertex
+) -> None:
+    old_key, new_key = oauth.new_key(), oauth.new_key()
+    key_file = tmp_path / "key.json"
+    key_file.write_text(old_key.json)
+    generate(api_base=vertex.url, vertex_credentials=str(key_file), vertex_ai_project=PROJECT)
+
+    key_file.write_text(new_key.json)
+    modified = key_file.stat().st_mtime_ns + 1_000_000_000  # a clock tick apart, however coarse the file system's
+    os.utime(key_file, ns=(modified, modified))
+    generate(api_base=vertex.url, vertex_credentials=str(key_file), vertex_ai_project=PROJECT)
+
+    assert (token_requests(oauth, old_key), token_requests(oauth, new_key)) == (1, 1)
+
+
+def test_the_credentials_cache_keeps_only_the_most_recently_used_sources(key: ServiceAccountKey) -> None:
+    kept, evicted = credentials_for(key.info), credentials_for({**key.info, "client_id": "evicted"})
+    for index in range(MAX_CACHED_CREDENTIALS - 1):
+        credentials_for({**key.info, "client_id": str(index)})
+        credentials_for(key.info)  # used again: stays
+
+    assert credentials_for(key.info) is kept
+    assert credentials_for({**key.info, "client_id": "evicted"}) is not evicted

@@ -50,6 +50,27 @@ def test_token_usage_is_reported_split_into_text_and_image_tokens(vertex_kwargs:
     assert usage.model_extra == {"output_tokens_details": {"text_tokens": 10, "image_tokens": 1290}}
 
 
+# Vertex list prices per token (cloud.google.com/vertex-ai/generative-ai/pricing): input, text output, image output.
+GEMINI_25_FLASH_IMAGE = (0.30e-6, 2.50e-6, 30e-6)
+GEMINI_3_PRO_IMAGE = (2e-6, 12e-6, 120e-6)
+
+
+def test_text_output_tokens_are_priced_as_text_not_as_image(vertex_kwargs: dict[str, Any]) -> None:
+    response = generate(vertex_kwargs)  # 7 prompt tokens; 1290 image and 10 text tokens out
+
+    text_input, text_output, image_output = GEMINI_25_FLASH_IMAGE
+    assert response.cost == pytest.approx(7 * text_input + 10 * text_output + 1290 * image_output)
+
+
+def test_thinking_tokens_are_priced_as_text_output(vertex: FakeVertex, vertex_kwargs: dict[str, Any]) -> None:
+    vertex.thoughts_tokens = 200
+
+    response = generate(vertex_kwargs, model="gemini-3-pro-image-preview")
+
+    text_input, text_output, image_output = GEMINI_3_PRO_IMAGE
+    assert response.cost == pytest.approx(7 * text_input + (10 + 200) * text_output + 1290 * image_output)
+
+
 def test_n_fans_out_into_one_call_per_image_and_sums_usage(vertex: FakeVertex, vertex_kwargs: dict[str, Any]) -> None:
     response = generate(vertex_kwargs, n=3)
 

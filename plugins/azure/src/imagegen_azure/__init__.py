@@ -17,15 +17,15 @@ from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
 from imagegen_openai.wire import parse_images_response, request_body
 
-from .auth import credentials
+from .auth import IDENTITY_SETTINGS, credentials
 from .endpoint import endpoint
 from .errors import azure_error
 from .models import base_model_spec, spec_from_deployment_name
 
 INFO = ProviderInfo(
     name="Azure OpenAI",
-    settings=frozenset({"azure_ad_token", "azure_ad_token_provider", "base_model"}),
-    secret_settings=frozenset({"azure_ad_token"}),
+    settings=frozenset({"azure_ad_token", "azure_ad_token_provider", "base_model", *IDENTITY_SETTINGS}),
+    secret_settings=frozenset({"azure_ad_token", "client_secret", "azure_password"}),
     # Deployment names are the user's; which model one serves is resolved per call in `map_params`.
     pass_through_unknown_models=True,
 )

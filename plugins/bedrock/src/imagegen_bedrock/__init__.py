@@ -22,7 +22,11 @@ from .models import MODELS, BedrockInfo
 REGION_ENV = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
 ENDPOINT_ENV = ("AWS_BEDROCK_RUNTIME_ENDPOINT", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
 BEARER_TOKEN_ENV = "AWS_BEARER_TOKEN_BEDROCK"  # noqa: S105 (a variable name, not a secret)
-SIGV4_SETTINGS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_profile_name", "aws_role_name"})
+SIGV4_SETTINGS = frozenset(
+    {"aws_access_key_id", "aws_secret_access_key", "aws_profile_name", "aws_role_name", "aws_web_identity_token"}
+)
+ROLE_SETTINGS = ("aws_external_id", "aws_web_identity_token")
+"""Settings that only mean something when assuming a role (`aws_role_name`)."""
 
 INFO = BedrockInfo(
     name="AWS Bedrock",
@@ -37,11 +41,13 @@ INFO = BedrockInfo(
             "aws_role_name",
             "aws_session_name",
             "aws_sts_endpoint",
+            "aws_external_id",
+            "aws_web_identity_token",
             "aws_bedrock_runtime_endpoint",
             "model_id",
         }
     ),
-    secret_settings=frozenset({"aws_secret_access_key", "aws_session_token"}),
+    secret_settings=frozenset({"aws_secret_access_key", "aws_session_token", "aws_web_identity_token"}),
 )
 
 
@@ -118,8 +124,23 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
         role_arn=settings.get("aws_role_name"),
         session_name=settings.get("aws_session_name"),
         sts_endpoint=settings.get("aws_sts_endpoint"),
+        external_id=settings.get("aws_external_id"),
+        web_identity_token=settings.get("aws_web_identity_token"),
         region=region,
     )
+    if not credentials.role_arn and (needless := [name for name in ROLE_SETTINGS if name in settings]):
+        raise AuthenticationError(
+            f"{' and '.join(needless)} only apply when assuming a role: pass aws_role_name=... (the role's ARN) too",
+            provider=request.provider,
+            model=request.model,
+        )
+    if credentials.web_identity_token and credentials.external_id:
+        raise AuthenticationError(
+            "aws_external_id does not apply with aws_web_identity_token (AssumeRoleWithWebIdentity takes no "
+            "external id): pass one of them",
+            provider=request.provider,
+            model=request.model,
+        )
     if bool(credentials.access_key_id) != bool(credentials.secret_access_key):
         raise AuthenticationError(
             "pass both aws_access_key_id and aws_secret_access_key (or neither, to use the AWS credential chain)",
@@ -127,7 +148,9 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
             model=request.model,
         )
     auth = SigV4Auth(credential_source(credentials), region, request.provider, request.model)
-    secrets = [s for s in (credentials.secret_access_key, credentials.session_token) if s]
+    secrets = [
+        s for s in (credentials.secret_access_key, credentials.session_token, credentials.web_identity_token) if s
+    ]
     return ProviderRequest(url=url, json=body, headers=headers, auth=auth, secrets=secrets)
 
 

@@ -1,4 +1,5 @@
-"""AWS credentials for Bedrock: botocore's credential chain, STS assume-role, and SigV4 signing in httpx.
+"""AWS credentials for Bedrock: botocore's credential chain, STS assume-role (with an external id, or with
+a web identity token), and SigV4 signing in httpx.
 
 botocore is imported only here, and only when a request is signed, so importing the plugin stays cheap.
 Credential sources are cached per settings, so a profile, an instance role or an assumed role is resolved
@@ -29,7 +30,8 @@ _CHAIN_ENV = (
     "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
 )  # fmt: skip
 _NO_CREDENTIALS_HELP = (
-    "pass aws_access_key_id and aws_secret_access_key (or aws_profile_name, or api_key with a Bedrock API key), "
+    "pass aws_access_key_id and aws_secret_access_key (or aws_profile_name, aws_role_name with "
+    "aws_web_identity_token, or api_key with a Bedrock API key), "
     "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or AWS_BEARER_TOKEN_BEDROCK"
 )
 
@@ -44,6 +46,8 @@ class CredentialSettings:
     profile: str | None
     role_arn: str | None
     session_name: str | None
+    external_id: str | None
+    web_identity_token: str | None = field(repr=False)
     sts_endpoint: str | None
     region: str
     environment: tuple[str | None, ...] = field(default=(), repr=False)
@@ -82,7 +86,8 @@ class CredentialSource:
         return frozen
 
     def _secrets(self) -> list[str | None]:
-        return [self._settings.secret_access_key, self._settings.session_token]
+        settings = self._settings
+        return [settings.secret_access_key, settings.session_token, settings.web_identity_token]
 
     def _load(self) -> Any:
         # botocore.auth and .awsrequest are imported here, off the event loop, for `SigV4Auth._sign`.
@@ -93,6 +98,8 @@ class CredentialSource:
 
         settings = self._settings
         session = botocore.session.Session(profile=settings.profile)
+        if settings.web_identity_token:  # the token alone is the credential: no base credentials
+            return self._assume_role(session, None)
         if settings.access_key_id and settings.secret_access_key:
             base = Credentials(settings.access_key_id, settings.secret_access_key, settings.session_token)
         else:
@@ -104,23 +111,34 @@ class CredentialSource:
         return base
 
     def _assume_role(self, session: Any, base: Any) -> Any:
+        from botocore import UNSIGNED
+        from botocore.config import Config  # type: ignore[import-untyped]
         from botocore.credentials import RefreshableCredentials
 
         settings = self._settings
 
         def assume_role() -> dict[str, str]:
-            frozen = base.get_frozen_credentials()  # the base may itself be refreshed (an instance role)
-            sts = session.create_client(
-                "sts",
-                region_name=settings.region,
-                endpoint_url=settings.sts_endpoint,
-                aws_access_key_id=frozen.access_key,
-                aws_secret_access_key=frozen.secret_key,
-                aws_session_token=frozen.token,
-            )
-            answer = sts.assume_role(
-                RoleArn=settings.role_arn, RoleSessionName=settings.session_name or DEFAULT_SESSION_NAME
-            )["Credentials"]
+            role = {"RoleArn": settings.role_arn, "RoleSessionName": settings.session_name or DEFAULT_SESSION_NAME}
+            if settings.web_identity_token:
+                sts = session.create_client(
+                    "sts", region_name=settings.region, endpoint_url=settings.sts_endpoint,
+                    config=Config(signature_version=UNSIGNED),  # AssumeRoleWithWebIdentity is not signed
+                )  # fmt: skip
+                answer = sts.assume_role_with_web_identity(**role, WebIdentityToken=settings.web_identity_token)
+            else:
+                frozen = base.get_frozen_credentials()  # the base may itself be refreshed (an instance role)
+                sts = session.create_client(
+                    "sts",
+                    region_name=settings.region,
+                    endpoint_url=settings.sts_endpoint,
+                    aws_access_key_id=frozen.access_key,
+                    aws_secret_access_key=frozen.secret_key,
+                    aws_session_token=frozen.token,
+                )
+                if settings.external_id:
+                    role["ExternalId"] = settings.external_id
+                answer = sts.assume_role(**role)
+            answer = answer["Credentials"]
             return {
                 "access_key": answer["AccessKeyId"],
                 "secret_key": answer["SecretAccessKey"],

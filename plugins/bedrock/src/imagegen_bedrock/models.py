@@ -101,6 +101,9 @@ _STABILITY_PARAMS: dict[str, Allowed] = {
     "seed": IntRange(0, 4294967294),
     "output_format": frozenset({"jpeg", "png"}),
 }
+# SD3 and SD3.5 Large also document `mode` (Stable Image Core and Ultra do not); its other value,
+# image-to-image, needs an input image, which image generation does not take.
+_SD3_PARAMS: dict[str, Allowed] = {**_STABILITY_PARAMS, "mode": frozenset({"text-to-image"})}
 
 
 def _amazon_params(seed_max: int) -> dict[str, Allowed]:
@@ -120,8 +123,8 @@ def _sdxl(name: str, *aliases: str) -> ModelSpec:
     return ModelSpec(name, _SDXL_PARAMS, max_images_per_call=1, aliases=aliases, family=SDXL, max_prompt_chars=2000)
 
 
-def _stability(name: str) -> ModelSpec:
-    return ModelSpec(name, _STABILITY_PARAMS, max_images_per_call=1, family=STABILITY, max_prompt_chars=10000)
+def _stability(name: str, params: dict[str, Allowed] = _STABILITY_PARAMS) -> ModelSpec:
+    return ModelSpec(name, params, max_images_per_call=1, family=STABILITY, max_prompt_chars=10000)
 
 
 def _titan(name: str, *aliases: str) -> ModelSpec:
@@ -132,8 +135,8 @@ def _titan(name: str, *aliases: str) -> ModelSpec:
 MODELS: tuple[ModelSpec, ...] = (
     _sdxl("stability.stable-diffusion-xl-v1", "stability.stable-diffusion-xl-v1:0"),
     _sdxl("stability.stable-diffusion-xl-v0"),
-    _stability("stability.sd3-large-v1:0"),
-    _stability("stability.sd3-5-large-v1:0"),
+    _stability("stability.sd3-large-v1:0", _SD3_PARAMS),
+    _stability("stability.sd3-5-large-v1:0", _SD3_PARAMS),
     _stability("stability.stable-image-core-v1:0"),
     _stability("stability.stable-image-core-v1:1"),
     _stability("stability.stable-image-ultra-v1:0"),

@@ -28,7 +28,7 @@ from .models import (
 )
 
 SDXL_PASSTHROUGH = ("cfg_scale", "steps", "seed", "sampler", "style_preset", "clip_guidance_preset")
-STABILITY_PASSTHROUGH = ("negative_prompt", "seed", "output_format")
+STABILITY_PASSTHROUGH = ("negative_prompt", "seed", "output_format", "mode")
 
 
 def _checked_cfg_scale(request: GenerationRequest, family: str, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -19,6 +20,8 @@ DEFAULT_LOCATION = "us-central1"
 # Both end up in the URL (the location in the host name): refuse anything that could redirect the token.
 _LOCATION = re.compile(r"[a-z][a-z0-9-]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9.:-]*")
+# Stands in the URL until the auth flow has loaded the credentials and rewrites it with their project.
+_PROJECT_OF_THE_CREDENTIALS = "project-of-the-credentials"
 
 INFO = ProviderInfo(
     name="Google Vertex AI",
@@ -45,32 +48,25 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
     settings = request.settings
     credentials = auth.credentials_for(settings.get("vertex_credentials"))
     project = settings.get("vertex_ai_project", "VERTEXAI_PROJECT", "GOOGLE_CLOUD_PROJECT")
-    if project is None:
-        # Reads the key file (or runs ADC discovery) once per credentials; later calls hit the cache.
-        with auth.auth_errors(request.provider, request.model, credentials.secrets):
-            project = credentials.project_id()
-    if project is None:
-        raise AuthenticationError(
-            "no Google Cloud project for Vertex AI: pass vertex_ai_project=..., set VERTEXAI_PROJECT "
-            "(or GOOGLE_CLOUD_PROJECT), or use credentials that name a project",
-            provider=request.provider,
-            model=request.model,
-        )
     location = settings.get(
         "vertex_ai_location", "VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION", default=DEFAULT_LOCATION
     )
-    _check_url_part(request, "vertex_ai_project", project, _PROJECT)
     _check_url_part(request, "vertex_ai_location", location, _LOCATION)
-    base = settings.get("api_base") or _default_base(location)
-    method = "predict" if _is_imagen(request) else "generateContent"
-    url = (
-        f"{base.rstrip('/')}/v1/projects/{project}/locations/{location}"
-        f"/publishers/google/models/{request.model}:{method}"
+    url_for_project = functools.partial(
+        _model_url, request, settings.get("api_base") or _default_base(location), location
     )
+    deferred: auth.URLForProject | None = None
+    if project is None and not credentials.project_known:
+        # Only loading the credentials (a key file, ADC discovery) tells the project, and that blocks:
+        # `BearerTokenAuth` does it off the event loop and puts the project into the URL.
+        deferred = url_for_project
+        url = url_for_project(_PROJECT_OF_THE_CREDENTIALS)
+    else:
+        url = url_for_project(project if project is not None else credentials.project_id())
     return ProviderRequest(
         url=url,
         json=body,
-        auth=auth.BearerTokenAuth(credentials, request.provider, request.model),
+        auth=auth.BearerTokenAuth(credentials, request.provider, request.model, url_for_project=deferred),
         secrets=[*settings.secrets(), *credentials.secrets],
     )
 
@@ -95,6 +91,22 @@ def _default_base(location: str) -> str:
     if location == "global":
         return "https://aiplatform.googleapis.com"
     return f"https://{location}-aiplatform.googleapis.com"
+
+
+def _model_url(request: GenerationRequest, base: str, location: str, project: str | None) -> str:
+    if project is None:
+        raise AuthenticationError(
+            "no Google Cloud project for Vertex AI: pass vertex_ai_project=..., set VERTEXAI_PROJECT "
+            "(or GOOGLE_CLOUD_PROJECT), or use credentials that name a project",
+            provider=request.provider,
+            model=request.model,
+        )
+    _check_url_part(request, "vertex_ai_project", project, _PROJECT)
+    method = "predict" if _is_imagen(request) else "generateContent"
+    return (
+        f"{base.rstrip('/')}/v1/projects/{project}/locations/{location}"
+        f"/publishers/google/models/{request.model}:{method}"
+    )
 
 
 def _check_url_part(request: GenerationRequest, setting: str, value: Any, pattern: re.Pattern[str]) -> None:

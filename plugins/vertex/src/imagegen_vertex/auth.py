@@ -2,7 +2,9 @@
 
 google-auth is imported here only when a credential is first needed, never at plugin import.
 Every blocking step (reading a key file, Application Default Credentials discovery, the OAuth token
-exchange) runs on the caller's thread in the sync path and on a worker thread in the async path.
+exchange) runs on the caller's thread in the sync path and on a worker thread in the async path:
+in the async path nothing here blocks the event loop, so a project that only the credentials know
+is put into the URL by `BearerTokenAuth`, once they are loaded.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Generator, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,8 @@ _HOW_TO_AUTHENTICATE = (
 CredentialSource = str | Mapping[str, Any] | None
 """What `vertex_credentials` holds: a key file path, its JSON text, its parsed dict; None for ADC."""
 
+MAX_CACHED_CREDENTIALS = 64
+
 
 class GoogleCredentials:
     """One source of Google credentials, shared by every call that uses it (see `credentials_for`)."""
@@ -38,18 +43,28 @@ class GoogleCredentials:
         self._source = source
         self._lock = threading.Lock()
         self._credentials: Any = None  # google.auth.credentials.Credentials, once loaded
-        self._project_id: str | None = None
+        self._project: tuple[str | None] | None = _inline_project(source)
+        """(project,) once known: from a key given inline (no I/O), else from loading the credentials."""
         self.secrets = _secrets_of(source)
         """Values to mask in error messages: the key's JSON and its private key."""
 
+    @property
+    def project_known(self) -> bool:
+        """Whether `project_id()` answers without I/O (and so without blocking)."""
+        return self._project is not None
+
     def project_id(self) -> str | None:
-        """The project the credentials belong to (blocking: loads them on first use)."""
-        with self._lock:
-            self._load()
-        return self._project_id
+        """The project the credentials belong to (blocking on first use, unless `project_known`)."""
+        project = self._project
+        if project is None:
+            with self._lock:
+                self._load()
+            project = self._project
+            assert project is not None
+        return project[0]
 
     def cached_headers(self) -> dict[str, str] | None:
-        """The auth headers if the cached token is still fresh; None when a refresh (blocking) is due."""
+        """The auth headers if the cached token is still fresh; None when a load or refresh (blocking) is due."""
         credentials = self._credentials
         if credentials is None or not credentials.valid:
             return None
@@ -74,12 +89,14 @@ class GoogleCredentials:
             import google.auth
 
             # TokenEndpointRequest is duck-typed as google-auth's transport (its ABC would import google.auth).
-            self._credentials, self._project_id = google.auth.default(
+            credentials, project = google.auth.default(
                 scopes=SCOPES,
                 request=TokenEndpointRequest(),  # type: ignore[arg-type]
             )
         else:
-            self._credentials, self._project_id = _from_key(_key_info(self._source))
+            credentials, project = _from_key(_key_info(self._source))
+        self._project = (project,)  # before the credentials: whoever sees them loaded sees the project
+        self._credentials = credentials
 
 
 def _key_info(source: str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -125,6 +142,23 @@ def _from_key(info: Mapping[str, Any]) -> tuple[Any, str | None]:
     )
 
 
+def _inline_project(source: CredentialSource) -> tuple[str | None] | None:
+    """The project of a key given as JSON or a dict (no I/O); None when only loading can tell."""
+    if source is None or (isinstance(source, str) and not source.lstrip().startswith("{")):
+        return None
+    try:
+        info = _key_info(source)
+    except ValueError:
+        return None  # reported, with the fix, when the credentials are loaded
+    kind = info.get("type")
+    if kind == "authorized_user":
+        return (None,)  # gcloud user credentials name no project
+    if kind == "service_account":
+        project = info.get("project_id")
+        return (project if isinstance(project, str) else None,)
+    return None  # refused, with the reason, when the credentials are loaded
+
+
 def _secrets_of(source: CredentialSource) -> list[str]:
     if source is None or (isinstance(source, str) and not source.lstrip().startswith("{")):
         return []  # a file path or ADC: no key material passes through imagegen's arguments
@@ -140,24 +174,44 @@ def _secrets_of(source: CredentialSource) -> list[str]:
     return secrets
 
 
-_cache: dict[str, GoogleCredentials] = {}
+# Least recently used last out; a proxy may see many sources, so the cache is bounded.
+_cache: OrderedDict[tuple[str, ...], GoogleCredentials] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 def credentials_for(source: CredentialSource) -> GoogleCredentials:
-    """The shared credentials of `source` (no I/O), so their token is reused across calls."""
+    """The shared credentials of `source`, so their token is reused across calls.
+
+    No I/O but a `stat` of a key file: a file rewritten with a rotated key is a new source.
+    """
     if source is None:
         # ADC depends on the environment: a changed GOOGLE_APPLICATION_CREDENTIALS is a new source.
-        key = "adc:" + os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "")
+        key: tuple[str, ...] = ("adc", *_file_version(os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "")))
     elif isinstance(source, Mapping):
-        key = "info:" + json.dumps(source, sort_keys=True)
+        key = ("info", json.dumps(source, sort_keys=True))
+    elif source.lstrip().startswith("{"):
+        key = ("text", source)
     else:
-        key = "text:" + source
+        key = ("file", *_file_version(source))
     with _cache_lock:
         credentials = _cache.get(key)
         if credentials is None:
             credentials = _cache[key] = GoogleCredentials(source)
+            if len(_cache) > MAX_CACHED_CREDENTIALS:
+                _cache.popitem(last=False)
+        else:
+            _cache.move_to_end(key)
         return credentials
+
+
+def _file_version(path: str) -> tuple[str, str]:
+    """A key file's path and modification time (empty when there is no such file: loading reports it)."""
+    if not path:
+        return path, ""
+    try:
+        return path, str(os.stat(os.path.expanduser(path)).st_mtime_ns)
+    except OSError:
+        return path, ""
 
 
 @contextmanager
@@ -186,29 +240,52 @@ def _auth_error(exc: Exception, provider: str, model: str, secrets: list[str]) -
     return AuthenticationError(f"Google authentication failed: {type(exc).__name__}: {exc}", **where)
 
 
-class BearerTokenAuth(httpx.Auth):
-    """Adds the OAuth bearer token of shared `GoogleCredentials` to each request (and each retry)."""
+URLForProject = Callable[[str | None], str]
+"""Builds a call's URL for the project of its credentials (raising when there is none, or a bad one)."""
 
-    def __init__(self, credentials: GoogleCredentials, provider: str, model: str) -> None:
+
+class BearerTokenAuth(httpx.Auth):
+    """Adds the OAuth bearer token of shared `GoogleCredentials` to each request (and each retry).
+
+    With `url_for_project`, the project is the credentials' own, known only once they are loaded
+    (a key file, ADC): the request's URL is rewritten with it here, where loading may block.
+    """
+
+    def __init__(
+        self, credentials: GoogleCredentials, provider: str, model: str, url_for_project: URLForProject | None = None
+    ) -> None:
         self._credentials = credentials
         self._provider = provider
         self._model = model
+        self._url_for_project = url_for_project
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        with auth_errors(self._provider, self._model, self._credentials.secrets):
-            headers = self._credentials.headers()
-        request.headers.update(headers)
+        self._authorize(request)
         yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> Any:
-        headers = self._credentials.cached_headers()
-        if headers is None:  # the token exchange blocks: keep it off the event loop
+        headers = self._credentials.cached_headers()  # fresh, so loaded: the project is known too
+        if headers is None:  # loading the credentials or exchanging a token blocks: keep it off the event loop
             import anyio.to_thread
 
-            with auth_errors(self._provider, self._model, self._credentials.secrets):
-                headers = await anyio.to_thread.run_sync(self._credentials.headers)
-        request.headers.update(headers)
+            await anyio.to_thread.run_sync(self._authorize, request)
+        else:
+            self._route(request)
+            request.headers.update(headers)
         yield request
+
+    def _authorize(self, request: httpx.Request) -> None:
+        """Route and authorize `request`, loading the credentials or refreshing the token if needed (blocking)."""
+        self._route(request)  # first: a missing project fails before any token exchange
+        with auth_errors(self._provider, self._model, self._credentials.secrets):
+            request.headers.update(self._credentials.headers())
+
+    def _route(self, request: httpx.Request) -> None:
+        if self._url_for_project is None:
+            return
+        with auth_errors(self._provider, self._model, self._credentials.secrets):
+            project = self._credentials.project_id()
+        request.url = httpx.URL(self._url_for_project(project))
 
 
 @dataclass
