@@ -3,7 +3,8 @@
 Both proxies get the same LiteLLM-style config (one model in front of the fake upstream, a master
 key) and the same number of worker processes. For each image size: latency at concurrency 1 (the
 p50 added over the upstream alone), throughput at concurrency 16 and 64, and the server's peak RSS
-(its whole process tree) under that load.
+(its whole process tree) under that load. A byte relay (`tcp_relay.py`: one process, no HTTP work)
+in front of the same upstream shows the ceiling this machine allows any single-process proxy.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ THROUGHPUT_TARGET_VS_LITELLM = 10
 ADDED_P50_TARGET_MS = 1
 LARGE_THROUGHPUT_TARGET_VS_UPSTREAM = 0.8
 RSS_TARGET_MB = 150
+RELAY = "byte relay (ceiling)"
 
 
 @dataclass
@@ -125,15 +127,15 @@ def measure(litellm: Interpreter, image_sizes: list[int], seconds: float, worker
             config_path.write_text(config(upstream.api_base))
             targets = [Target("upstream alone")]
             load(targets[0], f"{upstream.api_base}/images/generations", UPSTREAM_KEY, upstream.pid, seconds)
-            for name, start in _proxies(litellm, config_path, workers, logs).items():
+            for name, start in _proxies(litellm, config_path, workers, logs, upstream.url).items():
                 target = Target(name)
                 targets.append(target)
                 if isinstance(start, str):
                     target.skipped = start
                     continue
                 try:
-                    with start() as (url, pid):
-                        load(target, url, MASTER_KEY, pid, seconds)
+                    with start() as (url, key, pid):
+                        load(target, url, key, pid, seconds)
                 except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
                     target.skipped = str(exc)
         section.tables.append(_table(targets, image_bytes))
@@ -145,13 +147,19 @@ def measure(litellm: Interpreter, image_sizes: list[int], seconds: float, worker
     return section
 
 
-Start = Callable[[], AbstractContextManager[tuple[str, int]]]
+Start = Callable[[], AbstractContextManager[tuple[str, str, int]]]  # URL, key, pid
 
 
-def _proxies(litellm: Interpreter, config_path: Path, workers: int, logs: Path) -> dict[str, Start | str]:
+def _proxies(
+    litellm: Interpreter, config_path: Path, workers: int, logs: Path, upstream_url: str
+) -> dict[str, Start | str]:
     """How to start each proxy, or why it cannot be."""
     project_bin = environment.PROJECT_PYTHON.parent
     proxies: dict[str, Start | str] = {}
+    proxies[RELAY] = lambda: _serving(
+        [environment.PROJECT_PYTHON, BENCHMARKS / "tcp_relay.py", "--upstream", upstream_url.removeprefix("http://")],
+        environment.project(), logs / "tcp-relay.log", key=UPSTREAM_KEY,
+    )  # fmt: skip
     if environment.has_module("imagegen_proxy"):
         proxies["imagegen-proxy"] = lambda: _serving(
             [project_bin / "imagegen", "serve", "--config", config_path, "--host", "127.0.0.1",
@@ -172,12 +180,14 @@ def _proxies(litellm: Interpreter, config_path: Path, workers: int, logs: Path) 
 
 
 @contextmanager
-def _serving(command: list[str | Path], interpreter: Interpreter, log: Path) -> Iterator[tuple[str, int]]:
+def _serving(
+    command: list[str | Path], interpreter: Interpreter, log: Path, key: str = MASTER_KEY
+) -> Iterator[tuple[str, str, int]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     try:
         with server([*command, "--port", str(port)], interpreter.env(), f"{base}/health/liveliness", log) as pid:
-            yield f"{base}/v1/images/generations", pid
+            yield f"{base}/v1/images/generations", key, pid
     except RuntimeError as exc:
         lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
         raise RuntimeError(f"{exc}; its last words: {lines[-1][:300] if lines else 'none'}") from None
@@ -230,7 +240,16 @@ def _verdicts(targets: list[Target], image_bytes: int, large: bool) -> list[str]
         return lines
     share = ours.loads[16].rps / upstream.loads[16].rps
     size = f"{image_bytes / 1024 / 1024:.0f} MB"
+    relay = _find(targets, RELAY)
+    ceiling = []
+    if relay:
+        ceiling.append(
+            f"ceiling at c=16 ({size}): a byte relay doing no HTTP work at all reaches "
+            f"{relay.loads[16].rps / upstream.loads[16].rps:.2f}× the upstream's throughput on this machine; "
+            f"imagegen-proxy reaches {ours.loads[16].rps / relay.loads[16].rps:.2f}× the relay's"
+        )
     return [
+        *ceiling,
         f"target ≥ {LARGE_THROUGHPUT_TARGET_VS_UPSTREAM}× the upstream's throughput at c=16 ({size}): {share:.2f}×, "
         f"{verdict(share >= LARGE_THROUGHPUT_TARGET_VS_UPSTREAM)}",
         f"target RSS ≤ {RSS_TARGET_MB} MB under load ({size}): {ours.peak_rss_mb:.0f} MB, "

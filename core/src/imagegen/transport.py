@@ -56,6 +56,14 @@ def async_client() -> httpx.AsyncClient:
     return client
 
 
+def use_async_transport(connections: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    """Make the running loop's pooled client send through `connections` (a server bringing its own
+    connection pool); returns that client. Env proxies still go through httpx's own transports."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients[loop] = httpx.AsyncClient(headers={"user-agent": _USER_AGENT}, transport=connections)
+    return client
+
+
 @functools.lru_cache(maxsize=256)
 def parsed_url(url: str) -> httpx.URL:
     """An upstream URL, parsed once: a process calls the same few endpoints (httpx re-parses a str every time)."""
@@ -107,7 +115,8 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 _RETRYABLE_TRANSPORT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 
 
-def _transport_error(exc: httpx.TransportError, provider: str, model: str, secrets: list[str]) -> ImageGenError:
+def transport_error(exc: httpx.TransportError, provider: str, model: str, secrets: list[str]) -> ImageGenError:
+    """The core's error for a failed exchange (no answer, a broken connection or body)."""
     if isinstance(exc, httpx.TimeoutException):
         return Timeout(
             f"no response within the timeout ({type(exc).__name__})", provider=provider, model=model, secrets=secrets
@@ -143,18 +152,24 @@ class _Attempts:
     def after_error(self, attempt: int, exc: httpx.TransportError) -> float:
         """Seconds to wait before retrying, or raises the mapped error when out of retries."""
         if attempt >= self.num_retries or not isinstance(exc, _RETRYABLE_TRANSPORT_ERRORS):
-            raise _transport_error(exc, self.provider, self.model, self.request.secrets) from None
+            raise transport_error(exc, self.provider, self.model, self.request.secrets) from None
         return retry_delay(attempt, None)
 
 
-def send(request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str) -> httpx.Response:
-    """Send with retries on 408/409/429/5xx and connection errors; returns the final response."""
+def send(
+    request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str, stream: bool = False
+) -> httpx.Response:
+    """Send with retries on 408/409/429/5xx and connection errors; returns the final response.
+
+    With `stream=True` its body is not read yet: the caller reads it (`iter_bytes`, or `read` for
+    an error) and closes it; a response retried on its status is closed here, unread.
+    """
     attempts = _Attempts(request, timeout, num_retries, provider, model)
     client = sync_client()
     attempt = 0
     while True:
         try:
-            response = client.send(attempts.build(client), auth=request.auth)
+            response = client.send(attempts.build(client), auth=request.auth, stream=stream)
         except httpx.TransportError as exc:
             delay = attempts.after_error(attempt, exc)
         else:
@@ -168,7 +183,7 @@ def send(request: ProviderRequest, *, timeout: float, num_retries: int, provider
 
 
 async def asend(
-    request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str
+    request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str, stream: bool = False
 ) -> httpx.Response:
     """The async twin of `send`."""
     attempts = _Attempts(request, timeout, num_retries, provider, model)
@@ -176,7 +191,7 @@ async def asend(
     attempt = 0
     while True:
         try:
-            response = await client.send(attempts.build(client), auth=request.auth)
+            response = await client.send(attempts.build(client), auth=request.auth, stream=stream)
         except httpx.TransportError as exc:
             delay = attempts.after_error(attempt, exc)
         else:

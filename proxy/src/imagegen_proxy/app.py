@@ -1,13 +1,14 @@
 """The HTTP server: OpenAI's image routes (and Azure's), models, health and metrics, on Starlette.
 
 One generation: authenticate → read the body (≤ 1 MiB) → refuse client-chosen endpoints or
-credentials → resolve the model group → admit → route (retries, fallbacks) → answer, serialised once
-→ record. Logs carry the model, deployment, status, latency and image count: never a body, a
-prompt, a key or image data.
+credentials → resolve the model group → admit → route (retries, fallbacks) → answer (an OpenAI-shaped
+upstream's body passed through, streamed when large; any other serialised once) → record. Logs carry
+the model, deployment, status, latency and image count: never a body, a prompt, a key or image data.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -22,14 +23,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from imagegen import pricing, transport
+from imagegen import transport
 from imagegen.plugins import registry
 from imagegen.provider import COMMON_SETTINGS
 
 from .access import AccessControl, Caller, RequestRecord, build_access
 from .config import Deployment, ProxyConfig, load_config
+from .connections import AiohttpTransport
 from .errors import ProxyError
 from .metrics import CONTENT_TYPE, ProxyMetrics
+from .relay import StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
 
 logger = logging.getLogger("imagegen.proxy")
@@ -126,33 +129,36 @@ class Proxy:
 
     async def _route(self, caller: Caller, group: str, prompt: str, params: dict[str, Any]) -> Response:
         started = time.perf_counter()
-        status, deployment, images, cost = 499, None, 0, None  # 499: the client went away first
         self.metrics.in_flight.inc()
-        try:
-            try:
-                outcome = await self.router.generate(group, prompt, params)
-            except RouteFailed as failed:
-                deployment = failed.deployment
-                raise ProxyError.from_imagegen(failed.error) from None
-            deployment, response = outcome.deployment, outcome.response
-            images = len(response.data)
-            cost = _cost(deployment, {**deployment.params, **params}, response)
-            headers = {"x-imagegen-deployment": deployment.id}
-            if cost is not None:
-                headers["x-imagegen-response-cost"] = str(cost)
-            # Serialised once, straight to bytes: images can be megabytes of base64.
-            content = response.__pydantic_serializer__.to_json(response, exclude_none=True)
-            status = 200
-            return Response(content, 200, headers, media_type="application/json")
-        except ProxyError as error:
-            status = error.status
-            raise
-        except Exception:
-            status = 500
-            raise
-        finally:
+
+        def finished(deployment: Deployment | None, status: int, images: int = 0, cost: float | None = None) -> None:
             self.metrics.in_flight.dec()
             self._finished(caller, group, prompt, params, deployment, status, images, cost, started)
+
+        try:
+            outcome = await self.router.generate(group, prompt, params)
+        except RouteFailed as failed:
+            error = ProxyError.from_imagegen(failed.error)
+            finished(failed.deployment, error.status)
+            raise error from None
+        except Exception:
+            finished(None, 500)
+            raise
+        except BaseException:
+            finished(None, 499)  # cancelled: the client went away first
+            raise
+        deployment, answer = outcome.deployment, outcome.answer
+        headers = {"x-imagegen-deployment": deployment.id}
+        if answer.rest is not None:
+            if answer.length is not None:
+                headers["content-length"] = str(answer.length)
+            body = StreamedBody(deployment, answer, functools.partial(finished, deployment))
+            return StreamedResponse(body, headers)
+        if answer.cost is not None:
+            headers["x-imagegen-response-cost"] = str(answer.cost)
+        finished(deployment, 200, answer.images, answer.cost)
+        content = answer.body[0] if len(answer.body) == 1 else b"".join(answer.body)
+        return Response(content, 200, headers, media_type="application/json")
 
     def _finished(
         self,
@@ -260,7 +266,7 @@ class Proxy:
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        transport.async_client()  # open the pool now, not on the first request
+        transport.use_async_transport(AiohttpTransport())
         await self.access.startup()
         try:
             yield
@@ -275,17 +281,6 @@ def _too_large() -> ProxyError:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _cost(deployment: Deployment, params: Mapping[str, Any], response: Any) -> float | None:
-    """The deployment's own price (`model_info`) when it has one, else the core's list price."""
-    info = deployment.model_info
-    if deployment.provider and (pricing.OVERRIDE_KEYS & info.keys() or "base_model" in info):
-        return pricing.cost_of(
-            deployment.provider, response.model or deployment.model, params, response, model_info=info
-        )
-    cost: float | None = response.cost
-    return cost
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagegen import transport
-from imagegen.api import aimage_generation
 from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, ServiceUnavailableError
-from imagegen.types import ImageResponse
 
 from .config import Deployment, RouterSettings
 from .metrics import ProxyMetrics
+from .relay import Answer, answer
 
 logger = logging.getLogger("imagegen.proxy")
 
@@ -63,9 +62,9 @@ class RouteFailed(Exception):
 
 @dataclass
 class Outcome:
-    """A served request: the response and the deployment (of the asked group or a fallback) that made it."""
+    """A served request: the answer and the deployment (of the asked group or a fallback) that made it."""
 
-    response: ImageResponse
+    answer: Answer
     deployment: Deployment
 
 
@@ -143,19 +142,12 @@ class Router:
             return self.settings.retry_after
         return transport.retry_delay(attempt - 1, None)
 
-    async def _call(self, deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> ImageResponse:
+    async def _call(self, deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
         health = self._health[id(deployment)]
         health.in_flight += 1
         started = time.perf_counter()
         try:
-            return await aimage_generation(
-                prompt,
-                model=deployment.model,
-                timeout=deployment.timeout,
-                num_retries=deployment.num_retries,
-                drop_params=deployment.drop_params,
-                **{**deployment.params, **params},
-            )
+            return await answer(deployment, prompt, params)
         finally:
             health.in_flight -= 1
             self.metrics.upstream_latency.labels(deployment.provider, deployment.id).observe(

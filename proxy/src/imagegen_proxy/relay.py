@@ -1,0 +1,262 @@
+"""One deployment's answer, and how its body reaches the client.
+
+An OpenAI-shaped upstream (`openai/`, `azure/`) asked for one upstream request (no `n` fan-out)
+already answers in the client's format, so its body is passed on as it is: never parsed and
+re-encoded. A body that ends within `SMALL_BODY_BYTES` is read whole and checked by the plugin,
+and its cost goes out as the `x-imagegen-response-cost` header. A larger one (megabytes of
+base64) is streamed through chunk by chunk, so a request holds at most a few chunks in memory;
+its images are counted and its `usage` found on the way (`ImagesScan`), and its cost, known only
+after the last byte, is recorded in the metrics and spend log but cannot be a header. Every other
+deployment's response is parsed by its plugin and serialised once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from imagegen import pricing, transport
+from imagegen.api import PreparedCall, prepare
+from imagegen.provider import GenerationRequest, ProviderRequest
+from imagegen.types import Image, ImageResponse, Usage
+
+from .config import Deployment
+
+logger = logging.getLogger("imagegen.proxy")
+OPENAI_SHAPED_PROVIDERS = frozenset({"openai", "azure"})
+"""Providers whose success bodies are OpenAI's `ImagesResponse`, so the proxy can forward them as they are."""
+SMALL_BODY_BYTES = 256 * 1024
+_IMAGE_KEYS = (b'"b64_json":', b'"url":')
+_LONGEST_KEY = max(len(key) for key in _IMAGE_KEYS)
+_USAGE_KEY = b'"usage":'
+_EDGE_BYTES = 4096  # `usage` and the other top-level fields sit before or after `data`, within this of an end
+_BODY_HEADERS_NOT_FORWARDED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_JSON_OBJECT_START = re.compile(rb"\s*\{")
+
+
+@dataclass
+class Answer:
+    """A deployment's successful answer: the whole body, or its head and the rest still streaming."""
+
+    body: list[bytes]
+    images: int
+    cost: float | None
+    rest: AsyncIterator[bytes] | None = None
+    upstream: httpx.Response | None = field(default=None, repr=False)  # open while `rest` streams
+    length: int | None = None  # the body's length when known in advance
+    call: PreparedCall | None = field(default=None, repr=False)
+
+    async def close(self) -> None:
+        if self.upstream is not None:
+            await self.upstream.aclose()
+
+
+async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
+    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError."""
+    call = prepare(
+        prompt, deployment.model, {}, {**deployment.params, **params},
+        timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=deployment.num_retries,
+    )  # fmt: skip
+    if deployment.provider in OPENAI_SHAPED_PROVIDERS and len(call.parts) == 1:
+        return await _pass_through(deployment, call)
+    responses = await asyncio.gather(*(_parsed(call, part, upstream) for part, upstream in call.parts))
+    response = call.finish(list(responses))
+    # Serialised once, straight to bytes: images can be megabytes of base64.
+    body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
+    return Answer([body], len(response.data), _cost(deployment, call, response))
+
+
+async def _parsed(call: PreparedCall, part: GenerationRequest, upstream: ProviderRequest) -> ImageResponse:
+    return call.parse(part, upstream, await transport.asend(upstream, **call.send_kwargs()))
+
+
+async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
+    part, upstream = call.parts[0]
+    response = await transport.asend(upstream, stream=True, **call.send_kwargs())
+    try:
+        declared = response.headers.get("content-length", "")
+        if not response.is_success or (declared.isdigit() and int(declared) <= SMALL_BODY_BYTES):
+            await response.aread()  # an error, or a small body: read whole and parsed by the plugin
+            parsed = call.finish([call.parse(part, upstream, response)])
+            return Answer([response.content], len(parsed.data), _cost(deployment, call, parsed))
+        chunks = response.aiter_bytes()
+        head: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            head.append(chunk)
+            size += len(chunk)
+            if size > SMALL_BODY_BYTES and _JSON_OBJECT_START.match(head[0]):
+                return Answer(head, 0, None, chunks, response, _known_length(response), call)
+        await response.aclose()
+        parsed = call.finish([call.parse(part, upstream, _whole(response, head))])
+        return Answer(head, len(parsed.data), _cost(deployment, call, parsed))
+    except httpx.TransportError as exc:
+        await response.aclose()
+        raise transport.transport_error(exc, call.provider.prefix, part.model, upstream.secrets) from None
+    except BaseException:
+        await response.aclose()
+        raise
+
+
+def _whole(response: httpx.Response, body: list[bytes]) -> httpx.Response:
+    """The response with its (decoded) body read, for the plugin's parser."""
+    headers = [(k, v) for k, v in response.headers.multi_items() if k not in _BODY_HEADERS_NOT_FORWARDED]
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(body), request=response.request)
+
+
+def _known_length(response: httpx.Response) -> int | None:
+    length = response.headers.get("content-length")
+    if length is None or not length.isdigit() or "content-encoding" in response.headers:
+        return None
+    return int(length)
+
+
+def streamed_cost(deployment: Deployment, answer: Answer, scan: ImagesScan) -> float | None:
+    """The cost of a streamed answer, from the images counted and the `usage` found."""
+    assert answer.call is not None
+    light = ImageResponse.model_construct(data=[Image()] * scan.images, usage=scan.usage())
+    return _cost(deployment, answer.call, answer.call.finish([light]))
+
+
+def _cost(deployment: Deployment, call: PreparedCall, response: ImageResponse) -> float | None:
+    """The deployment's own price (`model_info`) when it has one, else the core's list price."""
+    info = deployment.model_info
+    if deployment.provider and (pricing.OVERRIDE_KEYS & info.keys() or "base_model" in info):
+        return pricing.cost_of(deployment.provider, call.request.model, call.request.params, response, model_info=info)
+    return response.cost
+
+
+class ImagesScan:
+    """Counts the images of an `ImagesResponse` body and finds its `usage` while the body streams by.
+
+    Images are counted by their `"b64_json":` or `"url":` keys, including keys split across
+    chunks. Only quotes are looked at (found with memchr), and a JSON string holds no unescaped
+    quote, so megabytes of base64 cost next to nothing and no prompt text can pass for a key.
+    """
+
+    def __init__(self) -> None:
+        self._counts = dict.fromkeys(_IMAGE_KEYS, 0)
+        self._carry = b""  # the stream's last bytes, shorter than a key: where a key cut in two starts
+        self._head = b""
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        carry = self._carry
+        window = carry + chunk[: _LONGEST_KEY - 1]
+        for quote in _quotes(window, len(carry)):  # keys cut in two: they start before this chunk, end in it
+            key = _key_at(window, quote)
+            if key is not None and quote + len(key) > len(carry):
+                self._counts[key] += 1
+        for quote in _quotes(chunk, len(chunk)):
+            key = _key_at(chunk, quote)
+            if key is not None:
+                self._counts[key] += 1
+        keep = _LONGEST_KEY - 1
+        self._carry = chunk[-keep:] if len(chunk) >= keep else (carry + chunk)[-keep:]
+        if len(self._head) < _EDGE_BYTES:
+            self._head += chunk[: _EDGE_BYTES - len(self._head)]
+        self._tail = chunk[-_EDGE_BYTES:] if len(chunk) >= _EDGE_BYTES else (self._tail + chunk)[-_EDGE_BYTES:]
+
+    @property
+    def images(self) -> int:
+        return max(self._counts.values())  # some servers send both keys per image, one of them null
+
+    def usage(self) -> Usage | None:
+        """The body's `usage`, if it sits near either end (OpenAI sends it after `data`)."""
+        for edge in (self._tail, self._head):
+            start = edge.rfind(_USAGE_KEY)
+            if start < 0:
+                continue
+            text = edge[start + len(_USAGE_KEY) :].decode(errors="replace").lstrip()
+            try:
+                value, _ = json.JSONDecoder().raw_decode(text)
+                return Usage.model_validate(value) if isinstance(value, dict) else None
+            except ValueError:  # cut off by the edge, or not usage as OpenAI writes it
+                continue
+        return None
+
+
+def _quotes(data: bytes, end: int) -> Iterator[int]:
+    quote = data.find(b'"', 0, end)
+    while quote >= 0:
+        yield quote
+        quote = data.find(b'"', quote + 1, end)
+
+
+def _key_at(data: bytes, position: int) -> bytes | None:
+    return next((key for key in _IMAGE_KEYS if data.startswith(key, position)), None)
+
+
+class StreamedBody:
+    """The body of a streamed answer as the client receives it; `finish` runs once when it ends, however."""
+
+    def __init__(
+        self, deployment: Deployment, answer: Answer, finish: Callable[[int, int, float | None], None]
+    ) -> None:
+        self._deployment = deployment
+        self._answer = answer
+        self._finish = finish
+        self._scan = ImagesScan()
+        self._status = 499  # the client went away before the end
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        answer, scan = self._answer, self._scan
+        assert answer.rest is not None
+        for chunk in answer.body:
+            scan.feed(chunk)
+            yield chunk
+        try:
+            async for chunk in answer.rest:
+                scan.feed(chunk)
+                yield chunk
+        except httpx.TransportError as exc:
+            self._status = 502
+            logger.warning("the upstream broke off a streamed answer: %s", type(exc).__name__)
+            raise  # the client must see a broken response, not a short one that looks whole
+        self._status = 200
+
+    async def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        ok = self._status == 200
+        self._finish(
+            self._status, self._scan.images, streamed_cost(self._deployment, self._answer, self._scan) if ok else None
+        )
+        await self._answer.close()
+
+
+class StreamedResponse(Response):
+    """A streamed answer, sent chunk by chunk as the upstream's arrive.
+
+    Not Starlette's StreamingResponse: its task group per response costs more than a chunk. The
+    body is closed (the upstream released, the request recorded) however the response ends, and
+    sending stops at the next chunk once the client has gone.
+    """
+
+    def __init__(self, body: StreamedBody, headers: Mapping[str, str]) -> None:
+        super().__init__(None, 200, headers, media_type="application/json")
+        self._body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = asyncio.ensure_future(receive())  # returns once the client disconnects (or the response ends)
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            async for chunk in self._body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if gone.done():
+                    return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            gone.cancel()
+            await self._body.close()
