@@ -184,3 +184,16 @@ def test_a_dropped_parameter_warning_never_shows_its_value() -> None:
 def test_an_error_can_be_masked_after_the_fact() -> None:
     error = AuthenticationError("token tok-123456 rejected").mask(["tok-123456"])
     assert "tok-123456" not in str(error) + repr(error) + str(error.args)
+
+
+@pytest.mark.parametrize("value", ["soon", "", "Wed, 99 Foo 2026 00:00:00"])
+def test_a_malformed_retry_after_is_ignored(value: str) -> None:
+    assert retry_delay(0, response(429, **{"retry-after": value})) <= 0.5
+
+
+def test_a_retry_after_date_without_a_zone_is_utc() -> None:
+    import email.utils
+    import time
+
+    soon = email.utils.formatdate(time.time() + 5, usegmt=True).replace(" GMT", "")
+    assert 3 <= retry_delay(0, response(429, **{"retry-after": soon})) <= 6

@@ -8,8 +8,10 @@ only the I/O and the sleep differ.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import functools
+import http.cookiejar
 import json
 import random
 import threading
@@ -37,13 +39,19 @@ _sync_lock = threading.Lock()
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
+def _no_cookies() -> http.cookiejar.CookieJar:
+    # The shared clients serve every caller (and every proxy user): a cookie one upstream answer sets must
+    # never ride on another caller's request. A jar whose policy allows no domain stores nothing.
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
 def sync_client() -> httpx.Client:
     """The process-wide pooled client."""
     global _sync_client
     if _sync_client is None:
         with _sync_lock:
             if _sync_client is None:
-                _sync_client = httpx.Client(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+                _sync_client = httpx.Client(limits=_LIMITS, headers={"user-agent": _USER_AGENT}, cookies=_no_cookies())
     return _sync_client
 
 
@@ -52,7 +60,9 @@ def async_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = _async_clients[loop] = httpx.AsyncClient(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+        client = _async_clients[loop] = httpx.AsyncClient(
+            limits=_LIMITS, headers={"user-agent": _USER_AGENT}, cookies=_no_cookies()
+        )
     return client
 
 
@@ -60,7 +70,9 @@ def use_async_transport(connections: httpx.AsyncBaseTransport) -> httpx.AsyncCli
     """Make the running loop's pooled client send through `connections` (a server bringing its own
     connection pool); returns that client. Env proxies still go through httpx's own transports."""
     loop = asyncio.get_running_loop()
-    client = _async_clients[loop] = httpx.AsyncClient(headers={"user-agent": _USER_AGENT}, transport=connections)
+    client = _async_clients[loop] = httpx.AsyncClient(
+        headers={"user-agent": _USER_AGENT}, transport=connections, cookies=_no_cookies()
+    )
     return client
 
 
@@ -108,8 +120,14 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     try:
         return float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return parsed.timestamp() - time.time() if parsed else None
+        pass
+    try:  # an HTTP date; one without a zone is UTC
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # a malformed header is ignored: back off as if there were none
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp() - time.time()
 
 
 _RETRYABLE_TRANSPORT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
