@@ -68,6 +68,8 @@ class ProviderInfo:
     the core keeps them out of the request parameters, never logs them, and the proxy refuses
     them from clients. `secret_settings`: those among them that must be masked in messages.
     `pass_through_unknown_models`: a model the plugin does not list is still served, unvalidated.
+    `openai_shaped_responses`: a 2xx body is already OpenAI's `ImagesResponse` JSON, so a server (the
+    proxy) may pass it on as it is instead of parsing and re-encoding it.
     """
 
     name: str
@@ -75,6 +77,7 @@ class ProviderInfo:
     settings: frozenset[str] = frozenset()
     secret_settings: frozenset[str] = frozenset()
     pass_through_unknown_models: bool = False
+    openai_shaped_responses: bool = False
     hooks_version: int = HOOKS_VERSION
 
     def model(self, name: str) -> ModelSpec | None:

@@ -28,6 +28,7 @@ INFO = ProviderInfo(
     secret_settings=frozenset({"azure_ad_token", "client_secret", "azure_password"}),
     # Deployment names are the user's; which model one serves is resolved per call in `map_params`.
     pass_through_unknown_models=True,
+    openai_shaped_responses=True,
 )
 
 

@@ -21,6 +21,7 @@ INFO = ProviderInfo(
     models=MODELS,
     settings=frozenset({"organization", "project"}),
     pass_through_unknown_models=True,  # on OpenAI-compatible servers (xinference, vLLM…): see map_params
+    openai_shaped_responses=True,
 )
 
 
