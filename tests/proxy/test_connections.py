@@ -7,14 +7,18 @@ import json
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
 import imagegen
 from imagegen import transport
 from imagegen.provider import ProviderRequest
+from imagegen.testing import FakeResponse
 from imagegen_proxy.connections import AiohttpTransport
 from tests.fakes.openai_fake import FakeOpenAI
+
+from .conftest import UPSTREAM_KEY, ProxyLauncher, openai_deployment
 
 API_KEY = "sk-upstream-test-key-1234"
 IMAGE = os.urandom(300_000)
@@ -111,3 +115,23 @@ async def test_an_upstream_that_never_answers_is_a_timeout(aiohttp_pool: None, s
             "otter", model="openai/gpt-image-1", api_base=f"http://127.0.0.1:{silent_port}/v1", api_key=API_KEY,
             num_retries=0, timeout=0.2,
         )  # fmt: skip
+
+
+class CookieSettingOpenAI(FakeOpenAI):
+    """An upstream setting a cookie on every answer (a load balancer's affinity cookie, say)."""
+
+    def generate(self, body: dict[str, Any]) -> FakeResponse:
+        response = super().generate(body)
+        response.headers["set-cookie"] = "session=first-caller; Path=/"
+        return response
+
+
+def test_an_upstream_cookie_never_rides_on_a_later_request(start_proxy: ProxyLauncher) -> None:
+    with CookieSettingOpenAI(api_keys=(UPSTREAM_KEY,)) as upstream:
+        proxy = start_proxy({"model_list": [openai_deployment("dall-e-2", upstream)]})
+
+        statuses = [proxy.post_generation({"model": "dall-e-2", "prompt": "otter"}, api_key=None).status_code
+                    for _ in range(2)]  # fmt: skip
+
+    assert statuses == [200, 200]
+    assert [request.headers.get("cookie") for request in upstream.requests] == [None, None]

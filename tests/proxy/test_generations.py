@@ -102,12 +102,19 @@ def test_models_lists_the_image_model_groups(proxy: RunningProxy) -> None:
     assert names == {"gpt-image-1", "dall-e-3", "small-dall-e", "priced"}
 
 
-def test_health_routes_answer_without_a_key(proxy: RunningProxy) -> None:
+def test_health_routes_answer_without_a_key_and_readiness_without_details(proxy: RunningProxy) -> None:
     with proxy.http(api_key=None) as client:
         assert client.get("/health/liveliness").status_code == 200
         readiness = client.get("/health/readiness")
     assert readiness.status_code == 200
-    assert readiness.json()["status"] == "healthy"
+    assert readiness.json() == {"status": "healthy"}
+
+
+def test_readiness_details_are_for_the_master_key(proxy: RunningProxy) -> None:
+    with proxy.http() as client:
+        readiness = client.get("/health/readiness").json()
+
+    assert readiness == {"status": "healthy", "model_groups": 4, "unconfigured_deployments": []}
 
 
 def test_a_deployment_price_from_model_info_is_the_response_cost_header(proxy: RunningProxy) -> None:
@@ -305,7 +312,7 @@ def test_metrics_count_requests_images_and_upstream_errors(proxy: RunningProxy, 
     upstream.fail_next("server_error")
     proxy.post_generation({"model": "small-dall-e", "prompt": "otter"})
 
-    with proxy.http(api_key=None) as client:
+    with proxy.http() as client:
         metrics = client.get("/metrics")
 
     assert metrics.status_code == 200
@@ -315,6 +322,30 @@ def test_metrics_count_requests_images_and_upstream_errors(proxy: RunningProxy, 
     assert 'imagegen_proxy_images_generated_total{model_group="small-dall-e",provider="openai"}' in text
     assert 'imagegen_proxy_upstream_errors_total{deployment="small-dall-e#1",provider="openai",status="500"}' in text
     assert 'imagegen_proxy_request_duration_seconds_bucket{le="0.1",model_group="small-dall-e"}' in text
+
+
+def test_metrics_are_for_the_master_key(proxy: RunningProxy) -> None:
+    with proxy.http() as client:
+        key = client.post("/key/generate", json={}).json()["key"]
+    with proxy.http(api_key=None) as anonymous, proxy.http(key) as generated:
+        assert anonymous.get("/metrics").status_code == 401
+        refused = generated.get("/metrics")
+
+    assert refused.status_code == 403
+    assert "public_metrics" in refused.json()["error"]["message"]
+
+
+def test_public_metrics_need_no_key(start_proxy: ProxyLauncher, fake_openai: FakeOpenAI) -> None:
+    proxy = start_proxy(
+        {"model_list": [openai_deployment("dall-e-2", fake_openai)],
+         "general_settings": {"master_key": MASTER_KEY, "public_metrics": True}}
+    )  # fmt: skip
+
+    with proxy.http(api_key=None) as client:
+        metrics = client.get("/metrics")
+
+    assert metrics.status_code == 200
+    assert "imagegen_proxy_requests_in_flight" in metrics.text
 
 
 def test_logs_carry_no_prompt_key_or_image_data(proxy: RunningProxy, upstream: FakeOpenAI, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_a_failing_deployment_cools_down_and_gets_no_traffic(
 
     assert statuses == [200] * 8
     assert len(fake_openai.requests) == 1  # the first failure cooled it down
-    with proxy.http(api_key=None) as client:
+    with proxy.http() as client:
         assert 'imagegen_proxy_deployment_cooldowns_total{deployment="images#1"} 1.0' in client.get("/metrics").text
 
 
@@ -98,10 +98,43 @@ def test_a_failing_group_falls_back_to_another_group(
     assert result.data[0].url is not None  # dall-e-3 answered
     assert len(fake_openai.requests) == 2  # the first try and one retry
     assert second_openai.requests[0].json()["model"] == "dall-e-3"
-    with proxy.http(api_key=None) as client:
+    with proxy.http() as client:
         assert (
             'imagegen_proxy_fallbacks_total{fallback="backup",model_group="primary"} 1.0' in client.get("/metrics").text
         )
+
+
+@pytest.mark.parametrize(("models", "status"), [(["primary"], 503), (["primary", "backup"], 200)])
+def test_a_key_falls_back_only_to_model_groups_it_may_use(
+    start_proxy: ProxyLauncher, fake_openai: FakeOpenAI, second_openai: FakeOpenAI, models: list[str], status: int
+) -> None:
+    fake_openai.fail_next("unavailable", times=100)
+    proxy = start_proxy(
+        _config(
+            [openai_deployment("primary", fake_openai, model="dall-e-2"),
+             openai_deployment("backup", second_openai, model="dall-e-2")],
+            num_retries=0, allowed_fails=1000, fallbacks=[{"primary": ["backup"]}],
+        )
+    )  # fmt: skip
+    with proxy.http() as client:
+        key = client.post("/key/generate", json={"models": models}).json()["key"]
+
+    response = proxy.post_generation({"model": "primary", "prompt": "otter"}, api_key=key)
+
+    assert response.status_code == status  # without `backup`: primary's own error
+    assert len(second_openai.requests) == (status == 200)
+
+
+def test_a_chat_deployment_sharing_an_image_model_name_is_never_routed_to(
+    start_proxy: ProxyLauncher, fake_openai: FakeOpenAI, second_openai: FakeOpenAI
+) -> None:
+    chat = {**openai_deployment("images", second_openai, model="gpt-4o", weight=1000), "model_info": {"mode": "chat"}}
+    proxy = start_proxy(_config([_weighted("images", fake_openai, 1), chat]))
+
+    statuses = [proxy.post_generation(OTTER).status_code for _ in range(5)]
+
+    assert statuses == [200] * 5
+    assert second_openai.requests == []
 
 
 def test_a_cooled_down_group_goes_straight_to_its_fallback(

@@ -181,7 +181,7 @@ def test_several_workers_serve_and_share_their_metrics(start_proxy: ProxyLaunche
     )
 
     statuses = [proxy.post_generation({"model": "dall-e-2", "prompt": "otter"}).status_code for _ in range(6)]
-    with proxy.http(api_key=None) as client:
+    with proxy.http() as client:
         metrics = client.get("/metrics").text
 
     assert statuses == [200] * 6

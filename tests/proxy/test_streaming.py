@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -17,7 +19,7 @@ from imagegen.types import ImageResponse
 from imagegen_proxy.relay import SMALL_BODY_BYTES, ImagesScan
 from tests.fakes.openai_fake import FakeOpenAI
 
-from .conftest import UPSTREAM_KEY, ProxyLauncher, RunningProxy, openai_deployment
+from .conftest import MASTER_KEY, STARTUP_TIMEOUT, UPSTREAM_KEY, ProxyLauncher, RunningProxy, openai_deployment
 
 LARGE_IMAGE = os.urandom(SMALL_BODY_BYTES)  # its base64 is a third larger than the small-body limit
 USAGE = {"input_tokens": 10, "input_tokens_details": {"image_tokens": 0, "text_tokens": 10}, "output_tokens": 272}
@@ -38,20 +40,24 @@ def proxy(large_upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) 
             openai_deployment("token-priced", large_upstream, model="gpt-image-1"),
             openai_deployment("dall-e-2", large_upstream),  # 10 images per upstream call: no fan-out
         ],
-        "general_settings": {"master_key": "sk-master-streaming"},
+        "general_settings": {"master_key": MASTER_KEY},
     }
     yield launcher(config)
     launcher.close()
 
 
 def post(proxy: RunningProxy, body: dict[str, Any]) -> httpx.Response:
-    return proxy.post_generation(body, api_key="sk-master-streaming")
+    return proxy.post_generation(body, api_key=MASTER_KEY)
+
+
+def token_cost(usage: dict[str, Any]) -> float | None:
+    return pricing.cost_of("openai", "gpt-image-1", {}, ImageResponse.model_validate({"data": [{}], "usage": usage}))
 
 
 def recorded(proxy: RunningProxy, model_group: str) -> dict[str, Any]:
     """The spend log row of the one request to `model_group` (rows are written in batches, off the response path)."""
     deadline = time.monotonic() + 10
-    with proxy.http("sk-master-streaming") as client:
+    with proxy.http(MASTER_KEY) as client:
         while True:
             rows = [row for row in client.get("/spend/logs").json() if row["model_group"] == model_group]
             if rows or time.monotonic() > deadline:
@@ -71,23 +77,21 @@ def test_a_large_answer_is_streamed_through_unchanged(proxy: RunningProxy) -> No
     assert response.headers["content-length"] == str(len(response.content))
 
 
-def test_a_streamed_answer_has_no_cost_header_but_its_cost_and_images_are_recorded(proxy: RunningProxy) -> None:
+def test_a_streamed_answer_priced_per_image_carries_its_cost_header_and_is_recorded(proxy: RunningProxy) -> None:
     response = post(proxy, {"model": "dall-e-2", "prompt": "otter", "n": 2, "response_format": "b64_json"})
 
-    assert "x-imagegen-response-cost" not in response.headers
+    assert float(response.headers["x-imagegen-response-cost"]) == pytest.approx(2 * 0.02)  # known before the body
     row = recorded(proxy, "dall-e-2")
     assert row["images"] == 2
     assert row["status"] == 200
     assert row["spend"] == pytest.approx(2 * 0.02)  # dall-e-2 at 1024x1024, per image
 
 
-def test_a_streamed_answer_is_priced_from_the_usage_at_its_end(proxy: RunningProxy) -> None:
-    post(proxy, {"model": "token-priced", "prompt": "otter"})
+def test_a_streamed_answer_is_priced_from_the_usage_at_its_end_and_has_no_cost_header(proxy: RunningProxy) -> None:
+    response = post(proxy, {"model": "token-priced", "prompt": "otter"})
 
-    priced = ImageResponse.model_validate({"data": [{}], "usage": USAGE})
-    assert recorded(proxy, "token-priced")["spend"] == pytest.approx(
-        pricing.cost_of("openai", "gpt-image-1", {}, priced)
-    )
+    assert "x-imagegen-response-cost" not in response.headers  # known only after the last byte
+    assert recorded(proxy, "token-priced")["spend"] == pytest.approx(token_cost(USAGE))
 
 
 def test_a_small_answer_is_the_upstreams_body_byte_for_byte(
@@ -101,6 +105,122 @@ def test_a_small_answer_is_the_upstreams_body_byte_for_byte(
     assert response.json()["data"] == upstream_body["data"]
     assert response.json()["data"][0].get("b64_json", "absent") == "absent"  # no fields added, none re-encoded
     assert float(response.headers["x-imagegen-response-cost"]) == pytest.approx(0.04)
+
+
+# -- a client leaving mid-stream is charged all the same ------------------------------------------------
+
+
+class HeldOpenAI:
+    """An OpenAI upstream whose large answer stops after `HEAD_BYTES` until `release()`, then ends or breaks off.
+
+    The proxy starts streaming the head to its client, which can leave before the `usage` at the end.
+    """
+
+    HEAD_BYTES = SMALL_BODY_BYTES + 40_000
+
+    def __init__(self, n: int, break_off: bool = False) -> None:
+        image = {"b64_json": base64.b64encode(LARGE_IMAGE).decode(), "revised_prompt": "an otter"}
+        self.body = images_body([image] * n)
+        self.break_off = break_off
+        self.requests: list[dict[str, Any]] = []
+        self._released = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                fake.requests.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                if self.path != "/v1/images/generations" or self.headers["authorization"] != f"Bearer {UPSTREAM_KEY}":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(fake.body)))
+                self.end_headers()
+                self.wfile.write(fake.body[: fake.HEAD_BYTES])
+                fake._released.wait(STARTUP_TIMEOUT)
+                if fake.break_off:
+                    self.close_connection = True  # the body's end never comes
+                    return
+                self.wfile.write(fake.body[fake.HEAD_BYTES :])
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+
+    @property
+    def api_base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __enter__(self) -> HeldOpenAI:
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def leave_mid_stream(proxy: RunningProxy, upstream: HeldOpenAI, body: dict[str, Any]) -> None:
+    """Read the first bytes of the answer, hang up, then let the upstream go on."""
+    with proxy.http(MASTER_KEY) as client, client.stream("POST", "/v1/images/generations", json=body) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())
+    # A request after the hang-up: once answered, the proxy's loop has seen the first connection close.
+    assert httpx.get(f"{proxy.url}/health/liveliness").status_code == 200
+    upstream.release()
+
+
+def held_proxy(start_proxy: ProxyLauncher, upstream: HeldOpenAI) -> RunningProxy:
+    deployment = {"model_name": "held", "litellm_params": {"model": "openai/gpt-image-1", "api_base": upstream.api_base,
+                                                           "api_key": UPSTREAM_KEY}}  # fmt: skip
+    return start_proxy({"model_list": [deployment], "general_settings": {"master_key": MASTER_KEY}})
+
+
+def test_a_client_leaving_before_the_usage_is_charged_from_the_usage_read_after_it_left(
+    start_proxy: ProxyLauncher,
+) -> None:
+    with HeldOpenAI(n=2) as upstream:
+        proxy = held_proxy(start_proxy, upstream)
+
+        leave_mid_stream(proxy, upstream, {"model": "held", "prompt": "otter", "n": 2})
+        row = recorded(proxy, "held")
+
+    assert row["status"] == 499  # what the client got
+    assert row["images"] == 2
+    assert row["spend"] == pytest.approx(token_cost(USAGE))
+
+
+def test_an_answer_whose_end_never_comes_is_charged_the_images_asked_for_at_the_per_image_price(
+    start_proxy: ProxyLauncher,
+) -> None:
+    with HeldOpenAI(n=2, break_off=True) as upstream:
+        proxy = held_proxy(start_proxy, upstream)
+
+        leave_mid_stream(proxy, upstream, {"model": "held", "prompt": "otter", "n": 2, "quality": "low",
+                                           "size": "1024x1024"})  # fmt: skip
+        row = recorded(proxy, "held")
+
+    assert row["images"] == 2  # asked for; only the first was seen
+    assert row["spend"] == pytest.approx(2 * 0.011)  # gpt-image-1, low, 1024x1024
+
+
+def test_an_estimate_without_a_quality_charges_the_highest_quality(start_proxy: ProxyLauncher) -> None:
+    with HeldOpenAI(n=1, break_off=True) as upstream:
+        proxy = held_proxy(start_proxy, upstream)
+
+        leave_mid_stream(proxy, upstream, {"model": "held", "prompt": "otter", "size": "1024x1024"})
+        row = recorded(proxy, "held")
+
+    assert row["spend"] == pytest.approx(0.167)  # gpt-image-1, high, 1024x1024: a budget is never under-charged
 
 
 # -- counting images while the body streams by -------------------------------------------------------

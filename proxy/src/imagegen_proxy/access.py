@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import ProxyError
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
     from starlette.routing import BaseRoute
 
     from .config import ProxyConfig
@@ -64,6 +65,14 @@ class AccessControl(Protocol):
 
     def routes(self) -> list[BaseRoute]:
         """Extra (admin) routes to serve."""
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a client sent: `Authorization: Bearer <key>`, or Azure's `api-key` header."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("api-key") or None
 
 
 ANONYMOUS = Caller(is_admin=False)

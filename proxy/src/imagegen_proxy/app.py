@@ -27,7 +27,7 @@ from imagegen import transport
 from imagegen.plugins import registry
 from imagegen.provider import COMMON_SETTINGS
 
-from .access import AccessControl, Caller, RequestRecord, build_access
+from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
 from .errors import ProxyError
@@ -75,16 +75,6 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
     return None
 
 
-def client_token(request: Request) -> str | None:
-    """The key a client sent: `Authorization: Bearer <key>`, or Azure's `api-key` header."""
-    authorization = request.headers.get("authorization")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return request.headers.get("api-key") or None
-
-
 class Proxy:
     """The proxy's state and request handlers (one per worker process)."""
 
@@ -93,7 +83,9 @@ class Proxy:
         self.access = access or build_access(config)
         self.metrics = ProxyMetrics()
         groups = config.groups()
-        self.served = {name: ds for name, ds in groups.items() if any(d.kind != "not_image" for d in ds)}
+        # A chat deployment sharing a model_name with image ones (a LiteLLM config) is never routed to.
+        image_groups = {name: [d for d in ds if d.kind != "not_image"] for name, ds in groups.items()}
+        self.served = {name: ds for name, ds in image_groups.items() if ds}
         self.refused = groups.keys() - self.served.keys()
         self.router = Router(self.served, config.router, self.metrics)
         self.forbidden = forbidden_fields()
@@ -105,7 +97,7 @@ class Proxy:
         return await self._generate(request, request.path_params.get("deployment"))
 
     async def _generate(self, request: Request, path_model: str | None) -> Response:
-        caller = await self.access.authenticate(client_token(request))
+        caller = await self.access.authenticate(presented_key(request))
         body = await self._read_json(request)
         if (where := find_forbidden(body, self.forbidden)) is not None:
             raise ProxyError(
@@ -136,7 +128,7 @@ class Proxy:
             self._finished(caller, group, prompt, params, deployment, status, images, cost, started)
 
         try:
-            outcome = await self.router.generate(group, prompt, params)
+            outcome = await self.router.generate(group, prompt, params, allowed=caller.models)
         except RouteFailed as failed:
             error = ProxyError.from_imagegen(failed.error)
             finished(failed.deployment, error.status)
@@ -149,13 +141,13 @@ class Proxy:
             raise
         deployment, answer = outcome.deployment, outcome.answer
         headers = {"x-imagegen-deployment": deployment.id}
+        if answer.cost is not None:  # a streamed answer's only when priced per image, not by its `usage`
+            headers["x-imagegen-response-cost"] = str(answer.cost)
         if answer.rest is not None:
             if answer.length is not None:
                 headers["content-length"] = str(answer.length)
             body = StreamedBody(deployment, answer, functools.partial(finished, deployment))
             return StreamedResponse(body, headers)
-        if answer.cost is not None:
-            headers["x-imagegen-response-cost"] = str(answer.cost)
         finished(deployment, 200, answer.images, answer.cost)
         content = answer.body[0] if len(answer.body) == 1 else b"".join(answer.body)
         return Response(content, 200, headers, media_type="application/json")
@@ -247,7 +239,7 @@ class Proxy:
     # -- other routes -------------------------------------------------------------------------------
 
     async def models(self, request: Request) -> Response:
-        caller = await self.access.authenticate(client_token(request))
+        caller = await self.access.authenticate(presented_key(request))
         names = sorted(name for name in self.served if caller.models is None or name in caller.models)
         data = [{"id": name, "object": "model", "created": self.created, "owned_by": "imagegen"} for name in names]
         return JSONResponse({"object": "list", "data": data})
@@ -256,13 +248,30 @@ class Proxy:
         return JSONResponse({"status": "alive"})
 
     async def readiness(self, request: Request) -> Response:
+        """Ready or not for anyone (a load balancer's probe sends no key); the details for the master key only."""
+        try:
+            operator = await self._is_operator(request)
+        except ProxyError:
+            operator = False
+        if not operator:
+            return JSONResponse({"status": "healthy"})
         unconfigured = sorted(d.id for ds in self.served.values() for d in ds if d.unavailable is not None)
         return JSONResponse(
             {"status": "healthy", "model_groups": len(self.served), "unconfigured_deployments": unconfigured}
         )
 
     async def prometheus(self, request: Request) -> Response:
+        # Metrics name deployments, model groups and error rates: the master key's, unless made public.
+        if not self.config.public_metrics and not await self._is_operator(request):
+            raise ProxyError(
+                403, "/metrics is for the master key only (or set general_settings.public_metrics)", code="admin_only"
+            )
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    async def _is_operator(self, request: Request) -> bool:
+        """The master key was sent, or none is configured (a loopback server open to all); 401 for a bad key."""
+        caller = await self.access.authenticate(presented_key(request))
+        return caller.is_admin or self.config.master_key is None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:

@@ -48,7 +48,7 @@ _IGNORED_LITELLM_KEYS = frozenset(
 _TOP_LEVEL_KEYS = frozenset(
     {"model_list", "general_settings", "router_settings", "litellm_settings", "environment_variables"}
 )
-GENERAL_SETTINGS = frozenset({"master_key", "store_prompts", "database_url"})
+GENERAL_SETTINGS = frozenset({"master_key", "store_prompts", "database_url", "public_metrics"})
 """`general_settings` keys the proxy reads; any other is reported as ignored."""
 _ROUTER_KEYS = frozenset(
     {"routing_strategy", "num_retries", "retry_after", "allowed_fails", "cooldown_time", "fallbacks",
@@ -130,6 +130,11 @@ class ProxyConfig:
     @property
     def store_prompts(self) -> bool:
         return bool(self.general_settings.get("store_prompts", False))
+
+    @property
+    def public_metrics(self) -> bool:
+        """`/metrics` without a key, for scrapers that cannot send one (it names deployments and error rates)."""
+        return _bool_or_none(self.general_settings.get("public_metrics")) is True
 
 
 def load_config(path: str | Path) -> ProxyConfig:
@@ -388,7 +393,7 @@ class _Checker:
             self.problems.append(
                 f"router_settings.routing_strategy: unknown {strategy!r}; one of {', '.join(ROUTING_STRATEGIES)}"
             )
-        kinds = {d.model_group: d.kind for d in deployments}
+        kinds = _group_kinds(deployments)
         settings = RouterSettings(
             routing_strategy=str(strategy),
             num_retries=self._count_setting(data, "num_retries", RouterSettings.num_retries),
@@ -443,6 +448,17 @@ class _Checker:
                         )
                 fallbacks[source] = (*fallbacks.get(source, ()), *(str(t) for t in targets))
         return fallbacks
+
+
+def _group_kinds(deployments: list[Deployment]) -> dict[str, Kind]:
+    """Each model group's kind, from the deployments it is served by (its `not_image` ones never are)."""
+    served: dict[str, set[Kind]] = {}
+    for deployment in deployments:
+        kinds = served.setdefault(deployment.model_group, set())
+        if deployment.kind != "not_image":
+            kinds.add(deployment.kind)
+    return {group: "not_image" if not kinds else "image" if kinds == {"image"} else "unverified"
+            for group, kinds in served.items()}  # fmt: skip
 
 
 def _names_its_image_model(provider: Provider, model_info: Mapping[str, Any]) -> bool:

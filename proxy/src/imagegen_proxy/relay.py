@@ -5,9 +5,14 @@ already answers in the client's format, so its body is passed on as it is: never
 re-encoded. A body that ends within `SMALL_BODY_BYTES` is read whole and checked by the plugin,
 and its cost goes out as the `x-imagegen-response-cost` header. A larger one (megabytes of
 base64) is streamed through chunk by chunk, so a request holds at most a few chunks in memory;
-its images are counted and its `usage` found on the way (`ImagesScan`), and its cost, known only
-after the last byte, is recorded in the metrics and spend log but cannot be a header. Every other
-deployment's response is parsed by its plugin and serialised once.
+its images are counted and its `usage` found on the way (`ImagesScan`). Its cost is a header only
+when the price does not depend on `usage` (a per-image price: `n` images); a token-priced one is
+known only after the last byte, so it is recorded in the metrics and spend log but is no header.
+
+An upstream answer that began with 2xx was made and billed, so it is always charged: when the
+client leaves mid-stream the rest is still read (for `DRAIN_SECONDS` at most) to find its `usage`,
+and an answer whose end never arrives is charged the requested images at the per-image price.
+Every other deployment's response is parsed by its plugin and serialised once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +46,9 @@ _USAGE_KEY = b'"usage":'
 _EDGE_BYTES = 4096  # `usage` and the other top-level fields sit before or after `data`, within this of an end
 _BODY_HEADERS_NOT_FORWARDED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _JSON_OBJECT_START = re.compile(rb"\s*\{")
+DRAIN_SECONDS = 30.0
+"""How long the rest of a streamed answer is still read after its client left, to find its `usage`."""
+CLIENT_GONE = 499
 
 
 @dataclass
@@ -95,7 +103,8 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
             head.append(chunk)
             size += len(chunk)
             if size > SMALL_BODY_BYTES and _JSON_OBJECT_START.match(head[0]):
-                return Answer(head, 0, None, chunks, response, _known_length(response), call)
+                cost = _cost_up_front(deployment, call)
+                return Answer(head, 0, cost, chunks, response, _known_length(response), call)
         await response.aclose()
         parsed = call.finish([call.parse(part, upstream, _whole(response, head))])
         return Answer(head, len(parsed.data), _cost(deployment, call, parsed))
@@ -121,10 +130,56 @@ def _known_length(response: httpx.Response) -> int | None:
 
 
 def streamed_cost(deployment: Deployment, answer: Answer, scan: ImagesScan) -> float | None:
-    """The cost of a streamed answer, from the images counted and the `usage` found."""
+    """The cost of a streamed answer read to its end, from the images counted and the `usage` found."""
     assert answer.call is not None
     light = ImageResponse.model_construct(data=[Image()] * scan.images, usage=scan.usage())
     return _cost(deployment, answer.call, answer.call.finish([light]))
+
+
+def requested_images(call: PreparedCall) -> int:
+    n = call.request.params.get("n", 1)
+    return n if isinstance(n, int) else 1
+
+
+def _cost_up_front(deployment: Deployment, call: PreparedCall) -> float | None:
+    """A streamed answer's cost before its body: known when priced per image (not by `usage`), for `n` images."""
+    price = _price(deployment, call)
+    if price is None or price.per_token:
+        return None
+    cost = price.cost(_images(requested_images(call)), call.request.params)
+    return None if cost is None else round(cost, 10)
+
+
+def estimated_cost(deployment: Deployment, call: PreparedCall, images: int) -> float | None:
+    """The cost of an answer whose `usage` never arrived: `images` at the per-image price.
+
+    Without a `quality` (nor a default one) the highest quality's price is charged: a budget is
+    never under-charged because an answer broke off.
+    """
+    price = _price(deployment, call)
+    if price is None:
+        return None
+    params = call.request.params
+    variants: list[Mapping[str, Any]] = [params]
+    if "quality" not in params and "quality" not in price.defaults:
+        qualities = sorted({quality for rule in price.per_image for quality in rule.quality or ()})
+        variants += [{**params, "quality": quality} for quality in qualities]
+    costs = [cost for variant in variants if (cost := price.cost(_images(images), variant)) is not None]
+    return round(max(costs), 10) if costs else None
+
+
+def _images(count: int) -> ImageResponse:
+    return ImageResponse.model_construct(data=[Image()] * count, usage=None)
+
+
+def _price(deployment: Deployment, call: PreparedCall) -> pricing.ModelPrice | None:
+    """The price `_cost` charges: the deployment's own (`model_info`), else its model's list price."""
+    info = deployment.model_info
+    if pricing.OVERRIDE_KEYS & info.keys():
+        return pricing.ModelPrice.from_model_info(info)
+    request = call.request
+    base_model = info.get("base_model") or (request.spec.name if request.spec else request.settings.get("base_model"))
+    return pricing.price_of(call.provider.prefix, request.model, base_model)
 
 
 def _cost(deployment: Deployment, call: PreparedCall, response: ImageResponse) -> float | None:
@@ -197,7 +252,11 @@ def _key_at(data: bytes, position: int) -> bytes | None:
 
 
 class StreamedBody:
-    """The body of a streamed answer as the client receives it; `finish` runs once when it ends, however."""
+    """The body of a streamed answer as the client receives it; `close` records it once, however it ended.
+
+    The upstream answered 2xx, so the answer is charged even when the client leaves early: `close`
+    reads the rest (the images are made and billed) for its `usage`, or estimates its cost.
+    """
 
     def __init__(
         self, deployment: Deployment, answer: Answer, finish: Callable[[int, int, float | None], None]
@@ -206,10 +265,15 @@ class StreamedBody:
         self._answer = answer
         self._finish = finish
         self._scan = ImagesScan()
-        self._status = 499  # the client went away before the end
+        self._status = CLIENT_GONE  # until the last chunk is sent
+        self._whole = False  # the upstream's body was read to its end
+        self._chunks = self._read()
         self._done = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def _read(self) -> AsyncGenerator[bytes, None]:
         answer, scan = self._answer, self._scan
         assert answer.rest is not None
         for chunk in answer.body:
@@ -223,17 +287,43 @@ class StreamedBody:
             self._status = 502
             logger.warning("the upstream broke off a streamed answer: %s", type(exc).__name__)
             raise  # the client must see a broken response, not a short one that looks whole
-        self._status = 200
+        self._status, self._whole = 200, True
 
     async def close(self) -> None:
         if self._done:
             return
         self._done = True
-        ok = self._status == 200
-        self._finish(
-            self._status, self._scan.images, streamed_cost(self._deployment, self._answer, self._scan) if ok else None
-        )
-        await self._answer.close()
+        await self._chunks.aclose()
+        try:
+            if self._status == CLIENT_GONE:
+                await self._drain()
+        finally:
+            images, cost = self._charge()
+            self._finish(self._status, images, cost)
+            await self._answer.close()
+
+    async def _drain(self) -> None:
+        """The client left: read the rest of the answer, already made and billed upstream, for its `usage`."""
+        assert self._answer.rest is not None
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                async for chunk in self._answer.rest:
+                    self._scan.feed(chunk)
+        except (httpx.TransportError, httpx.StreamError, TimeoutError) as exc:
+            logger.warning("the rest of a streamed answer its client left could not be read: %s", type(exc).__name__)
+            return
+        self._whole = True
+
+    def _charge(self) -> tuple[int, float | None]:
+        """The images and cost to record: as read when the body was read whole, else as asked for."""
+        answer, scan = self._answer, self._scan
+        assert answer.call is not None
+        images = scan.images if self._whole else max(scan.images, requested_images(answer.call))
+        if answer.cost is not None:  # priced per image: the header the client got
+            return images, answer.cost
+        if self._whole:
+            return images, streamed_cost(self._deployment, answer, scan)
+        return images, estimated_cost(self._deployment, answer.call, images)
 
 
 class StreamedResponse(Response):

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,12 +75,17 @@ class Router:
         self.metrics = metrics
         self._health = {id(d): _Health() for deployments in groups.values() for d in deployments}
 
-    async def generate(self, group: str, prompt: str, params: Mapping[str, Any]) -> Outcome:
-        """Serve `group`, then its fallbacks; raises RouteFailed with the asked group's error if all fail."""
+    async def generate(
+        self, group: str, prompt: str, params: Mapping[str, Any], allowed: Collection[str] | None = None
+    ) -> Outcome:
+        """Serve `group`, then its fallbacks; raises RouteFailed with the asked group's error if all fail.
+
+        `allowed`: the groups the caller may use (None: all); a fallback outside them is never tried.
+        """
         try:
             return await self._serve_group(group, prompt, params)
         except RouteFailed as failed:
-            fallbacks = self._fallbacks(group, failed.error)
+            fallbacks = [f for f in self._fallbacks(group, failed.error) if allowed is None or f in allowed]
             if not fallbacks:
                 raise
             original = failed

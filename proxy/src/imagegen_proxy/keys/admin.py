@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..access import presented_key
 from ..errors import ProxyError
 from .control import ALL_MODELS
 from .durations import parse_duration
@@ -36,7 +37,7 @@ def admin_routes(access: KeyAccess) -> list[BaseRoute]:
     def route(path: str, handler: Handler, method: str) -> Route:
         async def endpoint(request: Request) -> Response:
             try:
-                caller = await access.authenticate(_presented_key(request))
+                caller = await access.authenticate(presented_key(request))
                 if not caller.is_admin:
                     raise ProxyError(403, f"{path} is for the master key only", code="admin_only")
                 return JSONResponse(await handler(access, request))
@@ -54,14 +55,6 @@ def admin_routes(access: KeyAccess) -> list[BaseRoute]:
         route("/spend/logs", spend_logs, "GET"),
         route("/global/spend", global_spend, "GET"),
     ]
-
-
-def _presented_key(request: Request) -> str | None:
-    authorization = request.headers.get("authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return request.headers.get("api-key") or None
 
 
 async def _body(request: Request) -> dict[str, Any]:
