@@ -40,6 +40,13 @@ class PreparedCall:
     num_retries: int
     started: float
 
+    @property
+    def base_model(self) -> str | None:
+        """The model whose rules and price apply: the spec names it behind an alias, an inference profile
+        or an Azure deployment."""
+        request = self.request
+        return request.spec.name if request.spec else request.settings.get("base_model")
+
     def send_kwargs(self) -> dict[str, Any]:
         return {
             "timeout": self.request.timeout,
@@ -90,9 +97,9 @@ class PreparedCall:
                 f"returning the {len(response.data)} image(s) that were generated"
             )
         request = self.request
-        # The spec names the model behind an alias, an inference profile or an Azure deployment.
-        base_model = request.spec.name if request.spec else request.settings.get("base_model")
-        cost = pricing.cost_of(self.provider.prefix, request.model, request.params, response, base_model=base_model)
+        cost = pricing.cost_of(
+            self.provider.prefix, request.model, request.params, response, base_model=self.base_model
+        )
         response._annotate(self.provider.prefix, request.model, warnings, cost)
         logger.debug(
             "imagegen %s/%s: %d image(s) in %.0f ms",

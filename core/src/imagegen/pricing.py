@@ -166,6 +166,17 @@ def price_of(provider: str, model: str, base_model: str | None = None) -> ModelP
     return None
 
 
+def price_for(
+    provider: str, model: str, *, base_model: str | None = None, model_info: Mapping[str, Any] | None = None
+) -> ModelPrice | None:
+    """What a call is charged: a deployment's own prices (`model_info`) when it gives some, else the list
+    price of its model (`model_info.base_model`, else `base_model`, else `model`)."""
+    model_info = model_info or {}
+    if OVERRIDE_KEYS & model_info.keys():
+        return ModelPrice.from_model_info(model_info)
+    return price_of(provider, model, model_info.get("base_model") or base_model)
+
+
 _warned: set[tuple[str, str]] = set()
 
 
@@ -184,12 +195,7 @@ def cost_of(
     deployment's own prices (`output_cost_per_image`, `input_cost_per_token`, …), which replace
     the list price, and a `base_model`.
     """
-    model_info = model_info or {}
-    price: ModelPrice | None
-    if OVERRIDE_KEYS & model_info.keys():
-        price = ModelPrice.from_model_info(model_info)
-    else:
-        price = price_of(provider, model, base_model or model_info.get("base_model"))
+    price = price_for(provider, model, base_model=base_model, model_info=model_info)
     cost = price.cost(response, params) if price is not None else None
     if cost is None:
         if (provider, model) not in _warned:

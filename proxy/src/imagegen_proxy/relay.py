@@ -1,13 +1,14 @@
 """One deployment's answer, and how its body reaches the client.
 
-An OpenAI-shaped upstream (`openai/`, `azure/`) asked for one upstream request (no `n` fan-out)
-already answers in the client's format, so its body is passed on as it is: never parsed and
-re-encoded. A body that ends within `SMALL_BODY_BYTES` is read whole and checked by the plugin,
-and its cost goes out as the `x-imagegen-response-cost` header. A larger one (megabytes of
-base64) is streamed through chunk by chunk, so a request holds at most a few chunks in memory;
-its images are counted and its `usage` found on the way (`ImagesScan`). Its cost is a header only
-when the price does not depend on `usage` (a per-image price: `n` images); a token-priced one is
-known only after the last byte, so it is recorded in the metrics and spend log but is no header.
+An OpenAI-shaped upstream (its plugin says `ProviderInfo.openai_shaped_responses`: `openai/`,
+`azure/`) asked for one upstream request (no `n` fan-out) already answers in the client's format, so
+its body is passed on as it is: never parsed and re-encoded. A body that ends within
+`SMALL_BODY_BYTES` is read whole and checked by the plugin, and its cost goes out as the
+`x-imagegen-response-cost` header. A larger one (megabytes of base64) is streamed through chunk by
+chunk, so a request holds at most a few chunks in memory; its images are counted and its `usage`
+found on the way (`ImagesScan`). Its cost is a header only when the price does not depend on `usage`
+(a per-image price: `n` images); a token-priced one is known only after the last byte, so it is
+recorded in the metrics and spend log but is no header.
 
 An upstream answer that began with 2xx was made and billed, so it is always charged: when the
 client leaves mid-stream the rest is still read (for `DRAIN_SECONDS` at most) to find its `usage`,
@@ -37,8 +38,6 @@ from imagegen.types import Image, ImageResponse, Usage
 from .config import Deployment
 
 logger = logging.getLogger("imagegen.proxy")
-OPENAI_SHAPED_PROVIDERS = frozenset({"openai", "azure"})
-"""Providers whose success bodies are OpenAI's `ImagesResponse`, so the proxy can forward them as they are."""
 SMALL_BODY_BYTES = 256 * 1024
 _IMAGE_KEYS = (b'"b64_json":', b'"url":')
 _LONGEST_KEY = max(len(key) for key in _IMAGE_KEYS)
@@ -74,10 +73,13 @@ async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any])
         prompt, deployment.model, {}, {**deployment.params, **params},
         timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=deployment.num_retries,
     )  # fmt: skip
-    if deployment.provider in OPENAI_SHAPED_PROVIDERS and len(call.parts) == 1:
+    if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
         return await _pass_through(deployment, call)
-    responses = await asyncio.gather(*(_parsed(call, part, upstream) for part, upstream in call.parts))
-    response = call.finish(list(responses))
+    # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
+    outcomes = await asyncio.gather(
+        *(_parsed(call, part, upstream) for part, upstream in call.parts), return_exceptions=True
+    )
+    response = call.finish(list(outcomes))
     # Serialised once, straight to bytes: images can be megabytes of base64.
     body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
     return Answer([body], len(response.data), _cost(deployment, call, response))
@@ -174,12 +176,9 @@ def _images(count: int) -> ImageResponse:
 
 def _price(deployment: Deployment, call: PreparedCall) -> pricing.ModelPrice | None:
     """The price `_cost` charges: the deployment's own (`model_info`), else its model's list price."""
-    info = deployment.model_info
-    if pricing.OVERRIDE_KEYS & info.keys():
-        return pricing.ModelPrice.from_model_info(info)
-    request = call.request
-    base_model = info.get("base_model") or (request.spec.name if request.spec else request.settings.get("base_model"))
-    return pricing.price_of(call.provider.prefix, request.model, base_model)
+    return pricing.price_for(
+        call.provider.prefix, call.request.model, base_model=call.base_model, model_info=deployment.model_info
+    )
 
 
 def _cost(deployment: Deployment, call: PreparedCall, response: ImageResponse) -> float | None:
