@@ -11,7 +11,6 @@ import asyncio
 import datetime
 import email.utils
 import functools
-import http.cookiejar
 import json
 import random
 import threading
@@ -39,10 +38,37 @@ _sync_lock = threading.Lock()
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
-def _no_cookies() -> http.cookiejar.CookieJar:
-    # The shared clients serve every caller (and every proxy user): a cookie one upstream answer sets must
-    # never ride on another caller's request. A jar whose policy allows no domain stores nothing.
-    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing.
+
+    The shared clients serve every caller (and every proxy user): a cookie one upstream answer sets must
+    never ride on another caller's request. Not reading `Set-Cookie` at all also saves httpx's urllib
+    adapters on every response.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class _Cookieless:
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise TypeError("imagegen's shared HTTP clients keep no cookies")
+
+
+class _Client(_Cookieless, httpx.Client):
+    pass
+
+
+class _AsyncClient(_Cookieless, httpx.AsyncClient):
+    pass
 
 
 def sync_client() -> httpx.Client:
@@ -51,7 +77,7 @@ def sync_client() -> httpx.Client:
     if _sync_client is None:
         with _sync_lock:
             if _sync_client is None:
-                _sync_client = httpx.Client(limits=_LIMITS, headers={"user-agent": _USER_AGENT}, cookies=_no_cookies())
+                _sync_client = _Client(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
     return _sync_client
 
 
@@ -60,9 +86,7 @@ def async_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = _async_clients[loop] = httpx.AsyncClient(
-            limits=_LIMITS, headers={"user-agent": _USER_AGENT}, cookies=_no_cookies()
-        )
+        client = _async_clients[loop] = _AsyncClient(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
     return client
 
 
@@ -70,9 +94,7 @@ def use_async_transport(connections: httpx.AsyncBaseTransport) -> httpx.AsyncCli
     """Make the running loop's pooled client send through `connections` (a server bringing its own
     connection pool); returns that client. Env proxies still go through httpx's own transports."""
     loop = asyncio.get_running_loop()
-    client = _async_clients[loop] = httpx.AsyncClient(
-        headers={"user-agent": _USER_AGENT}, transport=connections, cookies=_no_cookies()
-    )
+    client = _async_clients[loop] = _AsyncClient(headers={"user-agent": _USER_AGENT}, transport=connections)
     return client
 
 
