@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from imagegen_proxy.access import Caller, RequestRecord
 from imagegen_proxy.keys.counters import SpendKey
@@ -208,3 +209,24 @@ async def test_spend_backlog_is_bounded_and_says_what_it_dropped(
         stored = await admin.access.store.spend_logs()
     assert sorted(row["request_id"] for row in stored) == ["row-2", "row-3", "row-4"]
     assert "dropped the 2 oldest row(s)" in caplog.text
+
+
+async def test_a_spend_batch_reaches_sqlite_as_one_multi_row_insert_not_a_statement_per_row(sqlite_url: str) -> None:
+    # sqlite3 hands the GIL to its thread and back around every statement step: one per row would stall
+    # the event loop's thread for thousands of GIL handoffs per batch under load.
+    async with running(sqlite_url) as admin:
+        inserts: list[tuple[str, Any]] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+            if statement.startswith(f"INSERT INTO {SPEND_LOGS}"):
+                inserts.append((statement, parameters))
+
+        event.listen(admin.access.store.engine.sync_engine, "before_cursor_execute", seen)
+        spend_writer = writer(admin.access.store)
+        for number in range(3):
+            spend_writer.add(log_row(request_id=f"row-{number}"))
+        assert await spend_writer.flush()
+        stored = await admin.access.store.spend_logs()
+    assert len(inserts) == 1
+    assert len(inserts[0][1]) == 3 * len(log_row())  # every row's values bound in the one statement
+    assert sorted(row["request_id"] for row in stored) == ["row-0", "row-1", "row-2"]

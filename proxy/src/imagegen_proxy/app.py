@@ -9,6 +9,7 @@ the model, deployment, status, latency and image count: never a body, a prompt, 
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import os
@@ -78,9 +79,12 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
 class Proxy:
     """The proxy's state and request handlers (one per worker process)."""
 
-    def __init__(self, config: ProxyConfig, access: AccessControl | None = None) -> None:
+    def __init__(
+        self, config: ProxyConfig, access: AccessControl | None = None, *, freeze_startup_heap: bool = False
+    ) -> None:
         self.config = config
         self.access = access or build_access(config)
+        self.freeze_startup_heap = freeze_startup_heap
         self.metrics = ProxyMetrics()
         groups = config.groups()
         # A chat deployment sharing a model_name with image ones (a LiteLLM config) is never routed to.
@@ -277,11 +281,25 @@ class Proxy:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         transport.use_async_transport(AiohttpTransport())
         await self.access.startup()
+        if self.freeze_startup_heap:
+            _freeze_startup_heap()
         try:
             yield
         finally:
             await self.access.shutdown()
             await transport.async_client().aclose()
+
+
+def _freeze_startup_heap() -> None:
+    """Keep what start-up built (modules, config, plugins, SQLAlchemy's tables) out of later collections.
+
+    Under load, requests in flight survive young collections often enough to set off a full one about
+    twice a second, and each walked the whole heap: 27 ms with the master key alone, 50 ms with the keys
+    database's modules (5 to 10 % of the worker's CPU). That heap lives as long as the process; frozen, a
+    full collection walks only what was made since.
+    """
+    gc.collect()  # start-up's own garbage goes first, rather than being kept for good
+    gc.freeze()
 
 
 def _too_large() -> ProxyError:
@@ -306,9 +324,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return ProxyError(500, "internal error in the proxy; see its log", code="internal_error").response()
 
 
-def create_app(config: ProxyConfig, access: AccessControl | None = None) -> Starlette:
-    """The ASGI app serving `config`."""
-    proxy = Proxy(config, access)
+def create_app(
+    config: ProxyConfig, access: AccessControl | None = None, *, freeze_startup_heap: bool = False
+) -> Starlette:
+    """The ASGI app serving `config`. `freeze_startup_heap`: this process only serves the app (as in
+    `imagegen serve`), so what start-up built can leave the garbage collector's sight (see `gc.freeze`)."""
+    proxy = Proxy(config, access, freeze_startup_heap=freeze_startup_heap)
     routes = [
         Route("/v1/images/generations", proxy.generations, methods=["POST"]),
         Route("/images/generations", proxy.generations, methods=["POST"]),
@@ -331,4 +352,4 @@ def create_app(config: ProxyConfig, access: AccessControl | None = None) -> Star
 
 def app_from_environment() -> Starlette:
     """The app for a worker process: the config named by `IMAGEGEN_PROXY_CONFIG`."""
-    return create_app(load_config(os.environ[CONFIG_ENV]))
+    return create_app(load_config(os.environ[CONFIG_ENV]), freeze_startup_heap=True)

@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace, config: Any) -> None:
     if args.workers == 1:
         from .app import create_app
 
-        uvicorn.run(create_app(config), **options)
+        uvicorn.run(create_app(config, freeze_startup_heap=True), **options)
         return
     from .app import CONFIG_ENV
     from .metrics import MULTIPROC_ENV
