@@ -21,7 +21,7 @@ from tests.fakes.openai_fake import FakeOpenAI
 
 from .conftest import MASTER_KEY, STARTUP_TIMEOUT, UPSTREAM_KEY, ProxyLauncher, RunningProxy, openai_deployment
 
-LARGE_IMAGE = os.urandom(SMALL_BODY_BYTES)  # its base64 is a third larger than the small-body limit
+LARGE_IMAGE = os.urandom(2 * SMALL_BODY_BYTES)  # its base64 is well over the small-body limit (and a held head)
 USAGE = {"input_tokens": 10, "input_tokens_details": {"image_tokens": 0, "text_tokens": 10}, "output_tokens": 272}
 
 

@@ -38,7 +38,7 @@ from imagegen.types import Image, ImageResponse, Usage
 from .config import Deployment
 
 logger = logging.getLogger("imagegen.proxy")
-SMALL_BODY_BYTES = 256 * 1024
+SMALL_BODY_BYTES = 64 * 1024  # held whole per request in flight: small enough for 64 connections
 _IMAGE_KEYS = (b'"b64_json":', b'"url":')
 _LONGEST_KEY = max(len(key) for key in _IMAGE_KEYS)
 _USAGE_KEY = b'"usage":'
