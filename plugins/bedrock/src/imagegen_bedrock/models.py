@@ -39,14 +39,8 @@ SDXL_STYLE_PRESETS = frozenset(
 SDXL_CLIP_GUIDANCE_PRESETS = frozenset({"FAST_BLUE", "FAST_GREEN", "NONE", "SIMPLE", "SLOW", "SLOWER", "SLOWEST"})
 
 STABILITY_ASPECT_RATIOS = ("1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
-SIZE_TO_ASPECT_RATIO = {
-    # OpenAI's sizes, by the ratio each is meant as (1792x1024 is 1.75:1, DALL·E's "wide").
-    "1024x1024": "1:1",
-    "1792x1024": "16:9",
-    "1024x1792": "9:16",
-    "1536x1024": "3:2",
-    "1024x1536": "2:3",
-    # Stability's own pixel sizes for each ratio.
+# Stability's own pixel sizes for each ratio (OpenAI's standard sizes are the core's `aspect_ratio_for`'s).
+STABILITY_SIZE_RATIOS = {
     "1344x768": "16:9",
     "768x1344": "9:16",
     "1536x640": "21:9",
@@ -180,7 +174,7 @@ class BedrockInfo(ProviderInfo):
 
 def stability_aspect_ratio(request: GenerationRequest, size: str) -> str:
     """The SD3/Stable Image `aspect_ratio` for an OpenAI `size` (the nearest one, with a warning, if inexact)."""
-    return SIZE_TO_ASPECT_RATIO.get(size) or aspect_ratio_for(request, size, STABILITY_ASPECT_RATIOS)
+    return STABILITY_SIZE_RATIOS.get(size) or aspect_ratio_for(request, size, STABILITY_ASPECT_RATIOS)
 
 
 def nova_size_problem(width: int, height: int) -> str | None:
