@@ -277,6 +277,21 @@ def test_profiles_and_arns_are_sent_url_encoded_in_the_path(
     assert response.model == model_id
 
 
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "us.amazon.nova-canvas-v1:0",
+        "eu.amazon.nova-canvas-v1:0",
+        "global.amazon.nova-canvas-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-canvas-v1:0",
+    ],
+)
+def test_profiles_and_arns_cost_the_foundation_models_price(sigv4: dict[str, Any], model_id: str) -> None:
+    params = {"quality": "premium", "size": "2048x2048"}
+    response = image_generation("otter", model=f"bedrock/{model_id}", **params, **sigv4)
+    assert response.cost == pytest.approx(0.08)  # Nova Canvas, premium, up to 2048x2048
+
+
 def test_model_id_invokes_an_application_inference_profile_with_the_model_format(
     fake_bedrock: FakeBedrock, sigv4: dict[str, Any]
 ) -> None:

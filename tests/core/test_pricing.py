@@ -115,17 +115,6 @@ def test_gpt_image_without_usage_falls_back_to_the_per_image_price() -> None:
     assert cost("openai", "gpt-image-1", {"quality": "high", "size": "1536x1024"}, images(2)) == pytest.approx(0.5)
 
 
-def test_bedrock_inference_profile_costs_the_base_model_price() -> None:
-    params = {"quality": "premium", "size": "2048x2048"}
-    for model in ("us.amazon.nova-canvas-v1:0", "eu.amazon.nova-canvas-v1:0", "global.amazon.nova-canvas-v1:0"):
-        assert cost("bedrock", model, params, images(1)) == pytest.approx(0.08)
-
-
-def test_bedrock_model_arn_costs_the_model_price() -> None:
-    arn = "arn:aws:bedrock:us-east-1::foundation-model/stability.stable-image-ultra-v1:1"
-    assert cost("bedrock", arn, {}, images(1)) == pytest.approx(0.14)
-
-
 def test_titan_small_standard_images_cost_less_than_large_premium_ones() -> None:
     assert cost("bedrock", "amazon.titan-image-generator-v1", {"size": "512x512"}, images(1)) == pytest.approx(0.008)
     assert cost(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -20,9 +19,6 @@ from .params import parse_size
 from .types import ImageResponse, Usage
 
 logger = logging.getLogger("imagegen")
-
-# Cross-region inference profiles (`us.amazon.nova-canvas-v1:0`) cost what the base model costs.
-_INFERENCE_PROFILE = re.compile(r"^(?:us|eu|apac|global|jp|au|ca|us-gov)\.")
 
 OVERRIDE_KEYS = frozenset(
     {
@@ -143,22 +139,18 @@ def _price_table() -> dict[str, Any]:
     return data
 
 
-def _base_model_id(model: str) -> str:
-    """`arn:…:foundation-model/us.amazon.x-v1:0` → `amazon.x-v1:0`: the id the price table uses."""
-    return _INFERENCE_PROFILE.sub("", model.rsplit("/", 1)[-1])
-
-
 @lru_cache(maxsize=1024)
 def price_of(provider: str, model: str, base_model: str | None = None) -> ModelPrice | None:
     """The list price of `provider/model` (or of its `base_model`), or None if imagegen has none.
 
-    A provider in the table's `aliases` (azure → openai) charges the other's prices; which model an
-    Azure deployment serves is the plugin's to say (its ModelSpec), passed here as `base_model`.
+    A provider in the table's `aliases` (azure → openai) charges the other's prices. Which model an
+    alias, an inference profile, an ARN or an Azure deployment stands for is the plugin's to say (its
+    ModelSpec), passed here as `base_model`.
     """
     table = _price_table()
     alias = table["aliases"].get(provider)
     tables = [t for t in (table.get(provider), table.get(alias) if alias else None) if t]
-    names = [_base_model_id(name) for name in (base_model, model) if name]
+    names = [name for name in (base_model, model) if name]
     for name in names:
         for models in tables:
             if name in models:
