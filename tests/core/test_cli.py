@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from imagegen.testing import TINY_PNG
+from imagegen.testing import TINY_PNG, FakeRequest, FakeResponse
 from tests.fakes.openai_fake import FakeOpenAI
 
 API_KEY = "sk-cli-test-key"
@@ -69,3 +69,31 @@ def test_plugins_lists_distribution_version_prefix_and_models() -> None:
     assert rows["openai"]["error"] is None
     text = run("plugins").stdout
     assert "openai/  imagegen-openai" in text
+
+
+def test_an_unwritable_output_is_one_clear_line(tmp_path: Path) -> None:
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "generate", "otter", "-m", "gpt-image-1", "-o", str(tmp_path / "missing" / "o.png"),
+            OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "could not write" in result.stderr
+
+
+def test_a_failed_download_is_one_clear_line(tmp_path: Path) -> None:
+    class LostFiles(FakeOpenAI):
+        def handle(self, request: FakeRequest) -> FakeResponse:
+            if request.path.startswith("/files/"):
+                return FakeResponse(404, {"error": "gone"})
+            return super().handle(request)
+
+    with LostFiles(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "generate", "otter", "-m", "dall-e-2", "-o", str(tmp_path / "o.png"), "--api-base", fake.api_base,
+            OPENAI_API_KEY=API_KEY,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "could not download the image" in result.stderr

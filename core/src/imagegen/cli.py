@@ -24,19 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    import httpx
-
     from .exceptions import ImageGenError
 
     try:
         return int(args.func(args) or 0)
     except ImageGenError as exc:
-        print(f"imagegen: error: {exc}", file=sys.stderr)
-        return 1
-    except httpx.HTTPError as exc:  # downloading a URL result
-        print(f"imagegen: error: could not download the image: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # writing the output file
         print(f"imagegen: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -146,6 +138,8 @@ def _output_paths(output: str | None, count: int, first_bytes: bytes) -> list[Pa
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import httpx
+
     from .api import image_generation
     from .transport import sync_client
 
@@ -155,19 +149,28 @@ def _generate(args: argparse.Namespace) -> int:
             args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality, style=args.style,
             response_format=args.response_format, api_base=args.api_base, timeout=args.timeout, **extra,
         )  # fmt: skip
-        images = [
-            image.image_bytes()
-            if image.b64_json is not None
-            else sync_client().get(str(image.url)).raise_for_status().content
-            for image in response.data
-        ]
+        try:
+            images = [
+                image.image_bytes()
+                if image.b64_json is not None
+                else sync_client().get(str(image.url)).raise_for_status().content
+                for image in response.data
+            ]
+        except httpx.HTTPError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # httpx adds a second line
+            print(f"imagegen: error: could not download the image: {reason}", file=sys.stderr)
+            return 1
     for warning in response.warnings:
         print(f"imagegen: warning: {warning}", file=sys.stderr)
     if not images:
         print("imagegen: error: the provider returned no images", file=sys.stderr)
         return 1
     for path, data in zip(_output_paths(args.output, len(images), images[0]), images, strict=True):
-        path.write_bytes(data)
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            print(f"imagegen: error: could not write {path}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(path)
     return 0
 
