@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from imagegen.auth import BlockingCredentialAuth
 from imagegen.exceptions import AuthenticationError
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class CredentialSource:
         return [settings.secret_access_key, settings.session_token, settings.web_identity_token]
 
     def _load(self) -> Any:
-        # botocore.auth and .awsrequest are imported here, off the event loop, for `SigV4Auth._sign`.
+        # botocore.auth and .awsrequest are imported here, off the event loop, for `SigV4Auth.apply`.
         import botocore.auth  # type: ignore[import-untyped]
         import botocore.awsrequest  # type: ignore[import-untyped]
         import botocore.session  # type: ignore[import-untyped]
@@ -160,7 +160,7 @@ def credential_source(settings: CredentialSettings) -> CredentialSource:
     return _cached_source(replace(settings, environment=environment))
 
 
-class SigV4Auth(httpx.Auth):
+class SigV4Auth(BlockingCredentialAuth["ReadOnlyCredentials"]):  # botocore is imported on first use only
     """Signs each attempt (retries included) with AWS Signature Version 4, as botocore does."""
 
     requires_request_body = True
@@ -171,27 +171,17 @@ class SigV4Auth(httpx.Auth):
         self._provider = provider
         self._model = model
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self._sign(request, self._resolve())
-        yield request
+    def cached(self, request: httpx.Request) -> ReadOnlyCredentials | None:
+        return self._source.ready()
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        credentials = self._source.ready()
-        if credentials is None:
-            import anyio.to_thread
-
-            credentials = await anyio.to_thread.run_sync(self._resolve)
-        self._sign(request, credentials)
-        yield request
-
-    def _resolve(self) -> ReadOnlyCredentials:
+    def obtain(self, request: httpx.Request) -> ReadOnlyCredentials:
         try:
             return self._source.resolve()
         except AuthenticationError as exc:
             exc.provider, exc.model = self._provider, self._model
             raise
 
-    def _sign(self, request: httpx.Request, credentials: ReadOnlyCredentials) -> None:
+    def apply(self, request: httpx.Request, credentials: ReadOnlyCredentials) -> None:
         from botocore.auth import SigV4Auth as BotocoreSigV4Auth
         from botocore.awsrequest import AWSRequest
 

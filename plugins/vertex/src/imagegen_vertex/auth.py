@@ -13,7 +13,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from imagegen import transport
+from imagegen.auth import BlockingCredentialAuth
 from imagegen.exceptions import APIConnectionError, AuthenticationError, ImageGenError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -244,11 +245,11 @@ URLForProject = Callable[[str | None], str]
 """Builds a call's URL for the project of its credentials (raising when there is none, or a bad one)."""
 
 
-class BearerTokenAuth(httpx.Auth):
+class BearerTokenAuth(BlockingCredentialAuth[dict[str, str]]):
     """Adds the OAuth bearer token of shared `GoogleCredentials` to each request (and each retry).
 
     With `url_for_project`, the project is the credentials' own, known only once they are loaded
-    (a key file, ADC): the request's URL is rewritten with it here, where loading may block.
+    (a key file, ADC): the request's URL is rewritten with it, after loading, which may block.
     """
 
     def __init__(
@@ -259,26 +260,18 @@ class BearerTokenAuth(httpx.Auth):
         self._model = model
         self._url_for_project = url_for_project
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self._authorize(request)
-        yield request
+    def cached(self, request: httpx.Request) -> dict[str, str] | None:
+        return self._credentials.cached_headers()  # fresh, so loaded: the project is known too
 
-    async def async_auth_flow(self, request: httpx.Request) -> Any:
-        headers = self._credentials.cached_headers()  # fresh, so loaded: the project is known too
-        if headers is None:  # loading the credentials or exchanging a token blocks: keep it off the event loop
-            import anyio.to_thread
-
-            await anyio.to_thread.run_sync(self._authorize, request)
-        else:
-            self._route(request)
-            request.headers.update(headers)
-        yield request
-
-    def _authorize(self, request: httpx.Request) -> None:
-        """Route and authorize `request`, loading the credentials or refreshing the token if needed (blocking)."""
+    def obtain(self, request: httpx.Request) -> dict[str, str]:
+        """Load the credentials or refresh the token (blocking)."""
         self._route(request)  # first: a missing project fails before any token exchange
         with auth_errors(self._provider, self._model, self._credentials.secrets):
-            request.headers.update(self._credentials.headers())
+            return self._credentials.headers()
+
+    def apply(self, request: httpx.Request, credential: dict[str, str]) -> None:
+        self._route(request)
+        request.headers.update(credential)
 
     def _route(self, request: httpx.Request) -> None:
         if self._url_for_project is None:

@@ -1,0 +1,46 @@
+"""Credentials that may block to obtain (a key file, a token exchange, STS), applied to every attempt.
+
+A plugin's `httpx.Auth` subclasses `BlockingCredentialAuth` and says three things: the credential it
+can hand out without I/O (`cached`), how to obtain one when it can't (`obtain`, may block), and how
+to put it on a request (`apply`). The sync flow obtains on the caller's thread; the async flow never
+blocks the event loop: a cached credential is applied on the loop, anything else is obtained on a
+worker thread. Every retry runs the flow again, so a signature or token is fresh each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from typing import Generic, TypeVar
+
+import httpx
+
+Credential = TypeVar("Credential")
+
+
+class BlockingCredentialAuth(httpx.Auth, Generic[Credential]):
+    """An `httpx.Auth` whose credential may take blocking I/O to obtain (see the module docstring)."""
+
+    def cached(self, request: httpx.Request) -> Credential | None:
+        """A credential ready without I/O, or None when `obtain` must run."""
+        return None
+
+    def obtain(self, request: httpx.Request) -> Credential:
+        """Obtain (load, exchange, refresh) a credential; may block. Raise `AuthenticationError` on failure."""
+        raise NotImplementedError
+
+    def apply(self, request: httpx.Request, credential: Credential) -> None:
+        """Put `credential` on `request` (sign it, add a header, fill in its URL)."""
+        raise NotImplementedError
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.apply(request, self.obtain(request))
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        credential = self.cached(request)
+        if credential is None:
+            import anyio.to_thread
+
+            credential = await anyio.to_thread.run_sync(self.obtain, request)
+        self.apply(request, credential)
+        yield request
