@@ -28,14 +28,13 @@ logger = logging.getLogger("imagegen.proxy")
 
 FAIL_WINDOW = 60.0
 """Seconds over which a deployment's failures are counted against `allowed_fails` (LiteLLM: a minute)."""
-_RETRY_SAME_STATUSES = frozenset({408, 409, 429})
 _FAILOVER_STATUSES = frozenset({401, 403, 404})
 
 
 def worth_retrying(error: ImageGenError) -> bool:
     """A failure that may pass on a second try at the same deployment (rate limit, outage, no answer)."""
     status = error.status_code
-    return status is None or status in _RETRY_SAME_STATUSES or status >= 500
+    return status is None or status in transport.RETRY_STATUSES or status >= 500  # what the core retries
 
 
 def deployment_failed(error: ImageGenError) -> bool:
