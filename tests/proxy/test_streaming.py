@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from imagegen import pricing
 from imagegen.types import ImageResponse
-from imagegen_proxy.relay import SMALL_BODY_BYTES, ImagesScan
+from imagegen_proxy.relay import SMALL_BODY_BYTES, Answer, ImagesScan, StreamedBody
 from tests.fakes.openai_fake import FakeOpenAI
 
 from .conftest import MASTER_KEY, STARTUP_TIMEOUT, UPSTREAM_KEY, ProxyLauncher, RunningProxy, openai_deployment
@@ -262,3 +262,21 @@ def test_a_quoted_key_inside_a_prompt_is_not_an_image() -> None:
 
 def test_a_body_without_usage_has_none() -> None:
     assert scanned(images_body([{"b64_json": "QUJD"}], usage=None), 3).usage() is None
+
+
+# -- memory held per request in flight ----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_streamed_answer_lets_go_of_each_chunk_it_has_sent() -> None:
+    async def rest() -> AsyncIterator[bytes]:
+        yield b"]}"
+
+    head = [b'{"data":[', b'{"b64_json":"QUJD"}']
+    answer = Answer(list(head), 0, None, rest=rest())
+    chunks = aiter(StreamedBody(None, answer, lambda *_: None))  # type: ignore[arg-type]  # no deployment needed to read
+
+    assert await anext(chunks) == head[0]
+    assert await anext(chunks) == head[1]
+    assert answer.body == []  # a request in flight holds only the chunk being sent, not every one before it
+    assert await anext(chunks) == b"]}"

@@ -275,9 +275,13 @@ class StreamedBody:
     async def _read(self) -> AsyncGenerator[bytes, None]:
         answer, scan = self._answer, self._scan
         assert answer.rest is not None
-        for chunk in answer.body:
-            scan.feed(chunk)
-            yield chunk
+        # The head's chunks are let go as they are sent: with 64 answers in flight, holding each one's
+        # first ~256 KiB until its end cost ~15 MB of peak RSS.
+        while answer.body:
+            head = answer.body.pop(0)
+            scan.feed(head)
+            yield head
+            del head  # not kept while the upstream's next chunk is awaited
         try:
             async for chunk in answer.rest:
                 scan.feed(chunk)
