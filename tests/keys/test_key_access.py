@@ -227,6 +227,22 @@ async def test_spend_is_written_on_shutdown_and_survives_a_restart(database_url:
     assert total["spend"] == pytest.approx(0.12)
 
 
+async def test_disable_spend_logs_writes_no_rows_but_keys_still_count_spend(database_url: str) -> None:
+    async with running(database_url, disable_spend_logs=True) as admin:
+        key = await admin.generate(max_budget=0.1)
+        caller = await admin.caller(key)
+        admin.spend(key, 0.08)
+        admin.spend(key, 0.04)
+        await admin.access.spend_writer.flush()
+        error = await refused(admin.access.admit(caller, "dall-e-3"))
+    async with running(database_url, disable_spend_logs=True) as admin:  # and the spend reached the database
+        info = (await admin.call("GET", "/key/info", params={"key": key})).json()["info"]
+        logs = (await admin.call("GET", "/spend/logs")).json()
+    assert error.type == "budget_exceeded"
+    assert info["spend"] == pytest.approx(0.12)
+    assert logs == []
+
+
 async def test_prompts_are_not_stored_by_default(sqlite_url: str) -> None:
     async with running(sqlite_url) as admin:
         key = await admin.generate()

@@ -87,7 +87,7 @@ class KeyAccess:
         self._redis: Redis | None = None
         self.counters: Counters = LocalCounters()
         self.cache = KeyCache(key_cache_ttl)
-        self.spend_writer = SpendWriter(self.store, self._spend_flushed)
+        self.spend_writer = SpendWriter(self.store, self._spend_flushed, write_rows=config.spend_logs)
         self._background: set[asyncio.Task[None]] = set()
         # key hash → the budget period (its end) its latest request was admitted in: that request's cost counts there
         self._admitted_periods: OrderedDict[str, datetime | None] = OrderedDict()
@@ -189,24 +189,27 @@ class KeyAccess:
         now = datetime.now(UTC)
         token = record.caller.key_hash
         period = self._admitted_periods.get(token) if token is not None else None
-        self.spend_writer.add(
-            {
-                "request_id": uuid.uuid4().hex,
-                "start_time": now - timedelta(milliseconds=record.latency_ms),
-                "token": token,
-                "model_group": record.model_group,
-                "deployment": record.deployment,
-                "provider": record.provider,
-                "images": record.image_count,
-                "size": record.size,
-                "quality": record.quality,
-                "cost": record.cost,
-                "latency_ms": record.latency_ms,
-                "status": record.status,
-                "prompt": record.prompt if self.config.store_prompts else None,
-            },
-            period,
-        )
+        if self.config.spend_logs:
+            self.spend_writer.add(
+                {
+                    "request_id": uuid.uuid4().hex,
+                    "start_time": now - timedelta(milliseconds=record.latency_ms),
+                    "token": token,
+                    "model_group": record.model_group,
+                    "deployment": record.deployment,
+                    "provider": record.provider,
+                    "images": record.image_count,
+                    "size": record.size,
+                    "quality": record.quality,
+                    "cost": record.cost,
+                    "latency_ms": record.latency_ms,
+                    "status": record.status,
+                    "prompt": record.prompt if self.config.store_prompts else None,
+                },
+                period,
+            )
+        elif token is not None and record.cost:  # `disable_spend_logs`: no row, only the spend its key's budget needs
+            self.spend_writer.add({"token": token, "cost": record.cost}, period)
         # Once its period ended, the key's next request starts a new one: this cost no longer counts.
         if token is not None and record.cost and not period_over(period, now):
             task = asyncio.get_running_loop().create_task(self._add_spend(token, record.cost, period))

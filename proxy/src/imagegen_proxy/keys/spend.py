@@ -99,7 +99,9 @@ def _merge(total: dict[SpendKey, float], amounts: Mapping[SpendKey, float]) -> N
 class SpendWriter:
     """Queues spend rows in memory and writes them every `interval` seconds (or at `batch_size` rows).
 
-    `on_flushed(spend)` runs after spend reached the database, with the amounts added to keys.
+    `on_flushed(spend)` runs after spend reached the database, with the amounts added to keys. Without
+    `write_rows` (`disable_spend_logs`) a queued row only carries a key's `token` and `cost`: its spend
+    is added to the key and no log row is written.
     """
 
     def __init__(
@@ -110,8 +112,10 @@ class SpendWriter:
         batch_size: int = 500,
         max_pending: int = MAX_PENDING_ROWS,
         max_attempts: int = MAX_WRITE_ATTEMPTS,
+        write_rows: bool = True,
     ) -> None:
         self._store = store
+        self._write_rows = write_rows
         self._on_flushed = on_flushed
         self._interval = interval
         self._batch_size = batch_size
@@ -131,7 +135,7 @@ class SpendWriter:
     def add(self, row: Mapping[str, Any], period: datetime | None = None) -> None:
         """Queue one row whose cost counts in the budget period ending at `period` (no I/O: safe on the
         response path)."""
-        pending = _Pending(clean_row(row), period)
+        pending = _Pending(clean_row(row) if self._write_rows else dict(row), period)
         self._rows.append(pending)
         self._prompt_chars += pending.prompt_chars
         self._bound_backlog()
@@ -170,11 +174,14 @@ class SpendWriter:
             self._rows.clear()
             self._prompt_chars = 0
             try:
-                added = await self._store.record_spend([row.values for row in batch], _spend_of(batch))
+                added = await self._store.record_spend(self._rows_of(batch), _spend_of(batch))
             except Exception:
                 return await self._write_one_by_one(batch)
             self._on_flushed(added)
             return True
+
+    def _rows_of(self, batch: list[_Pending]) -> list[dict[str, Any]]:
+        return [row.values for row in batch] if self._write_rows else []
 
     async def _write_one_by_one(self, batch: list[_Pending]) -> bool:
         """After a failed batch: write its rows one at a time, so that a row the database refuses costs only itself."""
@@ -184,7 +191,7 @@ class SpendWriter:
         reached = True
         for index, row in enumerate(batch):
             try:
-                _merge(added, await self._store.record_spend([row.values], _spend_of([row])))
+                _merge(added, await self._store.record_spend(self._rows_of([row]), _spend_of([row])))
                 continue
             except Exception as exc:
                 if not await self._answers():
@@ -192,7 +199,7 @@ class SpendWriter:
                     reached = False
                     break
             try:  # the database answers: try once more, in case that was a passing failure
-                _merge(added, await self._store.record_spend([row.values], _spend_of([row])))
+                _merge(added, await self._store.record_spend(self._rows_of([row]), _spend_of([row])))
             except Exception as exc:
                 refused.add(type(exc).__name__)
                 refused_rows += 1
