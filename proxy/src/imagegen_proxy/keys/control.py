@@ -11,7 +11,6 @@ import asyncio
 import hmac
 import logging
 import os
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -192,7 +191,7 @@ class KeyAccess:
         if self.config.spend_logs:
             self.spend_writer.add(
                 {
-                    "request_id": uuid.uuid4().hex,
+                    "request_id": os.urandom(16).hex(),  # as unique as a uuid4, without building one (~4 µs)
                     "start_time": now - timedelta(milliseconds=record.latency_ms),
                     "token": token,
                     "model_group": record.model_group,

