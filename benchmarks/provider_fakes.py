@@ -9,7 +9,6 @@ endpoint verifying the service account's JWT, and Vertex checking the token), pr
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import secrets
 import sys
@@ -53,9 +52,6 @@ def vertex(stack: contextlib.ExitStack) -> dict[str, Any]:
 
 
 def main() -> None:
-    # The test fakes write a response's head and body in two sends; against a client's delayed ACK that
-    # costs ~40 ms a request, which would hide every client's own cost. One buffered write per response.
-    http.server.BaseHTTPRequestHandler.wbufsize = 1 << 16
     with contextlib.ExitStack() as stack:
         answer: dict[str, Any] = {}
         for name, start in (("bedrock", bedrock), ("vertex", vertex)):

@@ -53,18 +53,25 @@ def main() -> None:
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections (repeatable)")
     parser.add_argument("--no-setup", action="store_true", help="do not create the LiteLLM venv if it is missing")
     parser.add_argument("--large-image-mb", type=float, default=2, help="the large image size (2–4 MB)")
+    parser.add_argument(
+        "--upstream-latency-ms", type=float, default=proxy.ISSUE_UPSTREAM_LATENCY_MS,
+        help="the large-image proxy scenario is run again with this latency per upstream answer (0: not again)",
+    )  # fmt: skip
     parser.add_argument("--proxy-workers", type=int, default=1, help="server processes for each proxy")
     parser.add_argument("--output", type=Path, default=BENCHMARKS / "RESULTS.md")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
     large = int(args.large_image_mb * MB)
+    proxy_scenarios = [proxy.Scenario(KB), proxy.Scenario(large)]
+    if args.upstream_latency_ms:
+        proxy_scenarios.append(proxy.Scenario(large, args.upstream_latency_ms))
     started = time.monotonic()
     litellm = environment.litellm(setup=not args.no_setup)
     run: dict[str, Callable[[], report.Section]] = {
         "imports": lambda: imports.measure(litellm, size.import_repetitions),
         "sdk": lambda: sdk.measure(litellm, [KB, large], size.sdk_rounds, size.sdk_calls),
         "providers": lambda: providers.measure(litellm, size.sdk_rounds, size.sdk_calls),
-        "proxy": lambda: proxy.measure(litellm, [KB, large], size.proxy_seconds, args.proxy_workers),
+        "proxy": lambda: proxy.measure(litellm, proxy_scenarios, size.proxy_seconds, args.proxy_workers),
         "profile": lambda: profile_sdk.measure(size.profile_calls),
     }
     sections = []
