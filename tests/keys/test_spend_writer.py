@@ -211,22 +211,27 @@ async def test_spend_backlog_is_bounded_and_says_what_it_dropped(
     assert "dropped the 2 oldest row(s)" in caplog.text
 
 
+async def written_in_inserts(admin: Admin, rows: int) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """Writes `rows` spend rows in one batch; returns each INSERT into the spend log (SQL, parameters) and the rows."""
+    inserts: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.startswith(f"INSERT INTO {SPEND_LOGS}"):
+            inserts.append((statement, parameters))
+
+    event.listen(admin.access.store.engine.sync_engine, "before_cursor_execute", seen)
+    spend_writer = writer(admin.access.store)
+    for number in range(rows):
+        spend_writer.add(log_row(request_id=f"row-{number}"))
+    assert await spend_writer.flush()
+    return inserts, await admin.access.store.spend_logs(limit=rows + 1)
+
+
 async def test_a_spend_batch_reaches_sqlite_as_one_multi_row_insert_not_a_statement_per_row(sqlite_url: str) -> None:
     # sqlite3 hands the GIL to its thread and back around every statement step: one per row would stall
     # the event loop's thread for thousands of GIL handoffs per batch under load.
     async with running(sqlite_url) as admin:
-        inserts: list[tuple[str, Any]] = []
-
-        def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-            if statement.startswith(f"INSERT INTO {SPEND_LOGS}"):
-                inserts.append((statement, parameters))
-
-        event.listen(admin.access.store.engine.sync_engine, "before_cursor_execute", seen)
-        spend_writer = writer(admin.access.store)
-        for number in range(3):
-            spend_writer.add(log_row(request_id=f"row-{number}"))
-        assert await spend_writer.flush()
-        stored = await admin.access.store.spend_logs()
+        inserts, stored = await written_in_inserts(admin, 3)
     assert len(inserts) == 1
     assert len(inserts[0][1]) == 3 * len(log_row())  # every row's values bound in the one statement
     assert sorted(row["request_id"] for row in stored) == ["row-0", "row-1", "row-2"]
@@ -236,18 +241,7 @@ async def test_a_large_spend_batch_reaches_sqlite_in_inserts_of_a_fixed_size(sql
     # sqlite3 keeps its last 128 statements prepared: an INSERT text per batch size would hold up to 128
     # statements of up to 1,000 rows each (the worker grew by ~1 MB a second under load).
     async with running(sqlite_url) as admin:
-        inserts: list[tuple[str, Any]] = []
-
-        def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-            if statement.startswith(f"INSERT INTO {SPEND_LOGS}"):
-                inserts.append((statement, parameters))
-
-        event.listen(admin.access.store.engine.sync_engine, "before_cursor_execute", seen)
-        spend_writer = writer(admin.access.store)
-        for number in range(2 * SQLITE_ROWS_PER_INSERT + 7):
-            spend_writer.add(log_row(request_id=f"row-{number}"))
-        assert await spend_writer.flush()
-        stored = await admin.access.store.spend_logs(limit=10_000)
+        inserts, stored = await written_in_inserts(admin, 2 * SQLITE_ROWS_PER_INSERT + 7)
     assert [len(parameters) // len(log_row()) for _, parameters in inserts] == [SQLITE_ROWS_PER_INSERT] * 2 + [7]
     assert len({statement for statement, _ in inserts}) == 2
     assert len(stored) == 2 * SQLITE_ROWS_PER_INSERT + 7
