@@ -102,6 +102,22 @@ def test_the_default_is_two_retries(fake_openai: FakeOpenAI) -> None:
     assert len(fake_openai.requests) == 3
 
 
+def test_a_rate_limit_error_carries_the_wait_the_provider_asked_for(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail_next("rate_limit")  # OpenAI's `retry-after-ms: 5`
+    with pytest.raises(imagegen.RateLimitError) as caught:
+        imagegen.image_generation(
+            "otter", model="dall-e-2", api_base=fake_openai.api_base, api_key=API_KEY, num_retries=0
+        )
+    assert caught.value.retry_after == 0.005
+
+
+def test_an_error_without_a_retry_after_has_none(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail_next("unavailable", times=3)
+    with pytest.raises(imagegen.ServiceUnavailableError) as caught:
+        imagegen.image_generation("otter", model="dall-e-2", api_base=fake_openai.api_base, api_key=API_KEY)
+    assert caught.value.retry_after is None
+
+
 @pytest.mark.parametrize(
     ("kind", "error"),
     [

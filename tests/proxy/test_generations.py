@@ -295,6 +295,24 @@ def test_upstream_errors_keep_their_status_and_message(
     assert _error(response)["message"] == message
 
 
+def test_an_upstream_rate_limit_passes_its_wait_on_to_the_client(proxy: RunningProxy, upstream: FakeOpenAI) -> None:
+    upstream.fail_next("rate_limit")  # OpenAI's `retry-after-ms: 5`
+
+    response = proxy.post_generation({"model": "gpt-image-1", "prompt": "otter"})
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"  # whole seconds, rounded up
+
+
+def test_an_error_without_a_wait_has_no_retry_after(proxy: RunningProxy, upstream: FakeOpenAI) -> None:
+    upstream.fail_next("server_error")
+
+    response = proxy.post_generation({"model": "gpt-image-1", "prompt": "otter"})
+
+    assert response.status_code == 500
+    assert "retry-after" not in response.headers
+
+
 def test_an_upstream_key_never_reaches_the_client(proxy: RunningProxy, upstream: FakeOpenAI) -> None:
     upstream.fail_next("auth")  # OpenAI echoes the key it refused
 

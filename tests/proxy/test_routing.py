@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from imagegen.exceptions import RateLimitError
+from imagegen_proxy.config import RouterSettings
+from imagegen_proxy.router import retry_delay
 from tests.fakes.openai_fake import FakeOpenAI
 
 from .conftest import MASTER_KEY, UPSTREAM_KEY, GatedOpenAI, ProxyLauncher, openai_deployment
@@ -245,3 +248,26 @@ def test_environment_variables_fill_config_values(start_proxy: ProxyLauncher, fa
 
     assert proxy.post_generation(OTTER).status_code == 200
     assert fake_openai.requests[0].headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+# -- how long a retry of the same deployment waits --------------------------------------------------
+
+
+def rate_limited(retry_after: float | None) -> RateLimitError:
+    error = RateLimitError("slow down", provider="openai", model="dall-e-2", status_code=429)
+    error.retry_after = retry_after
+    return error
+
+
+def test_a_retry_waits_as_long_as_the_provider_asked() -> None:
+    assert retry_delay(1, RouterSettings(), rate_limited(2.5)) == 2.5
+
+
+def test_the_configured_retry_after_is_a_floor_under_the_providers_wait() -> None:
+    assert retry_delay(1, RouterSettings(retry_after=4), rate_limited(2.5)) == 4
+    assert retry_delay(1, RouterSettings(retry_after=1), rate_limited(2.5)) == 2.5
+
+
+def test_without_the_providers_word_the_configured_wait_or_backoff_applies() -> None:
+    assert retry_delay(1, RouterSettings(retry_after=0), rate_limited(None)) == 0
+    assert 0.375 <= retry_delay(1, RouterSettings(), rate_limited(None)) <= 0.5  # the core's first backoff

@@ -63,6 +63,8 @@ class PreparedCall:
                 error = transport.error_from_response(
                     response, provider=self.provider.prefix, model=part.model, secrets=upstream.secrets
                 )
+            if error.retry_after is None:
+                error.retry_after = transport.advised_delay(response)
             raise error.mask(upstream.secrets)  # the plugin may not know every credential it sent
         try:
             parsed: ImageResponse = hook.parse_response(request=part, response=response)

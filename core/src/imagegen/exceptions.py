@@ -14,8 +14,10 @@
     ├── APIConnectionError              no HTTP answer at all
     └── PluginError                     a provider plugin is missing, broken or ambiguous
 
-Every error carries the provider's own message, `status_code`, `provider` and `model`.
-Messages never contain a credential: callers pass the secrets they used and they are masked.
+Every error carries the provider's own message, `status_code`, `provider` and `model`, and for an
+HTTP answer `retry_after`: the seconds the provider asked to wait before trying again (its
+`Retry-After`), when it said. Messages never contain a credential: callers pass the secrets they
+used and they are masked.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class ImageGenError(Exception):
 
     status_code: int | None = None
     openai_type = "api_error"  # the `type` of OpenAI's error body, used by the proxy
+    retry_after: float | None = None
 
     def __init__(
         self,

@@ -122,12 +122,16 @@ def should_retry(response: httpx.Response) -> bool:
 
 def retry_delay(attempt: int, response: httpx.Response | None) -> float:
     """Seconds to wait before retry number `attempt` (0-based): the server's word, else backoff with jitter."""
-    if response is not None:
-        advised = _retry_after(response.headers)
-        if advised is not None and 0 <= advised <= MAX_RETRY_AFTER:
-            return advised
+    if response is not None and (advised := advised_delay(response)) is not None:
+        return advised
     backoff: float = min(INITIAL_BACKOFF * 2**attempt, MAX_BACKOFF)
     return backoff * (1 - 0.25 * random.random())
+
+
+def advised_delay(response: httpx.Response) -> float | None:
+    """The wait the server asked for (`Retry-After-Ms`, `Retry-After`), if it is between 0 and a minute."""
+    advised = _retry_after(response.headers)
+    return advised if advised is not None and 0 <= advised <= MAX_RETRY_AFTER else None
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

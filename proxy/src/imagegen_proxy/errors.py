@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 
 from starlette.responses import Response
@@ -47,7 +48,9 @@ class ProxyError(Exception):
     def from_imagegen(cls, error: ImageGenError) -> ProxyError:
         """The answer for a core error: its status (502 when the provider gave none) and fields."""
         status = error.status_code or (502 if isinstance(error, APIConnectionError) else 500)
-        return cls(status, error.message, error.openai_type, error.code, error.param)
+        # The provider's wait, passed on for the client's own retries (whole seconds, as HTTP has it).
+        headers = {"retry-after": str(math.ceil(error.retry_after))} if error.retry_after is not None else None
+        return cls(status, error.message, error.openai_type, error.code, error.param, headers)
 
     def response(self) -> Response:
         body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}

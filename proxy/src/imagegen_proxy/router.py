@@ -37,6 +37,16 @@ def worth_retrying(error: ImageGenError) -> bool:
     return status is None or status in transport.RETRY_STATUSES or status >= 500  # what the core retries
 
 
+def retry_delay(attempt: int, settings: RouterSettings, error: ImageGenError | None) -> float:
+    """Seconds to wait before trying a deployment again after `error`: the provider's `Retry-After` (with
+    `retry_after` from the config as a floor, as in LiteLLM), else the config's `retry_after`, else backoff."""
+    if error is not None and error.retry_after is not None:
+        return max(error.retry_after, settings.retry_after or 0.0)
+    if settings.retry_after is not None:
+        return settings.retry_after
+    return transport.retry_delay(attempt - 1, None)
+
+
 def deployment_failed(error: ImageGenError) -> bool:
     """A failure of the deployment rather than of the request: worth another deployment or a fallback."""
     return worth_retrying(error) or error.status_code in _FAILOVER_STATUSES
@@ -110,12 +120,13 @@ class Router:
         tried: list[Deployment] = []
         not_again: set[int] = set()  # deployments whose failure a second try would not fix
         last: RouteFailed | None = None
+        errors: dict[int, ImageGenError] = {}  # each deployment's latest failure in this request
         for attempt in range(1 + self.settings.num_retries):
             deployment = self._pick(deployments, tried, not_again)
             if deployment is None:
                 break
             if deployment in tried:
-                await asyncio.sleep(self._retry_delay(attempt))
+                await asyncio.sleep(retry_delay(attempt, self.settings, errors.get(id(deployment))))
             tried.append(deployment)
             try:
                 return Outcome(await self._call(deployment, prompt, params), deployment)
@@ -125,6 +136,7 @@ class Router:
                 self._failed(deployment, error)
                 if not worth_retrying(error):
                     not_again.add(id(deployment))
+                errors[id(deployment)] = error
                 last = RouteFailed(error, deployment)
         raise last or RouteFailed(self._unavailable(group, deployments), None)
 
@@ -140,11 +152,6 @@ class Router:
             least = min(self._health[id(d)].in_flight for d in pool)
             return random.choice([d for d in pool if self._health[id(d)].in_flight == least])
         return random.choices(pool, weights=[d.weight for d in pool])[0]
-
-    def _retry_delay(self, attempt: int) -> float:
-        if self.settings.retry_after is not None:
-            return self.settings.retry_after
-        return transport.retry_delay(attempt - 1, None)
 
     async def _call(self, deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
         health = self._health[id(deployment)]
