@@ -35,12 +35,18 @@ class TestGptImage1Deployment(AzureConformance):
     model = "azure/gpt-image-1"
     max_n = 3
     unsupported_param = ("style", "vivid")
+    edit_model = "azure/gpt-image-1"
+    edit_mask = True
+    streams_natively = True
 
 
 class TestGptImage1OnTheV1SurfaceWithAnEntraTokenProvider(AzureConformance):
     model = "azure/gpt-image-1"
     max_n = 2
     unsupported_param = ("quality", "hd")
+    edit_model = "azure/gpt-image-1"
+    edit_mask = True
+    streams_natively = True
     secret_settings = ()  # the token comes from the provider (its masking is tested in test_auth.py)
 
     @pytest.fixture

@@ -69,6 +69,42 @@ def test_hook_parse_response() -> None:
     assert response.data[0].b64_json == TINY_PNG_B64
 
 
+def test_hook_parse_event() -> None:
+    # Acme does not stream; OpenAI does: each event's JSON (with its `type`) becomes a typed event.
+    from imagegen.sse import ServerSentEvent
+    from imagegen.types import PartialImageEvent
+
+    provider = registry.provider("openai")
+    request = GenerationRequest(
+        "otter", "openai", "gpt-image-1", provider.model("gpt-image-1"), {}, Settings({"api_key": "k"}), 5.0
+    )
+    data = '{"type": "image_generation.partial_image", "b64_json": "aGk=", "partial_image_index": 0, "created_at": 1}'
+    event = provider.hook.parse_event(request=request, event=ServerSentEvent("image_generation.partial_image", data))
+    assert isinstance(event, PartialImageEvent)
+    assert event.partial_image_index == 0
+
+
+def test_hook_parse_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imagegen.provider import Job
+
+    from .job_plugin import PREFIX, install
+
+    monkeypatch.setitem(registry.entries(), PREFIX, install())
+    provider = registry.provider(PREFIX)
+    request = GenerationRequest("otter", PREFIX, "slow-1", provider.model("slow-1"), {}, Settings({}), 5.0)
+    job = Job("job-1", ProviderRequest(url="http://127.0.0.1:9/v1/jobs/job-1", method="GET"))
+    pending = provider.hook.parse_poll(
+        request=request, job=job, response=httpx.Response(200, json={"status": "Pending"})
+    )
+    assert pending is job
+    done = provider.hook.parse_poll(
+        request=request,
+        job=job,
+        response=httpx.Response(200, json={"status": "Ready", "result": {"sample": "http://x/a.png", "expires_at": 9}}),
+    )
+    assert done.data[0].url == "http://x/a.png"
+
+
 def test_hook_parse_error() -> None:
     # Acme keeps the default mapping (returns None); the OpenAI plugin does too; Azure/Bedrock/Vertex don't.
     result = registry.provider("acme").hook.parse_error(request=acme_request(), response=httpx.Response(500))

@@ -122,3 +122,22 @@ def test_a_plugin_for_another_hooks_version_gets_a_clear_message(tmp_path: Path)
     message = last_json(run_python(tmp_path, RESOLVE.format(model="future/o")))[1]
     assert "hooks version 99" in message
     assert "upgrade imagegen-core" in message
+
+
+def test_a_plugin_built_for_hooks_version_1_still_generates_and_refuses_edits(tmp_path: Path) -> None:
+    source = GOOD_PLUGIN.format(name="Old", model="old-xl").replace(
+        'ProviderInfo(name="Old"', 'ProviderInfo(hooks_version=1, name="Old"'
+    )
+    write_distribution(tmp_path, "imagegen-old", "old", "imagegen_old", source)
+    code = """
+    import json, imagegen, imagegen.testing
+    from imagegen.plugins import registry
+    provider, model = registry.resolve("old/old-xl")
+    try:
+        imagegen.image_edit(imagegen.testing.png_image(8, 8), "hat", model="old/old-xl")
+    except imagegen.UnsupportedParamsError as exc:
+        print(json.dumps([provider.info.hooks_version, provider.model(model).operations, str(exc)]))
+    """
+    version, operations, error = last_json(run_python(tmp_path, code))  # type: ignore[misc]
+    assert (version, operations) == (1, ["generation"])
+    assert "cannot edit" in error

@@ -1,7 +1,9 @@
-"""A strict fake of Azure OpenAI's image generation, from Azure's REST reference (inference 2024-10-21+).
+"""A strict fake of Azure OpenAI's image generation and edits, from Azure's REST reference (2024-10-21+).
 
     POST /openai/deployments/{deployment}/images/generations?api-version=...
     POST /openai/v1/images/generations[?api-version=preview]      (body: model = deployment name)
+    POST /openai/deployments/{deployment}/images/edits?api-version=2025-04-01-preview+  (multipart)
+    POST /openai/v1/images/edits                                  (multipart, model = deployment name)
 
 Like Azure it requires a supported `api-version` (missing: 404 "Resource not found"; unknown: 400
 "API version not supported"; gpt-image models only from 2025-04-01-preview), an `api-key` header
@@ -37,8 +39,9 @@ DEPLOYMENTS = {
 PROMPT_FILTER_TRIGGER = "graphic violence"
 OUTPUT_FILTER_TRIGGER = "borderline scene"
 
-_DEPLOYMENT_PATH = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/images/generations$")
-_V1_PATH = "/openai/v1/images/generations"
+_DEPLOYMENT_PATH = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/images/(?P<operation>generations|edits)$")
+_V1_PATH = re.compile(r"^/openai/v1/images/(?P<operation>generations|edits)$")
+EDITS_MIN_API_VERSION = "2025-04-01-preview"
 _SAFE = {"filtered": False, "severity": "safe"}
 _PROMPT_FILTER_RESULTS = {
     "hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE,
@@ -100,6 +103,8 @@ class FakeAzureOpenAI(FakeOpenAI):
         self.deployments = dict(DEPLOYMENTS if deployments is None else deployments)
 
     def error(self, kind: str) -> FakeResponse:
+        if kind == "mid_stream_error":  # Azure streams as OpenAI does
+            return super().error(kind)
         return {
             "auth": azure_error(
                 401,
@@ -147,7 +152,8 @@ class FakeAzureOpenAI(FakeOpenAI):
         if request.method == "GET" and request.path.startswith("/files/"):
             return super().handle(request)
         match = _DEPLOYMENT_PATH.match(request.path)
-        if request.method != "POST" or (match is None and request.path != _V1_PATH):
+        v1 = _V1_PATH.match(request.path)
+        if request.method != "POST" or (match is None and v1 is None):
             return azure_error(404, "404", "Resource not found")
         api_version = request.query.get("api-version", [None])[0]
         if match is not None:
@@ -159,6 +165,8 @@ class FakeAzureOpenAI(FakeOpenAI):
             return azure_error(400, "BadRequest", "API version not supported")
         if (denied := self.authenticate(request)) is not None:
             return denied
+        if (match or v1)["operation"] == "edits":  # type: ignore[index]
+            return self.edit(request, match["deployment"] if match else None, api_version)
         if request.headers.get("content-type") != "application/json":
             return openai_error(400, "Invalid content type; expected application/json", "invalid_request_error")
         try:
@@ -195,7 +203,7 @@ class FakeAzureOpenAI(FakeOpenAI):
         if isinstance(prompt, str) and PROMPT_FILTER_TRIGGER in prompt:
             return prompt_filter_error()
         response = self.generate({**body, "model": model})
-        if response.status != 200:
+        if response.status != 200 or response.streamed:
             return response
         if isinstance(prompt, str) and OUTPUT_FILTER_TRIGGER in prompt:
             return output_filter_error()
@@ -203,6 +211,21 @@ class FakeAzureOpenAI(FakeOpenAI):
             item["prompt_filter_results"] = _PROMPT_FILTER_RESULTS
             item["content_filter_results"] = _CONTENT_FILTER_RESULTS
         return response
+
+    def edit(self, request: FakeRequest, deployment: str | None, api_version: str | None) -> FakeResponse:
+        if api_version is not None and api_version != "preview" and api_version < EDITS_MIN_API_VERSION:
+            return azure_error(404, "404", "Resource not found")
+        if deployment is None:  # the v1 surface names the deployment in the form's `model`
+            try:
+                deployment = request.form()[0].get("model", [""])[0]
+            except ValueError as exc:
+                return openai_error(400, f"Invalid multipart body: {exc}", "invalid_request_error")
+        model = self.deployments.get(deployment)
+        if model is None:
+            return self.deployment_not_found()
+        if model not in GPT_IMAGE:
+            return azure_error(400, "OperationNotSupported", f"The images/edits operation does not work with {model}.")
+        return self.edit_form(request, deployment_model=model)
 
     def authenticate(self, request: FakeRequest) -> FakeResponse | None:
         """None when the api-key or the bearer token is accepted, else Azure's 401."""

@@ -29,6 +29,8 @@ class TestGptImage1(OpenAIConformance):
     model = "openai/gpt-image-1"
     max_n = 3
     unsupported_param = ("style", "vivid")
+    edit_model = "openai/gpt-image-1"
+    streams_natively = True
 
 
 class TestDallE2(OpenAIConformance):
@@ -36,3 +38,13 @@ class TestDallE2(OpenAIConformance):
     max_n = 2
     valid_size = "512x512"
     unsupported_param = ("background", "transparent")
+    edit_model = "openai/dall-e-2"
+    variation_model = "openai/dall-e-2"
+    returns_urls = True
+
+
+class TestDallE3(OpenAIConformance):
+    model = "openai/dall-e-3"
+    unsupported_param = ("background", "transparent")
+    edit_model = None  # DALL·E 3 cannot edit: refused naming the models that can
+    returns_urls = True

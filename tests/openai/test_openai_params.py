@@ -76,7 +76,7 @@ def test_b64_json_for_a_gpt_image_model_is_accepted_and_not_sent(fake_openai: Fa
 
 
 def test_gpt_image_2_accepts_sizes_within_its_limits(fake_openai: FakeOpenAI) -> None:
-    from imagegen.api import prepare
+    from imagegen.calls import prepare
 
     call = prepare(
         "otter",

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import pytest
 
 import imagegen
-from imagegen.api import prepare
+from imagegen.calls import prepare
 from imagegen.exceptions import APIConnectionError, AuthenticationError, BadRequestError, ImageGenError
 from imagegen_vertex.auth import MAX_CACHED_CREDENTIALS, credentials_for
 from tests.fakes.vertex_fake import FakeGoogleOAuth, FakeVertex, ServiceAccountKey

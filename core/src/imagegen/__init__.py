@@ -1,7 +1,8 @@
-"""imagegen: one API for image generation across providers.
+"""imagegen: one API for image generation and editing across providers.
 
     import imagegen
     response = imagegen.image_generation("A cute baby sea otter", model="dall-e-3")
+    edited = imagegen.image_edit("otter.png", "Add a tiny hat", model="gpt-image-1")
 
 Attributes load on first use, so `import imagegen` stays cheap for every app that imports it.
 """
@@ -19,9 +20,20 @@ drop_params: bool = False
 _EXPORTS = {
     "image_generation": "api",
     "aimage_generation": "api",
+    "image_edit": "api",
+    "aimage_edit": "api",
+    "image_variation": "api",
+    "aimage_variation": "api",
     "ImageResponse": "types",
     "Image": "types",
     "Usage": "types",
+    "PartialImageEvent": "types",
+    "CompletedImageEvent": "types",
+    "ImageStream": "streaming",
+    "AsyncImageStream": "streaming",
+    "ImageInput": "images",
+    "OperationSpec": "provider",
+    "Job": "provider",
     "ModelSpec": "provider",
     "ProviderInfo": "provider",
     "IntRange": "provider",
@@ -65,8 +77,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the lazy attributes above, for type checkers (redundant aliases re-export)
+    from .api import aimage_edit as aimage_edit
     from .api import aimage_generation as aimage_generation
+    from .api import aimage_variation as aimage_variation
+    from .api import image_edit as image_edit
     from .api import image_generation as image_generation
+    from .api import image_variation as image_variation
     from .exceptions import APIConnectionError as APIConnectionError
     from .exceptions import AuthenticationError as AuthenticationError
     from .exceptions import BadRequestError as BadRequestError
@@ -81,11 +97,18 @@ if TYPE_CHECKING:  # the lazy attributes above, for type checkers (redundant ali
     from .exceptions import Timeout as Timeout
     from .exceptions import UnsupportedParamsError as UnsupportedParamsError
     from .hookspecs import hookimpl as hookimpl
+    from .images import ImageInput as ImageInput
     from .provider import GenerationRequest as GenerationRequest
     from .provider import IntRange as IntRange
+    from .provider import Job as Job
     from .provider import ModelSpec as ModelSpec
+    from .provider import OperationSpec as OperationSpec
     from .provider import ProviderInfo as ProviderInfo
     from .provider import ProviderRequest as ProviderRequest
+    from .streaming import AsyncImageStream as AsyncImageStream
+    from .streaming import ImageStream as ImageStream
+    from .types import CompletedImageEvent as CompletedImageEvent
     from .types import Image as Image
     from .types import ImageResponse as ImageResponse
+    from .types import PartialImageEvent as PartialImageEvent
     from .types import Usage as Usage

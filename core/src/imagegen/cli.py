@@ -190,7 +190,7 @@ def _new_plugin(args: argparse.Namespace) -> int:
 def _plugins(args: argparse.Namespace) -> int:
     from .plugins import registry
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in registry.load_all():
         info = entry.provider.info if entry.provider else None
         rows.append(
@@ -200,6 +200,8 @@ def _plugins(args: argparse.Namespace) -> int:
                 "version": entry.version,
                 "module": entry.module,
                 "models": [spec.name for spec in info.models] if info else [],
+                "operations": {spec.name: list(spec.operations) for spec in info.models} if info else {},
+                "hooks_version": info.hooks_version if info else None,
                 "error": entry.error,
             }
         )
@@ -214,6 +216,10 @@ def _plugins(args: argparse.Namespace) -> int:
             print(f"    ERROR: {row['error']}")
         elif row["models"]:
             print(f"    models: {', '.join(row['models'])}")
+            for operation in ("edit", "variation"):
+                able = [name for name, ops in row["operations"].items() if operation in ops]
+                if able:
+                    print(f"    {operation}s: {', '.join(able)}")
     return 0
 
 

@@ -16,7 +16,8 @@
 
 Every error carries the provider's own message, `status_code`, `provider` and `model`, and for an
 HTTP answer `retry_after`: the seconds the provider asked to wait before trying again (its
-`Retry-After`), when it said. Messages never contain a credential: callers pass the secrets they
+`Retry-After`), when it said. An error of a job the provider was running (submit, then poll) carries
+its `job_id`, so the caller can look it up or resume. Messages never contain a credential: callers pass the secrets they
 used and they are masked.
 """
 
@@ -42,6 +43,7 @@ class ImageGenError(Exception):
     status_code: int | None = None
     openai_type = "api_error"  # the `type` of OpenAI's error body, used by the proxy
     retry_after: float | None = None
+    job_id: str | None = None
 
     def __init__(
         self,
@@ -87,7 +89,8 @@ class BadRequestError(ImageGenError):
 
 
 class UnsupportedParamsError(BadRequestError):
-    """A parameter (or value) the model does not accept. Pass `drop_params=True` to drop it instead."""
+    """A parameter (or value) the model does not accept. Pass `drop_params=True` to drop it instead (unless
+    `droppable` is False: the model itself cannot do what was asked, e.g. an operation it lacks)."""
 
     def __init__(
         self,
@@ -98,6 +101,7 @@ class UnsupportedParamsError(BadRequestError):
         provider: str | None = None,
         model: str | None = None,
         reason: str | None = None,
+        droppable: bool = True,
     ) -> None:
         if reason is None:
             if isinstance(allowed, str):
@@ -110,8 +114,9 @@ class UnsupportedParamsError(BadRequestError):
                 reason = f"`{param}` is not supported by this model"
             else:
                 reason = f"`{param}`={value!r} is not supported; allowed: {allowed_text}"
+        hint = " Pass drop_params=True to drop unsupported parameters instead." if droppable else ""
         super().__init__(
-            f"{reason}. Pass drop_params=True to drop unsupported parameters instead.",
+            f"{reason}.{hint}",
             provider=provider,
             model=model,
             param=param,

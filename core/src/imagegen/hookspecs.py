@@ -4,10 +4,13 @@ A provider plugin is a module with `@hookimpl` functions, named by an entry poin
 `imagegen.providers` whose name is the model prefix it serves (`bedrock = "imagegen_bedrock"`).
 The core imports it the first time that prefix is used. One call runs:
 
-    provider_info → (core validates params against the ModelSpec) → map_params → build_request
-    → (core sends, retries) → parse_response, or parse_error for a non-2xx answer
+    provider_info → (core checks the operation, params and input images against the ModelSpec)
+    → map_params → build_request → (core sends, retries) → parse_response, or parse_error for a
+    non-2xx answer; then, for a streamed answer, parse_event per event; for a job, parse_poll per poll
 
-Hooks are called with keyword arguments; a plugin may accept only those it needs.
+The same hooks serve every operation (generation, edit, variation): `request.operation` says which.
+`parse_event` and `parse_poll` are optional: a plugin implements them only if its provider streams
+or answers with jobs. Hooks are called with keyword arguments; a plugin may accept only those it needs.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ if TYPE_CHECKING:
     import httpx
 
     from .exceptions import ImageGenError
-    from .provider import GenerationRequest, ProviderInfo, ProviderRequest
-    from .types import ImageResponse
+    from .provider import GenerationRequest, Job, ProviderInfo, ProviderRequest
+    from .sse import ServerSentEvent
+    from .types import ImageResponse, ImageStreamEvent
 
 hookspec = pluggy.HookspecMarker("imagegen")
 hookimpl = pluggy.HookimplMarker("imagegen")
@@ -43,26 +47,56 @@ class ProviderSpec:
     def map_params(self, request: GenerationRequest) -> dict[str, Any]:  # type: ignore[empty-body]
         """Translate `request.params` (already checked against the ModelSpec) into the provider's body.
 
-        Returns the JSON body to send. Raise `UnsupportedParamsError` for a value that cannot be
-        mapped, unless `request.drop_params`, in which case drop it and append to `request.warnings`
-        (`imagegen.params` has the shared tools: size → aspect ratio, nearest size, …).
+        Returns the body's fields (JSON, or a multipart form's text fields: `build_request` decides how
+        they are sent). An edit or a variation carries its checked `request.images` and `request.mask`
+        (OpenAI's mask convention: transparent = edit; convert with `imagegen.masks`). Raise
+        `UnsupportedParamsError` for a value that cannot be mapped, unless `request.drop_params`, in
+        which case drop it and append to `request.warnings` (`imagegen.params` has the shared tools:
+        size → aspect ratio, nearest size, …).
         """
 
     @hookspec(firstresult=True)
     def build_request(self, request: GenerationRequest, body: dict[str, Any]) -> ProviderRequest:  # type: ignore[empty-body]
         """Say where and how to send `body`: URL, headers, and an `httpx.Auth` for signing or tokens.
 
-        Read credentials with `request.settings.get(name, *ENV_VARS)`; raise `AuthenticationError`
-        naming the setting and the environment variable when one is missing. Called once per
+        Send it as `json=body`, or as a multipart form (`form=body, files=[(field, image), …]`). Set
+        `event_stream=True` when `request.stream` asked for events and the request you built makes the
+        provider stream them (then `parse_event` reads the answer). Read credentials with
+        `request.settings.get(name, *ENV_VARS)`; raise `AuthenticationError` naming the setting and
+        the environment variable when one is missing. Called once per
         upstream request, on the caller's thread or event loop: do no blocking I/O here (put it in
         the auth flow, which the core runs off the event loop when asked).
         """
 
     @hookspec(firstresult=True)
-    def parse_response(self, request: GenerationRequest, response: httpx.Response) -> ImageResponse:  # type: ignore[empty-body]
+    def parse_response(self, request: GenerationRequest, response: httpx.Response) -> ImageResponse | Job:  # type: ignore[empty-body]
         """Turn a 2xx response into an `ImageResponse`, keeping provider fields it does not map.
 
         Raise `ContentPolicyViolationError` when the provider filtered every image, even on a 200.
+        A provider that answers with a job to poll returns a `Job` instead: the core polls it (one
+        deadline for the whole call, backoff, `Retry-After`, 5xx retried, cancel on timeout) and hands
+        each answer to `parse_poll`. Image URLs keep their expiry in `Image.expires_at`.
+        """
+
+    @hookspec(firstresult=True)
+    def parse_event(self, request: GenerationRequest, event: ServerSentEvent) -> ImageStreamEvent | None:
+        """Turn one Server-Sent Event of a streamed answer into an image event, or None to skip it.
+
+        Called for each event of an answer whose `ProviderRequest.event_stream` was set, as it arrives.
+        Return a `PartialImageEvent` or a `CompletedImageEvent` (`imagegen.types`); raise the matching
+        `ImageGenError` for an error the provider sends mid-stream. The core assembles the final
+        `ImageResponse` from the completed events, prices it from their `usage`, and fails the call if
+        the stream ends before a completed event.
+        """
+
+    @hookspec(firstresult=True)
+    def parse_poll(self, request: GenerationRequest, job: Job, response: httpx.Response) -> ImageResponse | Job:  # type: ignore[empty-body]
+        """Read the 2xx answer to `job.poll`: the finished `ImageResponse`, or the job to poll again.
+
+        Return `job` (or a copy with a new `poll` request, e.g. to fetch a finished job's result) while
+        it runs; raise `ContentPolicyViolationError` for a moderated job and the matching
+        `ImageGenError` for a failed one. A non-2xx answer goes to `parse_error` (5xx and 429 are
+        retried until the call's deadline).
         """
 
     @hookspec(firstresult=True)

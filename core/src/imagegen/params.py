@@ -9,7 +9,10 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from .exceptions import BadRequestError, UnsupportedParamsError
-from .provider import Allowed, GenerationRequest, IntRange
+from .images import ImageInput
+from .provider import Allowed, GenerationRequest, IntRange, ModelSpec, Operation, OperationSpec
+
+VERBS = {"generation": "generate", "edit": "edit", "variation": "make variations of"}
 
 OPENAI_PARAMS = ("n", "quality", "response_format", "size", "style", "user")
 
@@ -29,8 +32,30 @@ def _accepts(allowed: Allowed, value: Any) -> bool:
     return value in allowed
 
 
+def check_operation(
+    provider: str, model: str, spec: ModelSpec, operation: Operation, *, able: Iterable[ModelSpec]
+) -> None:
+    """Raise UnsupportedParamsError if `spec` cannot do `operation`, naming the models of `able` that can.
+
+    The core checks this before any request; a plugin that resolves a model's spec per call (an Azure
+    deployment) calls it itself.
+    """
+    if spec.supports(operation):
+        return
+    names = [candidate.name for candidate in able if candidate.supports(operation)]
+    hint = f"models that can: {', '.join(names)}" if names else f"no {provider} model can"
+    raise UnsupportedParamsError(
+        "model",
+        value=model,
+        provider=provider,
+        model=model,
+        reason=f"{model} cannot {VERBS[operation]} images ({operation} is not one of its operations); {hint}",
+        droppable=False,
+    )
+
+
 def check_params(request: GenerationRequest) -> None:
-    """Check `request.params` against `request.spec` (no spec: nothing is checked).
+    """Check `request.params` against `request.spec` for the request's operation (no spec: nothing is checked).
 
     An unknown parameter or a value outside the allowed ones raises `UnsupportedParamsError`
     naming the parameter, the model and what is allowed; with `drop_params` it is removed and a
@@ -46,11 +71,96 @@ def check_params(request: GenerationRequest) -> None:
             model=request.model,
             param="prompt",
         )
+    allowed = spec.params_for(request.operation)
+    where = request.model if request.operation == "generation" else f"{request.model} {request.operation}s"
     for name, value in list(request.params.items()):
-        if name not in spec.params:
-            reject(request, name, value, None, reason=f"`{name}` is not supported by {request.model}")
-        elif not _accepts(spec.params[name], value):
-            reject(request, name, value, spec.params[name])
+        if name not in allowed:
+            reject(request, name, value, None, reason=f"`{name}` is not supported by {where}")
+        elif not _accepts(allowed[name], value):
+            reject(request, name, value, allowed[name])
+
+
+def check_images(request: GenerationRequest) -> None:
+    """Check an edit's or a variation's input images and mask against the model's limits, before any
+    request: the count, the type sniffed from the bytes, the size, squareness, and the mask's dimensions.
+
+    The core checks this before any request; a plugin that resolves a model's spec per call calls it.
+    """
+    images = request.images
+    verb = VERBS[request.operation]
+    if not images:
+        raise BadRequestError(f"`image` is required: the image(s) to {verb}", param="image")
+    spec = request.spec.operation(request.operation) if request.spec else None
+    if spec is not None and len(images) > spec.max_images:
+        raise BadRequestError(
+            f"{request.model} takes at most {spec.max_images} input image(s) per {request.operation}; "
+            f"{len(images)} were given",
+            provider=request.provider,
+            model=request.model,
+            param="image",
+        )
+    names = ["image"] if len(images) == 1 else [f"image[{i}]" for i in range(len(images))]
+    if spec is not None:
+        for name, image in zip(names, images, strict=True):
+            _check_image(request, spec, name, image)
+    mask = request.mask
+    if mask is None:
+        return
+    if spec is not None and not spec.mask:
+        if not request.drop_params:
+            raise UnsupportedParamsError(
+                "mask",
+                provider=request.provider,
+                model=request.model,
+                reason=f"{request.model} takes no mask (describe the area to change in the prompt)",
+            )
+        request.mask = None
+        request.warnings.append(f"dropped `mask`: not supported by {request.provider}/{request.model}")
+        return
+    if mask.format != "png" or not mask.has_alpha:
+        raise BadRequestError(
+            "`mask` must be a PNG with an alpha channel: its fully transparent pixels mark the area to edit",
+            provider=request.provider,
+            model=request.model,
+            param="mask",
+        )
+    first = images[0]
+    if (mask.width, mask.height) != (first.width, first.height):
+        raise BadRequestError(
+            f"`mask` is {mask.width}x{mask.height} but `{names[0]}` is {first.width}x{first.height}; "
+            "the mask must have the same dimensions as the (first) image",
+            provider=request.provider,
+            model=request.model,
+            param="mask",
+        )
+    if spec is not None:
+        _check_image(request, spec, "mask", mask, formats=False)
+
+
+def _check_image(
+    request: GenerationRequest, spec: OperationSpec, name: str, image: ImageInput, *, formats: bool = True
+) -> None:
+    where: dict[str, Any] = {"provider": request.provider, "model": request.model, "param": name.partition("[")[0]}
+    if formats and image.format not in spec.formats:
+        allowed = ", ".join(sorted(f.upper() for f in spec.formats))
+        raise BadRequestError(f"`{name}` is a {image.format.upper()} image; {request.model} takes {allowed}", **where)
+    if spec.max_bytes is not None and image.size >= spec.max_bytes:
+        raise BadRequestError(
+            f"`{name}` is {image.size / 2**20:.1f} MB; {request.model} takes images under "
+            f"{spec.max_bytes / 2**20:g} MB",
+            code="image_too_large",
+            **where,
+        )
+    if spec.square and image.width != image.height:
+        raise BadRequestError(
+            f"`{name}` is {image.width}x{image.height}; {request.model} takes square images only", **where
+        )
+    if spec.max_side is not None and max(image.width, image.height) > spec.max_side:
+        raise BadRequestError(
+            f"`{name}` is {image.width}x{image.height}; {request.model} takes images up to {spec.max_side} "
+            "pixels on the longer side",
+            **where,
+        )
 
 
 def reject(

@@ -20,12 +20,13 @@ import pluggy
 
 from .exceptions import PluginError
 from .hookspecs import CommandSpec, ProviderSpec
-from .provider import HOOKS_VERSION, ModelSpec, ProviderInfo
+from .provider import GENERATION, HOOKS_VERSION, SUPPORTED_HOOKS_VERSIONS, ModelSpec, Operation, ProviderInfo
 
 PROVIDER_GROUP = "imagegen.providers"
 COMMAND_GROUP = "imagegen.commands"
 DEFAULT_PROVIDER = "openai"
-DEFAULT_MODEL = "gpt-image-1"
+DEFAULT_MODELS: dict[Operation, str] = {"generation": "gpt-image-1", "edit": "gpt-image-1", "variation": "dall-e-2"}
+"""The model of a call that names none, per operation (OpenAI's own defaults; variations are dall-e-2's)."""
 
 
 def _disabled() -> set[str]:
@@ -82,11 +83,11 @@ def _load_provider(entry: PluginEntry) -> Provider:
         raise PluginError("it does not implement the `provider_info` hook (see docs/writing-a-plugin.md)")
     if not isinstance(info, ProviderInfo):
         raise PluginError(f"its `provider_info` hook must return imagegen.ProviderInfo, got {type(info).__name__}")
-    if info.hooks_version != HOOKS_VERSION:
+    if info.hooks_version not in SUPPORTED_HOOKS_VERSIONS:
         newer = "imagegen-core" if info.hooks_version > HOOKS_VERSION else entry.distribution
         raise PluginError(
             f"it was built for imagegen hooks version {info.hooks_version}, but this imagegen-core "
-            f"speaks version {HOOKS_VERSION}; upgrade {newer}"
+            f"speaks versions {', '.join(map(str, sorted(SUPPORTED_HOOKS_VERSIONS)))}; upgrade {newer}"
         )
     return Provider(entry, manager.hook, info)
 
@@ -164,14 +165,14 @@ class PluginRegistry:
         assert entry.provider is not None
         return entry.provider
 
-    def resolve(self, model: str | None) -> tuple[Provider, str]:
+    def resolve(self, model: str | None, operation: Operation = GENERATION) -> tuple[Provider, str]:
         """The plugin and the provider-local model id for a model string.
 
         `prefix/model` goes to the plugin owning `prefix`; a bare name to the plugin that lists it;
-        no model means `openai/gpt-image-1`.
+        no model means OpenAI's default for the operation (`gpt-image-1`; `dall-e-2` for variations).
         """
         if not model:
-            return self.provider(DEFAULT_PROVIDER), DEFAULT_MODEL
+            return self.provider(DEFAULT_PROVIDER), DEFAULT_MODELS[operation]
         prefix, sep, rest = model.partition("/")
         if sep and prefix in self.entries():
             return self.provider(prefix), rest

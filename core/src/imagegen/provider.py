@@ -2,21 +2,34 @@
 
 A plugin describes itself with a `ProviderInfo` (its models as `ModelSpec`s, the settings it reads),
 then, for each call, turns a `GenerationRequest` into a `ProviderRequest` and an HTTP response into
-an `ImageResponse` (see `imagegen.hookspecs`).
+an `ImageResponse` — or a `Job` the core polls (see `imagegen.hookspecs`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     import httpx
 
-HOOKS_VERSION = 1
-"""The version of the hook contract in `imagegen.hookspecs`; a plugin states the one it was built for."""
+    from .images import ImageInput
+
+HOOKS_VERSION = 2
+"""The version of the hook contract in `imagegen.hookspecs`; a plugin states the one it was built for.
+
+Version 2 added operations (edits and variations: input images, masks, multipart bodies), streamed
+answers (`parse_event`) and jobs (`parse_poll`). A version-1 plugin still serves generation unchanged.
+"""
+SUPPORTED_HOOKS_VERSIONS = frozenset({1, 2})
+
+GENERATION: Final = "generation"
+EDIT: Final = "edit"
+VARIATION: Final = "variation"
+Operation = Literal["generation", "edit", "variation"]
+OPERATIONS: tuple[Operation, ...] = (GENERATION, EDIT, VARIATION)
 
 
 @dataclass(frozen=True)
@@ -38,18 +51,47 @@ ANY: None = None
 
 Allowed = Collection[Any] | IntRange | None
 
+IMAGE_FORMATS = frozenset({"png", "jpeg", "webp"})
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """What a model accepts for an operation on input images: an edit or a variation.
+
+    `params`: as `ModelSpec.params`, for this operation. `max_images`: input images per call (at
+    least one is always required). `mask`: takes a mask, in OpenAI's convention (fully transparent
+    pixels mark the area to edit; the plugin converts it to its provider's). `prompt`: required,
+    optional (e.g. an object removal) or none (a variation). `formats`, `max_bytes`, `square`,
+    `max_side`: limits on each input image (and the mask), checked by the core before any request.
+    `max_images_per_call`: as `ModelSpec.max_images_per_call`, when it differs for this operation.
+    """
+
+    params: Mapping[str, Allowed]
+    max_images: int = 1
+    mask: bool = False
+    prompt: Literal["required", "optional", "none"] = "required"
+    formats: frozenset[str] = IMAGE_FORMATS
+    max_bytes: int | None = None
+    square: bool = False
+    max_side: int | None = None
+    max_images_per_call: int | None = None
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     """What one model accepts.
 
-    `params` maps every parameter the model takes, OpenAI's (`n`, `size`, `quality`, …) and native
-    ones (`cfg_scale`, …), to its allowed values (a collection, an `IntRange`, or `ANY`). The core
-    checks a call against it before `map_params`: an unknown parameter or value raises
+    `params` maps every parameter the model takes when generating, OpenAI's (`n`, `size`, `quality`,
+    …) and native ones (`cfg_scale`, …), to its allowed values (a collection, an `IntRange`, or `ANY`).
+    The core checks a call against it before `map_params`: an unknown parameter or value raises
     `UnsupportedParamsError`, or with `drop_params` is dropped with a warning.
     `max_prompt_chars`: a longer prompt is rejected before any request.
     `max_images_per_call`: the most images one upstream request makes; the core fans a larger `n`
     out into concurrent requests and merges the results.
+    `generation`: the model makes images from a prompt (False for an edit-only model); `edit` and
+    `variation`: what it accepts for those operations (None: it does not do them).
+    `streams`: the provider streams this model's answers as events (partial images, `parse_event`);
+    every other model's stream is emulated by the core with one completed event per image.
     """
 
     name: str
@@ -58,6 +100,34 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     family: str = ""
     max_prompt_chars: int | None = None
+    generation: bool = True
+    edit: OperationSpec | None = None
+    variation: OperationSpec | None = None
+    streams: bool = False
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """The operations the model supports, in OPERATIONS order."""
+        edits: tuple[Operation, ...] = tuple(op for op in (EDIT, VARIATION) if self.operation(op) is not None)
+        return (GENERATION, *edits) if self.generation else edits
+
+    def operation(self, name: str) -> OperationSpec | None:
+        """The spec of an edit or a variation (None for generation and for an operation it lacks)."""
+        return self.edit if name == EDIT else self.variation if name == VARIATION else None
+
+    def supports(self, operation: str) -> bool:
+        return operation in self.operations
+
+    def params_for(self, operation: str) -> Mapping[str, Allowed]:
+        """The parameters the model accepts for `operation`."""
+        spec = self.operation(operation)
+        return spec.params if spec is not None else self.params
+
+    def images_per_call(self, operation: str) -> int | None:
+        spec = self.operation(operation)
+        if spec is not None and spec.max_images_per_call is not None:
+            return spec.max_images_per_call
+        return self.max_images_per_call
 
 
 @dataclass(frozen=True)
@@ -68,8 +138,11 @@ class ProviderInfo:
     the core keeps them out of the request parameters, never logs them, and the proxy refuses
     them from clients. `secret_settings`: those among them that must be masked in messages.
     `pass_through_unknown_models`: a model the plugin does not list is still served, unvalidated.
-    `openai_shaped_responses`: a 2xx body is already OpenAI's `ImagesResponse` JSON, so a server (the
-    proxy) may pass it on as it is instead of parsing and re-encoding it.
+    `openai_shaped_responses`: a 2xx body is already OpenAI's `ImagesResponse` JSON (and an event
+    stream already OpenAI's image events), so a server (the proxy) may pass it on as it is instead of
+    parsing and re-encoding it.
+    `max_concurrent_requests`: the most upstream requests (or jobs) one call keeps in flight when it
+    fans `n` out (None: the core's own cap).
     """
 
     name: str
@@ -79,6 +152,7 @@ class ProviderInfo:
     pass_through_unknown_models: bool = False
     openai_shaped_responses: bool = False
     hooks_version: int = HOOKS_VERSION
+    max_concurrent_requests: int | None = None
 
     def model(self, name: str) -> ModelSpec | None:
         """The spec of `name` (or an alias of it), if the plugin lists it."""
@@ -129,11 +203,15 @@ class Settings:
 
 @dataclass
 class GenerationRequest:
-    """One call on its way through a provider plugin.
+    """One call on its way through a provider plugin, whatever its operation.
 
     `model` is the id without the provider prefix; `spec` is None for a model the plugin does not
     list (pass-through). `params` holds the validated OpenAI and native parameters that were given
     (never None values). A plugin appends to `warnings` whatever it changes on the user's behalf.
+    `operation`: generation, edit or variation. `images` (edits, variations) and `mask` (edits) are
+    the checked input images; `prompt` is "" when the operation takes none. `stream`: the caller
+    wants events; a plugin whose provider streams sends a streaming request (`ProviderRequest.event_stream`)
+    asking for `partial_images` partial images, otherwise the core emulates the stream.
     """
 
     prompt: str
@@ -145,15 +223,23 @@ class GenerationRequest:
     timeout: float
     drop_params: bool = False
     warnings: list[str] = field(default_factory=list)
+    operation: Operation = GENERATION
+    images: list[ImageInput] = field(default_factory=list)
+    mask: ImageInput | None = None
+    stream: bool = False
+    partial_images: int | None = None
 
 
 @dataclass
 class ProviderRequest:
     """The HTTP request a plugin wants sent: the core sends it (pooled, retried, timed out).
 
+    The body is `json`, raw `content`, or a multipart form: `form` (text fields; a list value repeats
+    its field, booleans are sent as true/false) with `files` (`(field name, ImageInput)` parts, sent
+    from the image's bytes or file without copies, and re-sent whole on a retry).
     `auth` (an `httpx.Auth`) runs on every attempt, so a signature (SigV4) or a token is fresh on
     retries; its async flow must not block the event loop. `secrets` lists credential values to
-    mask in any error message.
+    mask in any error message. `event_stream`: the answer is Server-Sent Events, read with `parse_event`.
     """
 
     url: str
@@ -164,3 +250,24 @@ class ProviderRequest:
     method: str = "POST"
     auth: httpx.Auth | None = field(default=None, repr=False)
     secrets: list[str] = field(default_factory=list, repr=False)
+    form: Mapping[str, Any] | None = None
+    files: Sequence[tuple[str, ImageInput]] = ()
+    event_stream: bool = False
+
+
+@dataclass
+class Job:
+    """A provider's answer that is a job still running; the core polls it until it ends.
+
+    `poll`: the request that asks how the job is doing (its URL as the provider gave it); `cancel`:
+    the request that cancels it, sent (best effort) when the call's deadline passes. `interval`: the
+    seconds the provider suggests between polls (the core backs off from it and honours
+    `Retry-After`). `state`: anything the plugin needs between polls; `parse_poll` may return the job
+    with a new `poll` request (e.g. to fetch a finished job's result from another URL).
+    """
+
+    id: str
+    poll: ProviderRequest
+    cancel: ProviderRequest | None = None
+    interval: float = 1.0
+    state: dict[str, Any] = field(default_factory=dict)

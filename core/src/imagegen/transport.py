@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from .exceptions import APIConnectionError, ImageGenError, Timeout
+from .multipart import MultipartForm
 from .provider import ProviderRequest
 
 DEFAULT_TIMEOUT = 600.0
@@ -104,8 +105,14 @@ def parsed_url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-def encode_body(request: ProviderRequest) -> tuple[bytes | None, dict[str, str]]:
-    """The request body as bytes, and its headers (JSON bodies are serialised once here)."""
+def encode_body(request: ProviderRequest) -> tuple[bytes | MultipartForm | None, dict[str, str]]:
+    """The request body (bytes, or a multipart form streamed from its images), and its headers.
+
+    JSON bodies are serialised once here, however many attempts send them.
+    """
+    if request.form is not None or request.files:
+        form = MultipartForm(request.form or {}, request.files)
+        return form, {**form.headers, **request.headers}
     if request.json is None:
         return request.content, request.headers
     body = json.dumps(request.json, separators=(",", ":"), ensure_ascii=False).encode()
@@ -182,6 +189,12 @@ class _Attempts:
         self.model = model
 
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        if isinstance(self.content, MultipartForm):
+            built = client.build_request(
+                self.request.method, parsed_url(self.request.url), headers=self.headers, timeout=self.timeout
+            )
+            built.stream = self.content  # re-iterated from its start by every attempt
+            return built
         return client.build_request(
             self.request.method, parsed_url(self.request.url), content=self.content, headers=self.headers,
             timeout=self.timeout,
@@ -250,41 +263,51 @@ async def asend(
 
 def error_from_response(response: httpx.Response, *, provider: str, model: str, secrets: list[str]) -> ImageGenError:
     """The default mapping of an error response: OpenAI's error body, and the class from the status."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        text = response.text.strip()[:500]
+        body = text or f"HTTP {response.status_code} with an empty body"
+    return error_from_body(body, status=response.status_code, provider=provider, model=model, secrets=secrets)
+
+
+def error_from_body(body: Any, *, status: int | None, provider: str, model: str, secrets: list[str]) -> ImageGenError:
+    """The error an OpenAI-style error body stands for (`{"error": {"message", "code", "param"}}`, or a
+    text), also when it arrives in a stream's event (no status: a failure of the provider's, unless
+    its code says a content filter)."""
     from .exceptions import ContentPolicyViolationError, error_class_for_status
 
-    message, code, param, body = _read_error_body(response)
+    message, code, param = _error_fields(body, status)
     kwargs: dict[str, Any] = dict(
         provider=provider,
         model=model,
-        status_code=response.status_code,
+        status_code=status,
         code=code,
         param=param,
-        body=body,
+        body=body if not isinstance(body, str) else None,
         secrets=secrets,
     )
     if code in CONTENT_POLICY_CODES:
         return ContentPolicyViolationError(message, **kwargs)
-    return error_class_for_status(response.status_code)(message, **kwargs)
+    if status is None:
+        kwargs["status_code"] = 502
+    return error_class_for_status(kwargs["status_code"])(message, **kwargs)
 
 
-def _read_error_body(response: httpx.Response) -> tuple[str, str | None, str | None, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()[:500]
-        return text or f"HTTP {response.status_code} with an empty body", None, None, None
+def _error_fields(body: Any, status: int | None) -> tuple[str, str | None, str | None]:
+    if isinstance(body, str):
+        return body, None, None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         code = error.get("code")
         param = error.get("param")
         return (
-            str(error.get("message") or f"HTTP {response.status_code}"),
+            str(error.get("message") or f"HTTP {status}"),
             str(code) if code is not None else None,
             str(param) if param is not None else None,
-            body,
         )
     if isinstance(body, dict):
         message = body.get("message") or body.get("Message") or error
         if message:
-            return str(message), None, None, body
-    return f"HTTP {response.status_code}: {str(body)[:500]}", None, None, body
+            return str(message), None, None
+    return f"HTTP {status}: {str(body)[:500]}", None, None

@@ -1,22 +1,28 @@
-"""What a generation returns: OpenAI's `ImagesResponse` shape, plus whatever else the provider sent."""
+"""What a call returns: OpenAI's `ImagesResponse` shape (plus whatever else the provider sent), and the
+events of a streamed call: OpenAI's `ImageGenStreamEvent` / `ImageEditStreamEvent`."""
 
 from __future__ import annotations
 
 import base64
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class Image(BaseModel):
-    """One generated image: base64 data or a URL, and the prompt the model actually used."""
+    """One generated image: base64 data or a URL, and the prompt the model actually used.
+
+    `expires_at`: for a URL, the unix time it stops working, when the provider says (signed URLs
+    often last minutes: download them promptly, or ask for `response_format="b64_json"`).
+    """
 
     model_config = ConfigDict(extra="allow")
 
     b64_json: str | None = None
     url: str | None = None
     revised_prompt: str | None = None
+    expires_at: int | None = None
 
     def image_bytes(self) -> bytes:
         """The decoded image; raises ValueError for URL results (download those yourself)."""
@@ -114,3 +120,47 @@ def _short_image(image: Image) -> Image:
     if image.b64_json and len(image.b64_json) > 64:
         return image.model_copy(update={"b64_json": f"<{len(image.b64_json)} base64 chars>"})
     return image
+
+
+class ImageStreamEventBase(BaseModel):
+    """What every image event carries (OpenAI's fields); `type` names the event."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    b64_json: str
+    created_at: int = Field(default_factory=lambda: int(time.time()))
+    size: str = "auto"
+    quality: str = "auto"
+    background: str = "auto"
+    output_format: str = "png"
+
+    def image_bytes(self) -> bytes:
+        return base64.b64decode(self.b64_json)
+
+    @property
+    def operation(self) -> str:
+        """`image_generation` or `image_edit`: the part of `type` before the dot."""
+        return self.type.partition(".")[0]
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, f"<{len(value)} base64 chars>" if name == "b64_json" and len(value) > 64 else value
+
+
+class PartialImageEvent(ImageStreamEventBase):
+    """An image still being made: `image_generation.partial_image` or `image_edit.partial_image`."""
+
+    type: Literal["image_generation.partial_image", "image_edit.partial_image"]
+    partial_image_index: int
+
+
+class CompletedImageEvent(ImageStreamEventBase):
+    """A finished image, with the call's token `usage`: `image_generation.completed` or `image_edit.completed`."""
+
+    type: Literal["image_generation.completed", "image_edit.completed"]
+    usage: Usage = Field(default_factory=Usage)
+
+
+ImageStreamEvent = PartialImageEvent | CompletedImageEvent
+"""One event of a streamed call; serialises exactly as OpenAI's image stream events."""

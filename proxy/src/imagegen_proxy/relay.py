@@ -31,8 +31,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from imagegen import pricing, transport
-from imagegen.api import PreparedCall, prepare
-from imagegen.provider import GenerationRequest, ProviderRequest
+from imagegen.api import asend_part, asettle
+from imagegen.calls import PreparedCall, prepare
 from imagegen.types import Image, ImageResponse, Usage
 
 from .config import Deployment
@@ -76,17 +76,11 @@ async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any])
     if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
         return await _pass_through(deployment, call)
     # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
-    outcomes = await asyncio.gather(
-        *(_parsed(call, part, upstream) for part, upstream in call.parts), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(*(asend_part(call, part) for part in call.parts), return_exceptions=True)
     response = call.finish(list(outcomes))
     # Serialised once, straight to bytes: images can be megabytes of base64.
     body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
     return Answer([body], len(response.data), _cost(deployment, call, response))
-
-
-async def _parsed(call: PreparedCall, part: GenerationRequest, upstream: ProviderRequest) -> ImageResponse:
-    return call.parse(part, upstream, await transport.asend(upstream, **call.send_kwargs()))
 
 
 async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
@@ -96,7 +90,7 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
         declared = response.headers.get("content-length", "")
         if not response.is_success or (declared.isdigit() and int(declared) <= SMALL_BODY_BYTES):
             await response.aread()  # an error, or a small body: read whole and parsed by the plugin
-            parsed = call.finish([call.parse(part, upstream, response)])
+            parsed = call.finish([await asettle(call, part, call.parse(part, upstream, response))])
             return Answer([response.content], len(parsed.data), _cost(deployment, call, parsed))
         chunks = response.aiter_bytes()
         head: list[bytes] = []
@@ -108,7 +102,7 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
                 cost = _cost_up_front(deployment, call)
                 return Answer(head, 0, cost, chunks, response, _known_length(response), call)
         await response.aclose()
-        parsed = call.finish([call.parse(part, upstream, _whole(response, head))])
+        parsed = call.finish([await asettle(call, part, call.parse(part, upstream, _whole(response, head)))])
         return Answer(head, len(parsed.data), _cost(deployment, call, parsed))
     except httpx.TransportError as exc:
         await response.aclose()

@@ -4,14 +4,27 @@ Requires pytest (`pip install imagegen-core[testing]`).
 """
 
 from .conformance import ProviderConformanceTests
-from .fake_upstream import ERROR_KINDS, TINY_PNG, TINY_PNG_B64, FakeRequest, FakeResponse, FakeUpstream
+from .fake_upstream import (
+    ERROR_KINDS,
+    TINY_PNG,
+    TINY_PNG_B64,
+    FakeFile,
+    FakeRequest,
+    FakeResponse,
+    FakeUpstream,
+    event_stream,
+)
+from .images import png_image
 
 __all__ = [
     "ERROR_KINDS",
     "TINY_PNG",
     "TINY_PNG_B64",
+    "FakeFile",
     "FakeRequest",
     "FakeResponse",
     "FakeUpstream",
     "ProviderConformanceTests",
+    "event_stream",
+    "png_image",
 ]

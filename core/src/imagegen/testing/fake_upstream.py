@@ -7,15 +7,22 @@ service rejects) and `error` (how the provider spells each kind of failure), and
         imagegen.image_generation("otter", model="my/model", api_base=upstream.url)
 
 `fail_next(kind)` makes the next requests fail the way the provider fails; `requests` records
-everything received.
+everything received. `FakeRequest.form()` reads a multipart body strictly; a `FakeResponse` whose body
+is an iterator of chunks is streamed (chunked, each chunk flushed as it comes: `event_stream` makes
+Server-Sent Events spaced in time). A fake of a provider that runs jobs keeps them pending while
+`hold_jobs` is set (the conformance kit's job tests set it).
 """
 
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import json
 import threading
+import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +37,7 @@ ERROR_KINDS = (
     "rate_limit",
     "server_error",
     "unavailable",
+    "mid_stream_error",  # for fakes of providers that stream: an error event after the stream began
 )
 
 # The smallest valid PNG (1x1, transparent): real image bytes for tests to decode.
@@ -52,17 +60,71 @@ class FakeRequest:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def form(self) -> tuple[dict[str, list[str]], dict[str, list[FakeFile]]]:
+        """A `multipart/form-data` body as (text fields, files), each by name in the order sent.
+
+        Raises ValueError for a body that is not one (a fake answers that with the provider's 400).
+        """
+        content_type = self.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data") or "boundary=" not in content_type:
+            raise ValueError(f"expected multipart/form-data with a boundary, got {content_type!r}")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + self.body
+        )
+        if not message.is_multipart() or message.defects:
+            raise ValueError(f"malformed multipart body: {message.defects or 'no parts'}")
+        fields: dict[str, list[str]] = {}
+        files: dict[str, list[FakeFile]] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if part.get_content_disposition() != "form-data" or not isinstance(name, str):
+                raise ValueError("every part needs Content-Disposition: form-data with a name")
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            filename = part.get_filename()
+            if filename is None:
+                fields.setdefault(name, []).append(payload.decode())
+            else:
+                files.setdefault(name, []).append(FakeFile(filename, part.get_content_type(), payload))
+        return fields, files
+
+
+@dataclass
+class FakeFile:
+    """A file part of a multipart body."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
 
 @dataclass
 class FakeResponse:
     status: int = 200
-    body: Any = None  # bytes are sent as they are; anything else as JSON
+    body: Any = None  # bytes are sent as they are; an iterator of bytes is streamed; anything else as JSON
     headers: dict[str, str] = field(default_factory=dict)
 
     def encoded(self) -> tuple[bytes, dict[str, str]]:
         if isinstance(self.body, bytes):
             return self.body, self.headers
         return json.dumps(self.body).encode(), {"content-type": "application/json", **self.headers}
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.body, Iterator)
+
+
+def event_stream(events: Iterable[tuple[str | None, Any]], *, delay: float = 0.0, status: int = 200) -> FakeResponse:
+    """A streamed answer of Server-Sent Events: `(event name or None, JSON payload)` pairs, `delay`
+    seconds apart (the first one after `delay` too), each flushed as it is sent."""
+
+    def chunks() -> Iterator[bytes]:
+        for name, payload in events:
+            time.sleep(delay)
+            head = f"event: {name}\n" if name else ""
+            yield f"{head}data: {json.dumps(payload)}\n\n".encode()
+
+    return FakeResponse(status, chunks(), {"content-type": "text/event-stream", "cache-control": "no-cache"})
 
 
 class FakeUpstream:
@@ -78,6 +140,7 @@ class FakeUpstream:
 
     def __init__(self) -> None:
         self.requests: list[FakeRequest] = []
+        self.hold_jobs = False
         self._failures: deque[str] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -125,6 +188,9 @@ class FakeUpstream:
                     response = fake._respond(request)
                 except Exception as exc:  # a bug in the fake must show up in the test, not hang it
                     response = FakeResponse(500, {"fake_upstream_bug": repr(exc)})
+                if response.streamed:
+                    self._stream(response)
+                    return
                 body, headers = response.encoded()
                 self.send_response(response.status)
                 for name, value in headers.items():
@@ -132,6 +198,22 @@ class FakeUpstream:
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _stream(self, response: FakeResponse) -> None:
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                self.wfile.flush()
+                try:
+                    for chunk in response.body:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):  # the client left mid-stream
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 

@@ -1,7 +1,7 @@
-"""The Azure OpenAI provider: image generation on Azure deployments (`azure/<deployment name>`).
+"""The Azure OpenAI provider: image generation and edits on Azure deployments (`azure/<deployment name>`).
 
-The wire format and parameter rules are OpenAI's (from imagegen-openai); Azure adds the URL shapes,
-its credentials (API key or Microsoft Entra ID) and its content-filter errors.
+The wire format and parameter rules are OpenAI's (from imagegen-openai), streams included; Azure adds
+the URL shapes, its credentials (API key or Microsoft Entra ID) and its content-filter errors.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import httpx
 
 from imagegen import hookimpl
 from imagegen.exceptions import ImageGenError
-from imagegen.params import check_params
-from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
-from imagegen.types import ImageResponse
-from imagegen_openai.wire import parse_images_response, request_body
+from imagegen.params import check_images, check_operation, check_params
+from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
+from imagegen.sse import ServerSentEvent
+from imagegen.types import ImageResponse, ImageStreamEvent
+from imagegen_openai import wire
+from imagegen_openai.models import MODELS as OPENAI_MODELS
 
 from .auth import IDENTITY_SETTINGS, credentials
 from .endpoint import endpoint
@@ -42,20 +44,40 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
     # `base_model` is a per-call setting, so the deployment's spec is chosen (and checked) here.
     base_model = request.settings.get("base_model")
     request.spec = base_model_spec(request, base_model) if base_model else spec_from_deployment_name(request.model)
+    if request.spec is not None:  # e.g. a DALL·E 3 deployment cannot edit: say so before sending
+        check_operation(request.provider, request.model, request.spec, request.operation, able=OPENAI_MODELS)
+    if request.operation != GENERATION:
+        check_images(request)
     check_params(request)
-    return request_body(request, include_model=endpoint(request).v1)
+    return wire.request_body(request, include_model=endpoint(request).v1)
 
 
 @hookimpl
 def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderRequest:
     target = endpoint(request)
     creds = credentials(request)
-    return ProviderRequest(url=target.url, json=body, headers=creds.headers, auth=creds.auth, secrets=creds.secrets)
+    if request.operation == GENERATION:
+        body_fields: dict[str, Any] = {"json": body}
+    else:
+        body_fields = {"form": body, "files": wire.files(request)}
+    return ProviderRequest(
+        url=target.url,
+        headers=creds.headers,
+        auth=creds.auth,
+        secrets=creds.secrets,
+        event_stream=bool(body.get("stream")),
+        **body_fields,
+    )
 
 
 @hookimpl
 def parse_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
-    return parse_images_response(response)  # content_filter_results / prompt_filter_results stay on each Image
+    return wire.parse_images_response(response)  # content_filter_results / prompt_filter_results stay on each Image
+
+
+@hookimpl
+def parse_event(request: GenerationRequest, event: ServerSentEvent) -> ImageStreamEvent | None:
+    return wire.parse_event(request, event)
 
 
 @hookimpl

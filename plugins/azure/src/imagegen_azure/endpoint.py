@@ -3,6 +3,8 @@
     {api_base}/openai/deployments/{deployment}/images/generations?api-version=2024-10-21
     {api_base}/openai/v1/images/generations          (api_version "v1"; "preview" adds ?api-version=preview)
 
+Edits go to `images/edits` the same two ways (Azure documents them from 2025-04-01-preview).
+
 On the v1 surface the deployment travels in the body as `model`; on the deployments URL it is in the path.
 """
 
@@ -13,6 +15,7 @@ from urllib.parse import quote
 
 from imagegen.exceptions import BadRequestError
 from imagegen.provider import GenerationRequest
+from imagegen_openai.wire import PATHS
 
 API_BASE_ENV = ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT")
 API_VERSION_ENV = ("AZURE_API_VERSION", "OPENAI_API_VERSION")
@@ -31,12 +34,13 @@ def endpoint(request: GenerationRequest) -> Endpoint:
     api_base = _required(request, "api_base", API_BASE_ENV, "https://<resource>.openai.azure.com")
     api_version = _required(request, "api_version", API_VERSION_ENV, "2024-10-21, or v1")
     resource = _resource_url(api_base)
+    path = PATHS[request.operation]
     if api_version in V1_API_VERSIONS:
         query = "?api-version=preview" if api_version == "preview" else ""
-        return Endpoint(f"{resource}/openai/v1/images/generations{query}", v1=True)
+        return Endpoint(f"{resource}/openai/v1/{path}{query}", v1=True)
     deployment = quote(request.model, safe="")
     version = quote(api_version, safe="")
-    return Endpoint(f"{resource}/openai/deployments/{deployment}/images/generations?api-version={version}", v1=False)
+    return Endpoint(f"{resource}/openai/deployments/{deployment}/{path}?api-version={version}", v1=False)
 
 
 def _required(request: GenerationRequest, name: str, env_names: tuple[str, ...], example: str) -> str:

@@ -1,4 +1,8 @@
-"""The OpenAI provider: gpt-image-*, dall-e-3, dall-e-2 and any OpenAI-compatible server (`openai/`)."""
+"""The OpenAI provider: gpt-image-*, dall-e-3, dall-e-2 and any OpenAI-compatible server (`openai/`).
+
+Generations, edits (gpt-image models, dall-e-2), variations (dall-e-2), and streamed partial images
+(gpt-image models).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ import httpx
 
 from imagegen import hookimpl
 from imagegen.exceptions import AuthenticationError, BadRequestError
-from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
-from imagegen.types import ImageResponse
+from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
+from imagegen.sse import ServerSentEvent
+from imagegen.types import ImageResponse, ImageStreamEvent
 
+from . import wire
 from .models import MODELS
-from .wire import parse_images_response, request_body
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
@@ -43,7 +48,7 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
             param="model",
             code="model_not_found",
         )
-    return request_body(request)
+    return wire.request_body(request)
 
 
 def _api_base(request: GenerationRequest) -> str | None:
@@ -69,10 +74,21 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
         headers["openai-organization"] = organization
     if project := settings.get("project", "OPENAI_PROJECT_ID"):
         headers["openai-project"] = project
-    url = f"{(api_base or DEFAULT_API_BASE).rstrip('/')}/images/generations"
-    return ProviderRequest(url=url, json=body, headers=headers, secrets=[api_key] if api_key else [])
+    url = f"{(api_base or DEFAULT_API_BASE).rstrip('/')}/{wire.PATHS[request.operation]}"
+    secrets = [api_key] if api_key else []
+    streamed = body.get("stream") is True
+    if request.operation == GENERATION:
+        return ProviderRequest(url=url, json=body, headers=headers, secrets=secrets, event_stream=streamed)
+    return ProviderRequest(
+        url=url, form=body, files=wire.files(request), headers=headers, secrets=secrets, event_stream=streamed
+    )
 
 
 @hookimpl
 def parse_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
-    return parse_images_response(response)
+    return wire.parse_images_response(response)
+
+
+@hookimpl
+def parse_event(request: GenerationRequest, event: ServerSentEvent) -> ImageStreamEvent | None:
+    return wire.parse_event(request, event)

@@ -15,6 +15,7 @@ class TestAcmeConformance(ProviderConformanceTests):
     max_n = 4
     valid_size = "512x512"
     unsupported_param = ("style", "vivid")
+    edit_model = "acme/acme-image-1"
 
     @pytest.fixture
     def upstream(self, fake_acme: FakeUpstream) -> FakeUpstream:

@@ -1,0 +1,332 @@
+"""Input images of an edit or a variation: read once, typed by their own bytes, never copied needlessly.
+
+An `ImageInput` holds an image's bytes, or the path of a file holding them (a large upload the proxy
+spooled to disk), with its type sniffed from those bytes (PNG, JPEG, WEBP) and its dimensions read
+from the header. Every attempt of a call reads it again from the start, so a retry re-sends the same
+upload. `load_image` turns what a caller passes (bytes, a path, a file object, a `data:` URL, an
+`http(s)://` URL) into one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import struct
+from collections.abc import Iterator
+from typing import IO, Any, Union
+
+from .exceptions import BadRequestError
+
+SNIFF_BYTES = 64 * 1024
+CHUNK_BYTES = 64 * 1024
+MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+"""The largest image the SDK downloads (an input given as a URL, a result given as a URL)."""
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+ImageSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes], "ImageInput"]
+"""What a caller may pass as an image: bytes, a path, a binary file object, a `data:` URL, an
+`http(s)://` URL (SDK only), or an `ImageInput`."""
+
+
+class ImageInput:
+    """One input image. Its repr shows its type, size and name: never its bytes."""
+
+    __slots__ = ("_b64", "_data", "filename", "format", "has_alpha", "height", "path", "size", "width")
+
+    def __init__(
+        self,
+        data: bytes | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        filename: str | None = None,
+        name: str = "image",
+    ) -> None:
+        """From `data`, or from the file at `path` (read when sent); raises BadRequestError (naming the
+        input `name`) for anything but a PNG, JPEG or WEBP image."""
+        if (data is None) == (path is None):
+            raise ValueError("give an ImageInput either data or a path")
+        self._data = data
+        self.path = os.fspath(path) if path is not None else None
+        self._b64: str | None = None
+        if data is not None:
+            self.size = len(data)
+            head = data
+        else:
+            assert self.path is not None
+            self.size = os.path.getsize(self.path)
+            with open(self.path, "rb") as file:
+                head = file.read(SNIFF_BYTES)
+        found = sniff(head)
+        if found is None and len(head) < self.size:  # a JPEG whose frame header sits behind large metadata
+            found = sniff(self.read())
+        if found is None:
+            kind = "an empty file" if not self.size else f"not a PNG, JPEG or WEBP image ({_describe(head)})"
+            raise BadRequestError(f"`{name}` is {kind}; send a PNG, JPEG or WEBP image", param=name)
+        self.format, self.width, self.height, self.has_alpha = found
+        base = os.path.basename(self.path) if self.path and filename is None else filename
+        self.filename = base or f"{name.partition('[')[0]}.{'jpg' if self.format == 'jpeg' else self.format}"
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+    def read(self) -> bytes:
+        """The whole image (from memory, or read from its file)."""
+        if self._data is not None:
+            return self._data
+        assert self.path is not None
+        with open(self.path, "rb") as file:
+            return file.read()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The image in chunks: a file-backed image is read piece by piece, never held whole."""
+        if self._data is not None:
+            yield self._data
+            return
+        assert self.path is not None
+        with open(self.path, "rb") as file:  # a handle per reader: concurrent sends never share a position
+            while chunk := file.read(CHUNK_BYTES):
+                yield chunk
+
+    def b64(self) -> str:
+        """The image in base64 (for JSON bodies), encoded once however many requests send it."""
+        if self._b64 is None:
+            self._b64 = base64.b64encode(self.read()).decode("ascii")
+        return self._b64
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.b64()}"
+
+    def __repr__(self) -> str:
+        return f"<ImageInput {self.format} {self.width}x{self.height} {self.size} bytes {self.filename!r}>"
+
+
+def sniff(head: bytes) -> tuple[str, int, int, bool] | None:
+    """`(format, width, height, has_alpha)` from an image's first bytes, or None if they don't tell."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _png(head)
+    if head.startswith(b"\xff\xd8"):
+        return _jpeg(head)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return _webp(head)
+    return None
+
+
+def _png(head: bytes) -> tuple[str, int, int, bool] | None:
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        return None
+    width, height, _depth, color_type = struct.unpack(">IIBB", head[16:26])
+    has_alpha = color_type in (4, 6)
+    position = 33  # after IHDR: a tRNS chunk before the image data also makes pixels transparent
+    while not has_alpha and position + 8 <= len(head):
+        length, kind = struct.unpack(">I4s", head[position : position + 8])
+        if kind == b"IDAT":
+            break
+        has_alpha = kind == b"tRNS"
+        position += 12 + length
+    return ("png", width, height, has_alpha) if width and height else None
+
+
+# Start-of-frame markers (the ones holding the dimensions): C0 to CF but DHT (C4), JPG (C8) and DAC (CC).
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_BARE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})  # no length field
+
+
+def _jpeg(head: bytes) -> tuple[str, int, int, bool] | None:
+    position = 2
+    while position + 4 <= len(head):
+        if head[position] != 0xFF:
+            return None
+        marker = head[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_BARE_MARKERS:
+            position += 2
+            continue
+        if marker in _JPEG_FRAMES:
+            if position + 9 > len(head):
+                return None
+            height, width = struct.unpack(">HH", head[position + 5 : position + 9])
+            return ("jpeg", width, height, False) if width and height else None
+        (length,) = struct.unpack(">H", head[position + 2 : position + 4])
+        position += 2 + length
+    return None
+
+
+def _webp(head: bytes) -> tuple[str, int, int, bool] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", head[26:30])
+        return "webp", width & 0x3FFF, height & 0x3FFF, False
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        (bits,) = struct.unpack("<I", head[21:25])
+        return "webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool((bits >> 28) & 1)
+    if chunk == b"VP8X" and len(head) >= 30:
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        return "webp", width, height, bool(head[20] & 0x10)
+    return None
+
+
+def _describe(head: bytes) -> str:
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "a GIF"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "a HEIC image"
+    if head.lstrip()[:1] in (b"<", b"{"):
+        return "text"
+    return f"it starts with {head[:8]!r}"
+
+
+def load_image(
+    source: ImageSource | Any,
+    *,
+    name: str = "image",
+    allow_url: bool = True,
+    allow_path: bool = True,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> ImageInput:
+    """An `ImageInput` from what a caller passed; raises BadRequestError naming `name` and what to pass.
+
+    A server taking images from its clients passes `allow_url=False, allow_path=False`: then only bytes
+    and `data:` URLs are accepted, so no client can make it fetch a URL or read a file.
+    """
+    if isinstance(source, ImageInput):
+        return source
+    if isinstance(source, bytes | bytearray | memoryview):
+        return ImageInput(bytes(source), name=name)
+    if isinstance(source, str) and source.startswith("data:"):
+        return ImageInput(_data_url_bytes(source, name), name=name)
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        if not allow_url:
+            raise BadRequestError(
+                f"`{name}` is a URL; this server never fetches client-supplied URLs: upload the image or send a "
+                "data: URL",
+                param=name,
+            )
+        try:
+            data = download(source, max_bytes=max_bytes)
+        except DownloadError as exc:
+            raise BadRequestError(f"`{name}`: {exc}", param=name) from None
+        return ImageInput(data, filename=_url_filename(source), name=name)
+    if isinstance(source, str | os.PathLike):
+        if not allow_path:
+            raise BadRequestError(f"`{name}` must be an uploaded image or a data: URL", param=name)
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise BadRequestError(
+                f"`{name}`: no such file {path!r}; pass image bytes, a path, a binary file object or a data: URL",
+                param=name,
+            )
+        return ImageInput(path=path, name=name)
+    if hasattr(source, "read"):
+        data = source.read()  # kept as bytes: a retry must re-send it, and the stream is consumed now
+        if not isinstance(data, bytes):
+            raise BadRequestError(f"`{name}`: open the file in binary mode ('rb')", param=name)
+        filename = getattr(source, "name", None)
+        return ImageInput(data, filename=os.path.basename(filename) if isinstance(filename, str) else None, name=name)
+    raise BadRequestError(
+        f"`{name}` must be image bytes, a path, a binary file object or a data: URL, not {type(source).__name__}",
+        param=name,
+    )
+
+
+async def aload_image(
+    source: ImageSource | Any, *, name: str = "image", max_bytes: int = MAX_DOWNLOAD_BYTES
+) -> ImageInput:
+    """`load_image` for async callers: a URL is downloaded on the event loop, never on a blocked thread."""
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        try:
+            data = await adownload(source, max_bytes=max_bytes)
+        except DownloadError as exc:
+            raise BadRequestError(f"`{name}`: {exc}", param=name) from None
+        return ImageInput(data, filename=_url_filename(source), name=name)
+    return load_image(source, name=name, max_bytes=max_bytes)
+
+
+def _data_url_bytes(url: str, name: str) -> bytes:
+    header, sep, payload = url.partition(",")
+    if not sep or not header.endswith(";base64"):
+        raise BadRequestError(f"`{name}`: a data: URL must be base64 (data:image/png;base64,...)", param=name)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequestError(f"`{name}`: the data: URL holds invalid base64", param=name) from None
+
+
+def _url_filename(url: str) -> str | None:
+    path = url.split("?", 1)[0].rstrip("/")
+    return path.rpartition("/")[2] or None
+
+
+def shown_url(url: str) -> str:
+    """A URL fit for a message: without its query, which often holds a signature."""
+    return url.split("?", 1)[0]
+
+
+class DownloadError(Exception):
+    """A download failed; the message names the URL without its query."""
+
+
+def download(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = 60.0) -> bytes:
+    """The body of `url`, read up to `max_bytes`, sent with no credentials; raises DownloadError."""
+    import httpx
+
+    from .transport import sync_client
+
+    body = _Body(url, max_bytes)
+    try:
+        with sync_client().stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            body.start(response)
+            for chunk in response.iter_bytes():
+                body.add(chunk)
+    except httpx.HTTPError as exc:
+        raise DownloadError(f"could not download {shown_url(url)} ({type(exc).__name__})") from None
+    return body.value()
+
+
+async def adownload(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = 60.0) -> bytes:
+    """The async twin of `download`."""
+    import httpx
+
+    from .transport import async_client
+
+    body = _Body(url, max_bytes)
+    try:
+        async with async_client().stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            body.start(response)
+            async for chunk in response.aiter_bytes():
+                body.add(chunk)
+    except httpx.HTTPError as exc:
+        raise DownloadError(f"could not download {shown_url(url)} ({type(exc).__name__})") from None
+    return body.value()
+
+
+class _Body:
+    """A downloaded body, refused as soon as it proves larger than the limit."""
+
+    def __init__(self, url: str, max_bytes: int) -> None:
+        self.url, self.max_bytes = url, max_bytes
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def start(self, response: Any) -> None:
+        if not response.is_success:
+            raise DownloadError(f"downloading {shown_url(self.url)} answered HTTP {response.status_code}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            self.too_large()
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            self.too_large()
+        self.parts.append(chunk)
+
+    def too_large(self) -> None:
+        raise DownloadError(f"{shown_url(self.url)} is larger than {self.max_bytes // (1024 * 1024)} MB")
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)

@@ -1,0 +1,246 @@
+"""Streamed calls: OpenAI's image events as they arrive, from a provider that streams or emulated.
+
+A provider that streams (its plugin sent `event_stream=True`) has each Server-Sent Event read by the
+plugin's `parse_event` and passed on at once: partial images while the model works, then the completed
+image with its `usage`. Every other provider's finished answer becomes one completed event per image,
+exactly OpenAI's `partial_images=0` stream, so an app written against streaming works on any model.
+`ImageStream` / `AsyncImageStream` are what callers iterate; after the last event their `response` is
+the call's final `ImageResponse` (with its cost and warnings).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+
+import httpx
+
+from . import transport
+from .calls import PreparedCall
+from .exceptions import APIConnectionError
+from .images import sniff
+from .provider import EDIT, GenerationRequest, ProviderRequest
+from .sse import SSEDecoder
+from .types import CompletedImageEvent, Image, ImageResponse, ImageStreamEvent, Usage
+
+_SNIFF_B64_CHARS = 4096  # enough base64 to read an image's header (its type and dimensions)
+
+
+def event_type(request: GenerationRequest, kind: str) -> str:
+    """`image_generation.<kind>` or `image_edit.<kind>`, by the request's operation."""
+    return f"{'image_edit' if request.operation == EDIT else 'image_generation'}.{kind}"
+
+
+def completed_events(call: PreparedCall, response: ImageResponse) -> list[CompletedImageEvent]:
+    """One completed event per image of a finished answer (its images in base64); the answer's `usage`
+    rides on the last one, so a client adding up the events' usage counts it once."""
+    request = call.request
+    params = request.params
+    events = []
+    for index, image in enumerate(response.data):
+        assert image.b64_json is not None, "download URL results before making events of them"
+        found = sniff(base64.b64decode(image.b64_json[:_SNIFF_B64_CHARS]))
+        last = index == len(response.data) - 1
+        events.append(
+            CompletedImageEvent(
+                type=event_type(request, "completed"),  # type: ignore[arg-type]
+                b64_json=image.b64_json,
+                created_at=response.created,
+                size=f"{found[1]}x{found[2]}" if found else str(params.get("size", "auto")),
+                quality=str(params.get("quality", "auto")),
+                background=str(params.get("background", "auto")),
+                output_format=found[0] if found else str(params.get("output_format", "png")),
+                usage=response.usage if last and response.usage is not None else Usage(),
+            )
+        )
+    return events
+
+
+class StreamAssembler:
+    """Collects a streamed answer's completed events into the call's final `ImageResponse`."""
+
+    def __init__(self, call: PreparedCall) -> None:
+        self.call = call
+        self.first_event_at: float | None = None
+        """`time.perf_counter()` when the first event arrived (time to first event = it minus `call.started`)."""
+        self.response: ImageResponse | None = None
+        self._parts: list[ImageResponse] = []
+        self._completed: list[CompletedImageEvent] = []
+
+    def add(self, event: ImageStreamEvent) -> None:
+        if self.first_event_at is None:
+            self.first_event_at = time.perf_counter()
+        if isinstance(event, CompletedImageEvent):
+            self._completed.append(event)
+
+    def part_done(self, request: GenerationRequest) -> None:
+        """One upstream stream ended: it must have completed its images (a partial image is never final)."""
+        if not self._completed:
+            raise APIConnectionError(
+                "the provider's stream ended before the image was completed",
+                provider=request.provider,
+                model=request.model,
+            )
+        completed, self._completed = self._completed, []
+        usage = ImageResponse.merge([ImageResponse(usage=event.usage) for event in completed]).usage
+        data = [Image(b64_json=event.b64_json) for event in completed]
+        self._parts.append(ImageResponse(created=completed[0].created_at, data=data, usage=usage))
+
+    def finish(self, response: ImageResponse | None = None) -> ImageResponse:
+        """The final response: the assembled parts (or a finished answer's), priced and annotated."""
+        self.response = response or self.call.finish(self._parts)
+        return self.response
+
+
+def open_stream(call: PreparedCall, request: GenerationRequest, upstream: ProviderRequest) -> httpx.Response:
+    """Send a streaming request (retried until its answer begins); raises the mapped error of a non-2xx."""
+    response = transport.send(upstream, stream=True, **call.send_kwargs())
+    if not response.is_success:
+        try:
+            response.read()
+        finally:
+            response.close()
+        raise call.error(request, upstream, response)
+    return response
+
+
+async def aopen_stream(call: PreparedCall, request: GenerationRequest, upstream: ProviderRequest) -> httpx.Response:
+    """The async twin of `open_stream`."""
+    response = await transport.asend(upstream, stream=True, **call.send_kwargs())
+    if not response.is_success:
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        raise call.error(request, upstream, response)
+    return response
+
+
+def native_events(call: PreparedCall, first: httpx.Response, assembler: StreamAssembler) -> Iterator[ImageStreamEvent]:
+    """The events of every part's stream, in turn (`first` is the first part's, already open)."""
+    for index, (request, upstream) in enumerate(call.parts):
+        response = first if index == 0 else open_stream(call, request, upstream)
+        decoder = SSEDecoder()
+        try:
+            for chunk in response.iter_bytes():
+                for sse in decoder.feed(chunk):
+                    event = call.parse_event(request, upstream, sse)
+                    if event is not None:
+                        assembler.add(event)
+                        yield event
+        except httpx.TransportError as exc:
+            raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
+        finally:
+            response.close()
+        assembler.part_done(request)
+    assembler.finish()
+
+
+async def anative_events(
+    call: PreparedCall, first: httpx.Response, assembler: StreamAssembler
+) -> AsyncIterator[ImageStreamEvent]:
+    """The async twin of `native_events`."""
+    for index, (request, upstream) in enumerate(call.parts):
+        response = first if index == 0 else await aopen_stream(call, request, upstream)
+        decoder = SSEDecoder()
+        try:
+            async for chunk in response.aiter_bytes():
+                for sse in decoder.feed(chunk):
+                    event = call.parse_event(request, upstream, sse)
+                    if event is not None:
+                        assembler.add(event)
+                        yield event
+        except httpx.TransportError as exc:
+            raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
+        finally:
+            await response.aclose()
+        assembler.part_done(request)
+    assembler.finish()
+
+
+def emulated_events(response: ImageResponse, assembler: StreamAssembler) -> Iterator[ImageStreamEvent]:
+    """A finished answer's completed events (its URL results already downloaded)."""
+    for event in completed_events(assembler.call, response):
+        assembler.add(event)
+        yield event
+    assembler.finish(response)
+
+
+async def aemulated_events(response: ImageResponse, assembler: StreamAssembler) -> AsyncIterator[ImageStreamEvent]:
+    for event in emulated_events(response, assembler):
+        yield event
+
+
+class _StreamBase:
+    def __init__(self, assembler: StreamAssembler) -> None:
+        self._assembler = assembler
+
+    @property
+    def response(self) -> ImageResponse:
+        """The call's final `ImageResponse` (cost, warnings, every completed image), once the stream ended."""
+        if self._assembler.response is None:
+            raise RuntimeError("the stream has not ended yet: iterate over every event first")
+        return self._assembler.response
+
+    @property
+    def time_to_first_event(self) -> float | None:
+        """Seconds from the call's start to its first event (None before the first event)."""
+        first = self._assembler.first_event_at
+        return None if first is None else first - self._assembler.call.started
+
+
+class ImageStream(_StreamBase):
+    """The events of a streamed call. Iterate it; use it as a context manager (or `close()` it) so that
+    leaving early closes the upstream connection."""
+
+    def __init__(self, events: Iterator[ImageStreamEvent], assembler: StreamAssembler) -> None:
+        super().__init__(assembler)
+        self._events = events
+
+    def __iter__(self) -> Iterator[ImageStreamEvent]:
+        return self
+
+    def __next__(self) -> ImageStreamEvent:
+        return next(self._events)
+
+    def close(self) -> None:
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> ImageStream:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncImageStream(_StreamBase):
+    """The async twin of `ImageStream`: `async for` it, `async with` it, or `await stream.aclose()`."""
+
+    def __init__(self, events: AsyncIterator[ImageStreamEvent], assembler: StreamAssembler) -> None:
+        super().__init__(assembler)
+        self._events = events
+
+    def __aiter__(self) -> AsyncIterator[ImageStreamEvent]:
+        return self
+
+    async def __anext__(self) -> ImageStreamEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> AsyncImageStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
