@@ -1,0 +1,102 @@
+"""Streams: OpenAI's partial images passed on as they arrive; every other model's answer as completed events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import imagegen
+from imagegen.testing import png_image
+from tests.fakes.openai_fake import FakeOpenAI
+
+from .conftest import API_KEY
+
+
+def kwargs(fake: FakeOpenAI) -> dict[str, Any]:
+    return {"api_key": API_KEY, "api_base": fake.api_base}
+
+
+def test_partial_images_arrive_while_the_upstream_is_still_working(fake_openai: FakeOpenAI) -> None:
+    fake_openai.event_delay = 0.2
+    stream = imagegen.image_generation(
+        "otter", model="gpt-image-1", stream=True, partial_images=2, **kwargs(fake_openai)
+    )
+    first = next(stream)
+    received_before_end = len(fake_openai.requests)
+    rest = list(stream)
+    assert first.type == "image_generation.partial_image"
+    assert received_before_end == 1
+    assert [event.type for event in rest] == ["image_generation.partial_image", "image_generation.completed"]
+    assert stream.time_to_first_event is not None
+
+
+def test_the_stream_request_asks_openai_for_partial_images(fake_openai: FakeOpenAI) -> None:
+    list(imagegen.image_generation("otter", model="gpt-image-1", stream=True, partial_images=3, **kwargs(fake_openai)))
+    assert fake_openai.requests[0].json() == {
+        "model": "gpt-image-1", "prompt": "otter", "stream": True, "partial_images": 3,
+    }  # fmt: skip
+
+
+def test_the_final_response_is_priced_from_the_completed_events_usage(fake_openai: FakeOpenAI) -> None:
+    stream = imagegen.image_generation("otter", model="gpt-image-1", stream=True, **kwargs(fake_openai))
+    with pytest.raises(RuntimeError, match="not ended"):
+        _ = stream.response
+    events = list(stream)
+    assert stream.response.usage == events[-1].usage  # type: ignore[union-attr]
+    whole = imagegen.image_generation("otter", model="gpt-image-1", **kwargs(fake_openai))
+    assert stream.response.cost == whole.cost
+
+
+def test_an_emulated_stream_gives_a_completed_event_per_image_with_usage_on_the_last(fake_openai: FakeOpenAI) -> None:
+    stream = imagegen.image_generation("otter", model="dall-e-2", n=3, stream=True, **kwargs(fake_openai))
+    events = list(stream)
+    assert [event.type for event in events] == ["image_generation.completed"] * 3
+    assert all(event.b64_json for event in events)  # URL results downloaded for the events
+    assert stream.response.cost == pytest.approx(3 * 0.02)
+    assert (events[0].size, events[0].output_format) == ("1x1", "png")
+
+
+def test_partial_images_on_a_model_that_does_not_stream_is_a_warning(fake_openai: FakeOpenAI) -> None:
+    stream = imagegen.image_generation("otter", model="dall-e-3", stream=True, partial_images=2, **kwargs(fake_openai))
+    list(stream)
+    assert any("does not stream partial images" in warning for warning in stream.response.warnings)
+
+
+def test_partial_images_without_stream_is_ignored_with_a_warning(fake_openai: FakeOpenAI) -> None:
+    response = imagegen.image_generation("otter", model="gpt-image-1", partial_images=2, **kwargs(fake_openai))
+    assert any("partial_images" in warning for warning in response.warnings)
+    assert "partial_images" not in fake_openai.requests[0].json()
+
+
+def test_partial_images_outside_0_to_3_is_refused() -> None:
+    with pytest.raises(imagegen.BadRequestError, match="from 0 to 3"):
+        imagegen.image_generation("otter", model="gpt-image-1", stream=True, partial_images=4, api_key="k")
+
+
+@pytest.mark.anyio
+async def test_an_async_edit_streams_partial_images(fake_openai: FakeOpenAI) -> None:
+    stream = await imagegen.aimage_edit(
+        png_image(8, 8), "hat", model="gpt-image-1", stream=True, partial_images=1, **kwargs(fake_openai)
+    )
+    async with stream:
+        kinds = [event.type async for event in stream]
+    assert kinds == ["image_edit.partial_image", "image_edit.completed"]
+    fields, _ = fake_openai.uploads[-1]
+    assert (fields["stream"], fields["partial_images"]) == (["true"], ["1"])
+
+
+def test_events_serialise_exactly_as_openais(fake_openai: FakeOpenAI) -> None:
+    events = imagegen.image_generation(
+        "otter", model="gpt-image-1", stream=True, partial_images=1, **kwargs(fake_openai)
+    )
+    partial, completed = list(events)
+    assert set(partial.model_dump()) == {
+        "type", "b64_json", "created_at", "size", "quality", "background", "output_format", "partial_image_index",
+    }  # fmt: skip
+    assert set(completed.model_dump()) == {
+        "type", "b64_json", "created_at", "size", "quality", "background", "output_format", "usage",
+    }  # fmt: skip
+    openai_types = pytest.importorskip("openai.types")
+    openai_types.ImageGenCompletedEvent.model_validate(completed.model_dump())
+    openai_types.ImageGenPartialImageEvent.model_validate(partial.model_dump())
