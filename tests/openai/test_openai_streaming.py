@@ -100,3 +100,10 @@ def test_events_serialise_exactly_as_openais(fake_openai: FakeOpenAI) -> None:
     openai_types = pytest.importorskip("openai.types")
     openai_types.ImageGenCompletedEvent.model_validate(completed.model_dump())
     openai_types.ImageGenPartialImageEvent.model_validate(partial.model_dump())
+
+
+def test_a_stream_left_before_its_first_event_closes_the_upstream(fake_openai: FakeOpenAI) -> None:
+    with imagegen.image_generation("otter", model="gpt-image-1", stream=True, **kwargs(fake_openai)) as stream:
+        upstream = stream._upstream
+    assert upstream is not None
+    assert upstream.is_closed

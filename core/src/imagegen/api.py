@@ -80,7 +80,7 @@ def run_stream(call: PreparedCall) -> ImageStream:
     if call.streams_natively:
         request, upstream = call.parts[0]
         first = streaming.open_stream(call, request, upstream)
-        return ImageStream(streaming.native_events(call, first, assembler), assembler)
+        return ImageStream(streaming.native_events(call, first, assembler), assembler, first)
     return ImageStream(streaming.emulated_events(run(call, b64=True), assembler), assembler)
 
 
@@ -90,7 +90,7 @@ async def arun_stream(call: PreparedCall) -> AsyncImageStream:
     if call.streams_natively:
         request, upstream = call.parts[0]
         first = await streaming.aopen_stream(call, request, upstream)
-        return AsyncImageStream(streaming.anative_events(call, first, assembler), assembler)
+        return AsyncImageStream(streaming.anative_events(call, first, assembler), assembler, first)
     return AsyncImageStream(streaming.aemulated_events(await arun(call, b64=True), assembler), assembler)
 
 

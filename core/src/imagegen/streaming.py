@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from types import TracebackType
 
 import httpx
@@ -118,7 +118,9 @@ async def aopen_stream(call: PreparedCall, request: GenerationRequest, upstream:
     return response
 
 
-def native_events(call: PreparedCall, first: httpx.Response, assembler: StreamAssembler) -> Iterator[ImageStreamEvent]:
+def native_events(
+    call: PreparedCall, first: httpx.Response, assembler: StreamAssembler
+) -> Generator[ImageStreamEvent, None, None]:
     """The events of every part's stream, in turn (`first` is the first part's, already open)."""
     for index, (request, upstream) in enumerate(call.parts):
         response = first if index == 0 else open_stream(call, request, upstream)
@@ -140,7 +142,7 @@ def native_events(call: PreparedCall, first: httpx.Response, assembler: StreamAs
 
 async def anative_events(
     call: PreparedCall, first: httpx.Response, assembler: StreamAssembler
-) -> AsyncIterator[ImageStreamEvent]:
+) -> AsyncGenerator[ImageStreamEvent, None]:
     """The async twin of `native_events`."""
     for index, (request, upstream) in enumerate(call.parts):
         response = first if index == 0 else await aopen_stream(call, request, upstream)
@@ -160,7 +162,7 @@ async def anative_events(
     assembler.finish()
 
 
-def emulated_events(response: ImageResponse, assembler: StreamAssembler) -> Iterator[ImageStreamEvent]:
+def emulated_events(response: ImageResponse, assembler: StreamAssembler) -> Generator[ImageStreamEvent, None, None]:
     """A finished answer's completed events (its URL results already downloaded)."""
     for event in completed_events(assembler.call, response):
         assembler.add(event)
@@ -168,7 +170,9 @@ def emulated_events(response: ImageResponse, assembler: StreamAssembler) -> Iter
     assembler.finish(response)
 
 
-async def aemulated_events(response: ImageResponse, assembler: StreamAssembler) -> AsyncIterator[ImageStreamEvent]:
+async def aemulated_events(
+    response: ImageResponse, assembler: StreamAssembler
+) -> AsyncGenerator[ImageStreamEvent, None]:
     for event in emulated_events(response, assembler):
         yield event
 
@@ -195,9 +199,15 @@ class ImageStream(_StreamBase):
     """The events of a streamed call. Iterate it; use it as a context manager (or `close()` it) so that
     leaving early closes the upstream connection."""
 
-    def __init__(self, events: Iterator[ImageStreamEvent], assembler: StreamAssembler) -> None:
+    def __init__(
+        self,
+        events: Generator[ImageStreamEvent, None, None],
+        assembler: StreamAssembler,
+        upstream: httpx.Response | None = None,
+    ) -> None:
         super().__init__(assembler)
         self._events = events
+        self._upstream = upstream  # open before the first event is asked for: closed here if it never is
 
     def __iter__(self) -> Iterator[ImageStreamEvent]:
         return self
@@ -206,9 +216,9 @@ class ImageStream(_StreamBase):
         return next(self._events)
 
     def close(self) -> None:
-        close = getattr(self._events, "close", None)
-        if close is not None:
-            close()
+        self._events.close()
+        if self._upstream is not None:
+            self._upstream.close()
 
     def __enter__(self) -> ImageStream:
         return self
@@ -222,9 +232,15 @@ class ImageStream(_StreamBase):
 class AsyncImageStream(_StreamBase):
     """The async twin of `ImageStream`: `async for` it, `async with` it, or `await stream.aclose()`."""
 
-    def __init__(self, events: AsyncIterator[ImageStreamEvent], assembler: StreamAssembler) -> None:
+    def __init__(
+        self,
+        events: AsyncGenerator[ImageStreamEvent, None],
+        assembler: StreamAssembler,
+        upstream: httpx.Response | None = None,
+    ) -> None:
         super().__init__(assembler)
         self._events = events
+        self._upstream = upstream
 
     def __aiter__(self) -> AsyncIterator[ImageStreamEvent]:
         return self
@@ -233,9 +249,9 @@ class AsyncImageStream(_StreamBase):
         return await self._events.__anext__()
 
     async def aclose(self) -> None:
-        aclose = getattr(self._events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await self._events.aclose()
+        if self._upstream is not None:
+            await self._upstream.aclose()
 
     async def __aenter__(self) -> AsyncImageStream:
         return self
