@@ -34,18 +34,23 @@ OVERRIDE_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class ImageRule:
-    """One per-image price: `usd` for each image when every condition given holds."""
+    """One per-image price: `usd` for each image when every condition given holds.
+
+    `when`: other parameters' values that must hold (e.g. `{"resolution": {"2k"}}`).
+    """
 
     usd: float
     quality: frozenset[str] | None = None
     max_pixels: int | None = None
     max_steps: int | None = None
+    when: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
-    def matches(self, quality: str | None, pixels: int | None, steps: int | None) -> bool:
+    def matches(self, quality: str | None, pixels: int | None, steps: int | None, values: Mapping[str, Any]) -> bool:
         return (
             (self.quality is None or quality in self.quality)
             and (self.max_pixels is None or (pixels is not None and pixels <= self.max_pixels))
             and (self.max_steps is None or (steps is not None and steps <= self.max_steps))
+            and all(values.get(name) in allowed for name, allowed in self.when.items())
         )
 
 
@@ -65,6 +70,7 @@ class ModelPrice:
                 quality=frozenset(rule["quality"]) if "quality" in rule else None,
                 max_pixels=rule.get("max_pixels"),
                 max_steps=rule.get("max_steps"),
+                when={name: frozenset(allowed) for name, allowed in rule.get("when", {}).items()},
             )
             for rule in entry.get("per_image", ())
         )
@@ -92,8 +98,9 @@ class ModelPrice:
         quality = params.get("quality", self.defaults.get("quality"))
         pixels = _pixels(params) or _pixels(self.defaults)
         steps = params.get("steps", self.defaults.get("steps"))
+        values = {**self.defaults, **params}
         for rule in self.per_image:
-            if rule.matches(quality, pixels, steps):
+            if rule.matches(quality, pixels, steps, values):
                 return rule.usd * len(response.data)
         return None
 
