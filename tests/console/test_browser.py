@@ -18,7 +18,7 @@ from tests.proxy.conftest import MASTER_KEY, RunningProxy
 from .conftest import PHONE, ConsolePage
 
 pytest.importorskip("playwright", reason="Playwright is in the dev group: run scripts/bootstrap")
-from playwright.sync_api import expect  # noqa: E402
+from playwright.sync_api import expect
 
 
 def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -95,7 +95,8 @@ def test_generating_with_two_models_shows_both_images_side_by_side(console: Cons
         expect(card.get_by_role("link", name="Download image 1")).to_be_visible()
     expect(dall_e.locator(".cost")).to_have_text("$0.08")  # dall-e-3 at 1024x1792, from x-imagegen-response-cost
     first, second = dall_e.bounding_box(), gpt_image.bounding_box()
-    assert first["y"] == second["y"] and first["x"] < second["x"]  # side by side
+    assert first["y"] == second["y"]  # side by side
+    assert first["x"] < second["x"]
     expect(page.get_by_role("list").filter(has_text="A cute baby sea otter")).to_contain_text("dall-e-3, gpt-image-1")
     console.screenshot("playground-two-models")
 
@@ -213,7 +214,7 @@ def test_the_spend_log_exports_as_csv(console: ConsolePage, proxy: RunningProxy)
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
 
-    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
     assert [row["model_group"] for row in rows] == ["gpt-image-1", "dall-e-3"]  # newest first
     assert {row["api_key"] for row in rows} == {hash_key(key)}
     assert [row["status"] for row in rows] == ["200", "200"]
@@ -243,9 +244,7 @@ def test_signing_out_forgets_the_key(console: ConsolePage) -> None:
     expect(console.page.get_by_label("API key")).to_be_visible()
 
 
-def test_the_models_page_shows_health_without_calling_any_upstream(
-    console: ConsolePage, upstream: FakeOpenAI
-) -> None:
+def test_the_models_page_shows_health_without_calling_any_upstream(console: ConsolePage, upstream: FakeOpenAI) -> None:
     console.sign_in()
     before = len(upstream.requests)
     console.go("Models")
@@ -273,4 +272,3 @@ def test_the_console_fits_a_phone_screen(browser: Any, proxy: RunningProxy) -> N
     finally:
         context.close()
     assert tab.unexpected_errors() == []
-

@@ -20,7 +20,7 @@ export async function playgroundView(root, session) {
     replace(root, title, failure(error, "Check that the proxy is running, then reload the page."));
     return;
   }
-  if (!groups.length) {
+  if (!groups.some((group) => group.supported_operations.includes("generation"))) {
     replace(root, title, empty(
       "There is no model you can generate with.",
       session.role === "key"
@@ -29,7 +29,10 @@ export async function playgroundView(root, session) {
     ));
     return;
   }
-  const playground = new Playground(groups);
+  // Only generation so far: edits and variations will be other operations in `supported_operations`, each
+  // with its own form (image and mask uploads), next to this one.
+  const generating = groups.filter((group) => group.supported_operations.includes("generation"));
+  const playground = new Playground(generating);
   replace(root, title, playground.element);
   return () => playground.leave();
 }
@@ -118,7 +121,7 @@ class Playground {
     event.preventDefault();
     const prompt = this.prompt.value.trim();
     const groups = this.chosen();
-    if (!groups.length) {
+    if (!groups.some((group) => group.supported_operations.includes("generation"))) {
       this.status.textContent = "Pick at least one model.";
       return;
     }
