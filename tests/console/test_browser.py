@@ -181,6 +181,22 @@ def test_a_budget_bar_shows_the_spend_against_the_budget(console: ConsolePage, p
     console.screenshot("keys-budget")
 
 
+def test_editing_a_key_changes_only_what_was_changed(console: ConsolePage, proxy: RunningProxy) -> None:
+    key = create_key(proxy, key_alias="edited", max_budget=1.0, rpm_limit=10)
+    console.sign_in()
+    console.go("Keys")
+    key_row(console, "edited").get_by_role("button", name=re.compile("^Edit ")).click()
+    dialog = console.page.get_by_role("dialog", name="Edit edited")
+    expect(dialog.get_by_label("Requests per minute")).to_have_value("10")
+    dialog.get_by_label("Budget (USD)").fill("5")
+    dialog.get_by_role("button", name="Save changes").click()
+
+    expect(key_row(console, "edited")).to_contain_text("$0.00 of $5.00")
+    with proxy.http(key) as client:
+        info = client.get("/key/info").json()["info"]
+    assert (info["max_budget"], info["rpm_limit"]) == (5.0, 10)
+
+
 def test_deleting_a_key_asks_first_then_the_key_stops_working(console: ConsolePage, proxy: RunningProxy) -> None:
     key = create_key(proxy, key_alias="doomed")
     console.sign_in()

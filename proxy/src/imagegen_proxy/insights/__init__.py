@@ -9,6 +9,7 @@ calls an upstream or writes anything, and none of it is on a generation's path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -16,12 +17,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..access import Caller, presented_key
-from ..errors import ProxyError
 from .health import HealthWindow, deployment_totals
 from .models import deployment_info, group_info, visible_groups
 
 if TYPE_CHECKING:
     from ..app import Proxy
+    from ..keys import KeyAccess
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,10 @@ class Insights:
             for deployments in groups.values()
             for deployment in deployments
         ]
-        return JSONResponse({"data": data, "health_since": _iso(recent.since)})
+        return JSONResponse({"data": data, "health_since": datetime.fromtimestamp(recent.since, UTC).isoformat()})
 
 
-def _iso(timestamp: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, UTC).isoformat()
-
-
-def _key_access(proxy: Proxy) -> Any:
+def _key_access(proxy: Proxy) -> KeyAccess | None:
     """The proxy's virtual keys and spend log, if it has them (a master key is set)."""
     if proxy.config.master_key is None:
         return None
@@ -111,8 +106,3 @@ def insight_routes(proxy: Proxy) -> list[BaseRoute]:
 
         routes += SpendInsights(proxy, access).routes()
     return routes
-
-
-def operator_only(viewer: Viewer, what: str) -> None:
-    if not viewer.operator:
-        raise ProxyError(403, f"{what} is for the master key only", code="admin_only")

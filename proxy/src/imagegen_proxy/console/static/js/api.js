@@ -27,18 +27,17 @@ function url(path, query) {
 }
 
 /** The raw Response of a request; throws ApiError with the proxy's message for any status ≥ 400. */
-export async function request(path, { method = "GET", body, query, key = currentKey(), signal } = {}) {
+export async function request(path, { method = "GET", body, query, key = currentKey() } = {}) {
   const headers = { accept: "application/json" };
   if (key) headers.authorization = `Bearer ${key}`;
   if (body !== undefined) headers["content-type"] = "application/json";
   let response;
   try {
     response = await fetch(url(path, query), {
-      method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
     });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
+  } catch {
     throw new ApiError(0, "The proxy did not answer. Is it still running? Check its address and try again.");
   }
   if (!response.ok) {

@@ -167,6 +167,11 @@ function modal(build) {
       resolve(value);
     });
     dialog.append(build(close));
+    const heading = dialog.querySelector("h2");
+    if (heading) {
+      heading.id = uid("dialog-title");
+      dialog.setAttribute("aria-labelledby", heading.id);
+    }
     document.body.append(dialog);
     dialog.showModal();
   });

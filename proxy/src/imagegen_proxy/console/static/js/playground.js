@@ -34,7 +34,6 @@ export async function playgroundView(root, session) {
   const generating = groups.filter((group) => group.supported_operations.includes("generation"));
   const playground = new Playground(generating);
   replace(root, title, playground.element);
-  return () => playground.leave();
 }
 
 class Playground {
@@ -42,7 +41,6 @@ class Playground {
     this.groups = groups;
     this.selected = new Set([groups[0].model_group]);
     this.parameterSets = new Map(); // group name → its fieldset and how to read it (kept while selected or not)
-    this.controller = null;
     this.build();
   }
 
@@ -132,23 +130,16 @@ class Playground {
     }
     this.status.textContent = "";
     this.button.disabled = true;
-    this.controller = new AbortController();
+    // Leaving the page does not cancel: the images are made (and paid for) anyway, so they reach the history.
     const entry = { time: new Date().toISOString(), prompt, results: [] };
     const cards = groups.map((group) => resultCard({ model: group.model_group, pending: true }, prompt));
     replace(this.results, h("div", { class: "result-grid" }, cards));
-    try {
-      entry.results = await Promise.all(groups.map(async (group, index) => {
-        const result = await generate(group, prompt, this.parameterSet(group).read(), this.controller.signal);
-        cards[index].replaceWith(resultCard(result, prompt));
-        return result;
-      }));
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      throw error;
-    } finally {
-      this.button.disabled = false;
-      this.controller = null;
-    }
+    entry.results = await Promise.all(groups.map(async (group, index) => {
+      const result = await generate(group, prompt, this.parameterSet(group).read());
+      cards[index].replaceWith(resultCard(result, prompt));
+      return result;
+    }));
+    this.button.disabled = false;
     remember(entry);
     this.showHistory();
   }
@@ -179,10 +170,6 @@ class Playground {
         entry.restored ? h("span", { class: "muted" }, " · images are not kept after a reload") : thumbnails,
       );
     }));
-  }
-
-  leave() {
-    if (this.controller) this.controller.abort();
   }
 }
 
@@ -232,14 +219,14 @@ function loose(text) {
 }
 
 /** Generate with one model group; never throws for an API error (the card shows it). */
-async function generate(group, prompt, params, signal) {
+async function generate(group, prompt, params) {
   const body = { model: group.model_group, prompt, ...params };
   const formats = group.params?.response_format?.values;
   if (formats && formats.includes("b64_json")) body.response_format = "b64_json";
   const started = performance.now();
   const result = { model: group.model_group, asked: params.n ?? 1, images: [], links: [], warnings: [] };
   try {
-    const response = await request("/v1/images/generations", { method: "POST", body, signal });
+    const response = await request("/v1/images/generations", { method: "POST", body });
     const answer = await response.json();
     result.latency = performance.now() - started;
     const cost = response.headers.get("x-imagegen-response-cost");
@@ -260,7 +247,6 @@ async function generate(group, prompt, params, signal) {
     const got = result.images.length + result.links.length;
     if (got < result.asked) result.warnings.push(`Asked for ${result.asked} images, got ${got}.`);
   } catch (error) {
-    if (error.name === "AbortError") throw error;
     result.latency = performance.now() - started;
     result.error = error.message;
     result.advice = adviceFor(error);
