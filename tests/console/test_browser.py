@@ -13,6 +13,7 @@ import pytest
 
 from imagegen_proxy.keys.tokens import hash_key
 from tests.fakes.openai_fake import FakeOpenAI
+from tests.keys.test_proxy_keys import generate_key
 from tests.proxy.conftest import MASTER_KEY, RunningProxy
 
 from .conftest import PHONE, ConsolePage
@@ -27,14 +28,6 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(0.05)
-
-
-def create_key(proxy: RunningProxy, **fields: Any) -> str:
-    with proxy.http() as client:
-        response = client.post("/key/generate", json=fields)
-    assert response.status_code == 200, response.text
-    key: str = response.json()["key"]
-    return key
 
 
 def generate_with(proxy: RunningProxy, key: str, model: str = "dall-e-3") -> None:
@@ -129,8 +122,8 @@ def test_a_created_key_is_shown_once_with_a_copy_button(console: ConsolePage, pr
 
 
 def test_a_virtual_key_sees_only_its_own_usage(console: ConsolePage, proxy: RunningProxy) -> None:
-    mine = create_key(proxy, key_alias="mine", models=["dall-e-3"])
-    theirs = create_key(proxy, key_alias="theirs")
+    mine = generate_key(proxy, key_alias="mine", models=["dall-e-3"])
+    theirs = generate_key(proxy, key_alias="theirs")
     generate_with(proxy, mine)
     generate_with(proxy, theirs)
     eventually(lambda: logged_requests(proxy, mine) == 1 and logged_requests(proxy, theirs) == 1, "spend rows")
@@ -158,7 +151,7 @@ def test_a_virtual_key_sees_only_its_own_usage(console: ConsolePage, proxy: Runn
 
 
 def test_a_key_page_for_the_master_key_only_says_so_to_a_virtual_key(console: ConsolePage, proxy: RunningProxy) -> None:
-    key = create_key(proxy, key_alias="curious")
+    key = generate_key(proxy, key_alias="curious")
     console.sign_in(key)
     console.page.goto(f"{proxy.url}/ui/#/keys")
 
@@ -167,7 +160,7 @@ def test_a_key_page_for_the_master_key_only_says_so_to_a_virtual_key(console: Co
 
 
 def test_a_budget_bar_shows_the_spend_against_the_budget(console: ConsolePage, proxy: RunningProxy) -> None:
-    key = create_key(proxy, key_alias="budgeted", max_budget=1.0)
+    key = generate_key(proxy, key_alias="budgeted", max_budget=1.0)
     generate_with(proxy, key)  # dall-e-3 at its default size: $0.04
     eventually(lambda: key_spend(proxy, key) > 0, "the key's spend")
 
@@ -182,7 +175,7 @@ def test_a_budget_bar_shows_the_spend_against_the_budget(console: ConsolePage, p
 
 
 def test_editing_a_key_changes_only_what_was_changed(console: ConsolePage, proxy: RunningProxy) -> None:
-    key = create_key(proxy, key_alias="edited", max_budget=1.0, rpm_limit=10)
+    key = generate_key(proxy, key_alias="edited", max_budget=1.0, rpm_limit=10)
     console.sign_in()
     console.go("Keys")
     key_row(console, "edited").get_by_role("button", name=re.compile("^Edit ")).click()
@@ -198,7 +191,7 @@ def test_editing_a_key_changes_only_what_was_changed(console: ConsolePage, proxy
 
 
 def test_deleting_a_key_asks_first_then_the_key_stops_working(console: ConsolePage, proxy: RunningProxy) -> None:
-    key = create_key(proxy, key_alias="doomed")
+    key = generate_key(proxy, key_alias="doomed")
     console.sign_in()
     console.go("Keys")
     page = console.page
@@ -216,7 +209,7 @@ def test_deleting_a_key_asks_first_then_the_key_stops_working(console: ConsolePa
 
 
 def test_the_spend_log_exports_as_csv(console: ConsolePage, proxy: RunningProxy) -> None:
-    key = create_key(proxy, key_alias="exported")
+    key = generate_key(proxy, key_alias="exported")
     generate_with(proxy, key)
     generate_with(proxy, key, model="gpt-image-1")
     eventually(lambda: logged_requests(proxy, key) == 2, "two spend rows")

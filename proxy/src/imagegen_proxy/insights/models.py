@@ -14,7 +14,7 @@ from typing import Any
 
 from imagegen import pricing
 from imagegen.exceptions import PluginError
-from imagegen.plugins import registry
+from imagegen.plugins import Provider, registry
 from imagegen.provider import Allowed, IntRange, ModelSpec
 
 from ..config import IMAGE_MODE, Deployment
@@ -27,14 +27,21 @@ GENERATION = "generation"
 OPERATIONS: tuple[str, ...] = (GENERATION,)
 
 
-def deployment_spec(deployment: Deployment) -> ModelSpec | None:
-    """The ModelSpec of a deployment's model, else of its `base_model` (an Azure deployment), else None."""
+def _resolved(deployment: Deployment) -> tuple[Provider, str] | None:
+    """The plugin serving a deployment and its model id there; None when no installed plugin does."""
     if deployment.provider is None:
         return None
     try:
-        provider, model_id = registry.resolve(deployment.model)
+        return registry.resolve(deployment.model)
     except PluginError:
         return None
+
+
+def deployment_spec(deployment: Deployment) -> ModelSpec | None:
+    """The ModelSpec of a deployment's model, else of its `base_model` (an Azure deployment), else None."""
+    if (resolved := _resolved(deployment)) is None:
+        return None
+    provider, model_id = resolved
     base_model = deployment.model_info.get("base_model") or deployment.params.get("base_model")
     for name in (model_id, base_model):
         if isinstance(name, str):
@@ -92,14 +99,11 @@ def common_params(specs: Iterable[ModelSpec | None]) -> dict[str, Any] | None:
 
 
 def _price(deployment: Deployment, spec: ModelSpec | None) -> dict[str, Any] | None:
-    if deployment.provider is None:
+    if (resolved := _resolved(deployment)) is None:
         return None
-    try:
-        _, model_id = registry.resolve(deployment.model)
-    except PluginError:
-        return None
+    provider, model_id = resolved
     price = pricing.price_for(
-        deployment.provider, model_id, base_model=spec.name if spec else None, model_info=deployment.model_info
+        provider.prefix, model_id, base_model=spec.name if spec else None, model_info=deployment.model_info
     )
     if price is None:
         return None
