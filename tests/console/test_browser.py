@@ -281,3 +281,39 @@ def test_the_console_fits_a_phone_screen(browser: Any, proxy: RunningProxy) -> N
     finally:
         context.close()
     assert tab.unexpected_errors() == []
+
+
+def test_the_console_works_with_the_keyboard_alone(console: ConsolePage) -> None:
+    console.open()
+    page = console.page
+    page.keyboard.type(MASTER_KEY)  # the key field has the focus
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Playground", level=1).wait_for()
+
+    keys_link = page.get_by_role("navigation", name="Console").get_by_role("link", name="Keys")
+    for _ in range(10):
+        if keys_link.evaluate("link => link === document.activeElement"):
+            break
+        page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("heading", name="Keys", level=1)).to_be_focused()
+
+
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll("input, select, textarea, button, meter")]
+    .filter((control) => !control.hidden && !(control.labels && control.labels.length)
+        && !control.getAttribute("aria-label") && !control.textContent.trim())
+    .map((control) => control.outerHTML)"""
+
+
+def test_every_control_has_a_label(console: ConsolePage, proxy: RunningProxy) -> None:
+    generate_key(proxy, key_alias="labelled", max_budget=3)
+    console.sign_in()
+    for view in ("Playground", "Keys", "Spend", "Models"):
+        console.go(view)
+        console.page.get_by_role("heading", name=view, level=1).wait_for()
+        console.page.locator(".loading").first.wait_for(state="detached")
+        assert console.page.evaluate(UNLABELLED_CONTROLS) == [], view
+    console.go("Keys")
+    console.page.get_by_role("button", name="Create key").click()
+    assert console.page.evaluate(UNLABELLED_CONTROLS) == [], "the create dialog"
