@@ -118,7 +118,10 @@ def test_a_created_key_is_shown_once_with_a_copy_button(console: ConsolePage, pr
 
     expect(key_row(console, "shown-once")).to_contain_text(f"sk-...{key[-4:]}")
     assert key not in page.content()
-    generate_with(proxy, key)  # the key works
+    page.get_by_role("button", name="Sign out").click()
+    console.sign_in(key)  # the copied key signs in, as a virtual key
+    expect(page.get_by_role("navigation", name="Console").get_by_role("link", name="Usage")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Console").get_by_role("link", name="Keys")).to_be_hidden()
 
 
 def test_a_virtual_key_sees_only_its_own_usage(console: ConsolePage, proxy: RunningProxy) -> None:

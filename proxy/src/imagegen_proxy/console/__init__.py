@@ -70,7 +70,7 @@ class ConsoleFiles:
         headers = {**SECURITY_HEADERS, "etag": etag, "cache-control": "no-cache"}
         if etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
-        return Response(content if request.method == "GET" else b"", 200, headers, kind)
+        return Response(content, 200, headers, kind)  # to HEAD too: the server sends no body, only its length
 
 
 async def _to_index(request: Request) -> Response:
@@ -83,6 +83,6 @@ def console_routes(enabled: bool) -> list[BaseRoute]:
         return []
     files = ConsoleFiles(resources.files(__package__).joinpath("static"))
     return [
-        Route(PREFIX, _to_index, methods=["GET", "HEAD"]),
-        Route(f"{PREFIX}/{{path:path}}", files.serve, methods=["GET", "HEAD"]),
+        Route(PREFIX, _to_index, methods=["GET"]),  # Starlette answers HEAD for every GET route
+        Route(f"{PREFIX}/{{path:path}}", files.serve, methods=["GET"]),
     ]
