@@ -64,7 +64,7 @@ def test_a_path_is_read_when_sent_and_never_held(tmp_path: Path) -> None:
     assert image.path == str(path)
     assert image.filename == "otter.png"
     assert b"".join(image.chunks()) == path.read_bytes()
-    assert repr(image) == "<ImageInput png 16x8 %d bytes 'otter.png'>" % path.stat().st_size
+    assert repr(image) == f"<ImageInput png 16x8 {path.stat().st_size} bytes 'otter.png'>"
 
 
 def test_a_file_object_is_read_once_into_bytes_so_a_retry_can_resend_it() -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 from imagegen import masks
 from imagegen.images import ImageInput
 from imagegen.multipart import MultipartForm
-from imagegen.sse import SSEDecoder, ServerSentEvent
+from imagegen.sse import ServerSentEvent, SSEDecoder
 from imagegen.testing import FakeRequest, png_image
 
 

@@ -19,7 +19,15 @@ from imagegen.images import sniff
 from imagegen.testing import TINY_PNG_B64, FakeFile, FakeRequest, FakeResponse, FakeUpstream
 
 ASPECT_RATIOS = {"16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"}
-SD3_MODELS = {"sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash", "sd3-large", "sd3-large-turbo", "sd3-medium"}
+SD3_MODELS = {
+    "sd3.5-large",
+    "sd3.5-large-turbo",
+    "sd3.5-medium",
+    "sd3.5-flash",
+    "sd3-large",
+    "sd3-large-turbo",
+    "sd3-medium",
+}
 STYLE_PRESETS = {"3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance", "fantasy-art",
                  "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk", "origami", "photographic",
                  "pixel-art", "tile-texture"}  # fmt: skip
@@ -44,8 +52,21 @@ SERVICES: dict[str, tuple[set[str], set[str], set[str], set[str], set[str]]] = {
     "upscale/conservative": ({"prompt"}, {"negative_prompt", "seed", "creativity", "output_format"}, {"image"}, set(), {"png", "jpeg", "webp"}),
     "upscale/creative": ({"prompt"}, {"negative_prompt", "seed", "creativity", "output_format"}, {"image"}, set(), {"png", "jpeg", "webp"}),
 }  # fmt: skip
-INTEGERS = {"seed": (0, 4294967294), "grow_mask": (0, 20), "left": (0, 512), "right": (0, 512), "up": (0, 512), "down": (0, 512)}
-FLOATS = {"cfg_scale": (1, 10), "strength": (0, 1), "creativity": (0, 1), "control_strength": (0, 1), "fidelity": (0, 1)}
+INTEGERS = {
+    "seed": (0, 4294967294),
+    "grow_mask": (0, 20),
+    "left": (0, 512),
+    "right": (0, 512),
+    "up": (0, 512),
+    "down": (0, 512),
+}
+FLOATS = {
+    "cfg_scale": (1, 10),
+    "strength": (0, 1),
+    "creativity": (0, 1),
+    "control_strength": (0, 1),
+    "fidelity": (0, 1),
+}
 
 
 def stability_error(status: int, name: str, *errors: str) -> FakeResponse:

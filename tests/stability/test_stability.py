@@ -147,7 +147,12 @@ def test_the_seed_is_kept_on_each_image(fake_stability: FakeStability) -> None:
 
 @pytest.mark.parametrize(
     ("model", "n", "cost"),
-    [("stable-image-ultra", 1, 0.08), ("stable-image-core", 3, 0.09), ("sd3.5-large", 1, 0.065), ("sd3.5-medium", 1, 0.035)],
+    [
+        ("stable-image-ultra", 1, 0.08),
+        ("stable-image-core", 3, 0.09),
+        ("sd3.5-large", 1, 0.065),
+        ("sd3.5-medium", 1, 0.035),
+    ],
 )
 def test_generation_list_prices(fake_stability: FakeStability, model: str, n: int, cost: float) -> None:
     response = imagegen.image_generation("otter", model=f"stability/{model}", n=n, **kwargs(fake_stability))

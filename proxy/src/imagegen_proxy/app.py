@@ -31,7 +31,9 @@ from imagegen.provider import COMMON_SETTINGS
 from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
+from .console import console_routes
 from .errors import ProxyError
+from .insights import insight_routes
 from .metrics import CONTENT_TYPE, ProxyMetrics
 from .relay import StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
@@ -147,6 +149,8 @@ class Proxy:
         headers = {"x-imagegen-deployment": deployment.id}
         if answer.cost is not None:  # a streamed answer's only when priced per image, not by its `usage`
             headers["x-imagegen-response-cost"] = str(answer.cost)
+        if answer.warnings:  # what was changed on the caller's behalf (a dropped parameter…), as a JSON list
+            headers["x-imagegen-warnings"] = json.dumps(answer.warnings)
         if answer.rest is not None:
             if answer.length is not None:
                 headers["content-length"] = str(answer.length)
@@ -340,6 +344,8 @@ def create_app(
         Route("/health/readiness", proxy.readiness, methods=["GET"]),
         Route("/metrics", proxy.prometheus, methods=["GET"]),
         *proxy.access.routes(),
+        *insight_routes(proxy),
+        *console_routes(config.ui),
     ]
     app = Starlette(
         routes=routes,

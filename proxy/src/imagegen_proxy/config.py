@@ -48,7 +48,9 @@ _IGNORED_LITELLM_KEYS = frozenset(
 _TOP_LEVEL_KEYS = frozenset(
     {"model_list", "general_settings", "router_settings", "litellm_settings", "environment_variables"}
 )
-GENERAL_SETTINGS = frozenset({"master_key", "store_prompts", "database_url", "public_metrics", "disable_spend_logs"})
+GENERAL_SETTINGS = frozenset(
+    {"master_key", "store_prompts", "database_url", "public_metrics", "disable_spend_logs", "ui"}
+)
 """`general_settings` keys the proxy reads; any other is reported as ignored."""
 _ROUTER_KEYS = frozenset(
     {"routing_strategy", "num_retries", "retry_after", "allowed_fails", "cooldown_time", "fallbacks",
@@ -135,6 +137,11 @@ class ProxyConfig:
     def spend_logs(self) -> bool:
         """A spend log row per request; `disable_spend_logs: true` (LiteLLM's) stops them, keys still count spend."""
         return _bool_or_none(self.general_settings.get("disable_spend_logs")) is not True
+
+    @property
+    def ui(self) -> bool:
+        """The web console at `/ui`: on unless `ui: false`."""
+        return _bool_or_none(self.general_settings.get("ui")) is not False
 
     @property
     def public_metrics(self) -> bool:

@@ -7,8 +7,10 @@ With several workers (`--workers N`) each process writes to `PROMETHEUS_MULTIPRO
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the `_created` series double the output and nobody graphs them
@@ -60,8 +62,15 @@ class ProxyMetrics:
 
     def exposition(self) -> bytes:
         """The text format of every metric (of every worker process, in multiprocess mode)."""
+        return generate_latest(self._all_workers())
+
+    def collect(self) -> Iterable[Metric]:
+        """Every metric with its samples, as /metrics shows them (every worker's, in multiprocess mode)."""
+        return self._all_workers().collect()
+
+    def _all_workers(self) -> CollectorRegistry:
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+            return registry
+        return self.registry

@@ -61,6 +61,7 @@ class Answer:
     upstream: httpx.Response | None = field(default=None, repr=False)  # open while `rest` streams
     length: int | None = None  # the body's length when known in advance
     call: PreparedCall | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)  # what the core changed on the caller's behalf
 
     async def close(self) -> None:
         if self.upstream is not None:
@@ -80,7 +81,12 @@ async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any])
     response = call.finish(list(outcomes))
     # Serialised once, straight to bytes: images can be megabytes of base64.
     body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
-    return Answer([body], len(response.data), _cost(deployment, call, response))
+    return _answer_of([body], deployment, call, response)
+
+
+def _answer_of(body: list[bytes], deployment: Deployment, call: PreparedCall, response: ImageResponse) -> Answer:
+    """The answer whose whole `body` was read, and parsed as `response`."""
+    return Answer(body, len(response.data), _cost(deployment, call, response), warnings=response.warnings)
 
 
 async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
@@ -91,7 +97,7 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
         if not response.is_success or (declared.isdigit() and int(declared) <= SMALL_BODY_BYTES):
             await response.aread()  # an error, or a small body: read whole and parsed by the plugin
             parsed = call.finish([await asettle(call, part, call.parse(part, upstream, response))])
-            return Answer([response.content], len(parsed.data), _cost(deployment, call, parsed))
+            return _answer_of([response.content], deployment, call, parsed)
         chunks = response.aiter_bytes()
         head: list[bytes] = []
         size = 0
@@ -100,10 +106,10 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
             size += len(chunk)
             if size > SMALL_BODY_BYTES and _JSON_OBJECT_START.match(head[0]):
                 cost = _cost_up_front(deployment, call)
-                return Answer(head, 0, cost, chunks, response, _known_length(response), call)
+                return Answer(head, 0, cost, chunks, response, _known_length(response), call, part.warnings)
         await response.aclose()
         parsed = call.finish([await asettle(call, part, call.parse(part, upstream, _whole(response, head)))])
-        return Answer(head, len(parsed.data), _cost(deployment, call, parsed))
+        return _answer_of(head, deployment, call, parsed)
     except httpx.TransportError as exc:
         await response.aclose()
         raise transport.transport_error(exc, call.provider.prefix, part.model, upstream.secrets) from None

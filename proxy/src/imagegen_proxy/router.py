@@ -60,6 +60,16 @@ class _Health:
     cooldown_until: float = 0.0
 
 
+@dataclass(frozen=True)
+class DeploymentState:
+    """A deployment as the router sees it: requests in flight, failures in the current `FAIL_WINDOW`
+    (counted against `allowed_fails`), and the seconds of cooldown left (0: it is picked again)."""
+
+    in_flight: int
+    recent_failures: int
+    cooldown_remaining: float
+
+
 class RouteFailed(Exception):
     """A request no deployment could serve: the error to answer with and the deployment that gave it, if any."""
 
@@ -180,6 +190,16 @@ class Router:
                 "deployment %r of %r cooled down for %gs after failures (last: HTTP %s)",
                 deployment.id, deployment.model_group, self.settings.cooldown_time, status,
             )  # fmt: skip
+
+    def state(self, deployment: Deployment) -> DeploymentState:
+        """What this process's router knows of a deployment now (for dashboards; never blocks)."""
+        health = self._health[id(deployment)]
+        now = time.monotonic()
+        return DeploymentState(
+            in_flight=health.in_flight,
+            recent_failures=health.fails if now - health.window_start <= FAIL_WINDOW else 0,
+            cooldown_remaining=max(0.0, health.cooldown_until - now),
+        )
 
     def _unavailable(self, group: str, deployments: list[Deployment]) -> ServiceUnavailableError:
         unconfigured = [d.unavailable for d in deployments if d.unavailable is not None]

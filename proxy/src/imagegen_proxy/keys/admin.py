@@ -1,4 +1,4 @@
-"""The admin API, LiteLLM-compatible and for the master key only.
+"""The admin API, LiteLLM-compatible and for the master key only (a virtual key may read its own `/key/info`).
 
 `POST /key/generate`, `GET /key/info`, `POST /key/update`, `POST /key/delete`, `GET /key/list`,
 `GET /spend/logs`, `GET /global/spend`.
@@ -24,11 +24,14 @@ from .store import KeyRecord
 from .tokens import hash_key, key_name, new_key, token_of
 
 if TYPE_CHECKING:
+    from ..access import Caller
     from .control import KeyAccess
 
 KEY_FIELDS = ("models", "max_budget", "budget_duration", "rpm_limit", "duration", "metadata", "key_alias")
 UPDATE_FIELDS = (*KEY_FIELDS, "spend")
 MAX_PAGE_SIZE = 1000
+SELF_SERVICE = frozenset({"/key/info"})
+"""Admin routes a virtual key may call too, about itself only."""
 
 Handler = Callable[["KeyAccess", Request], Awaitable[Any]]
 
@@ -38,8 +41,9 @@ def admin_routes(access: KeyAccess) -> list[BaseRoute]:
         async def endpoint(request: Request) -> Response:
             try:
                 caller = await access.authenticate(presented_key(request))
-                if not caller.is_admin:
+                if not caller.is_admin and path not in SELF_SERVICE:
                     raise ProxyError(403, f"{path} is for the master key only", code="admin_only")
+                request.state.caller = caller
                 return JSONResponse(await handler(access, request))
             except ProxyError as error:
                 return error.response()
@@ -169,7 +173,10 @@ async def generate_key(access: KeyAccess, request: Request) -> dict[str, Any]:
 
 
 async def key_info(access: KeyAccess, request: Request) -> dict[str, Any]:
-    key = request.query_params.get("key")
+    caller: Caller = request.state.caller
+    key = request.query_params.get("key") or caller.key_hash  # LiteLLM: no `key` is the caller's own
+    if not caller.is_admin and (key is None or token_of(key) != caller.key_hash):
+        raise ProxyError(403, "a key may read only its own info: call /key/info without `key`", code="admin_only")
     record = await _existing(access, key)
     return {"key": key, "info": record.info()}
 
@@ -247,24 +254,26 @@ async def spend_logs(access: KeyAccess, request: Request) -> list[dict[str, Any]
     rows = await access.store.spend_logs(
         token_of(key) if key else None, start, end + timedelta(days=1) if end else None, limit
     )
-    return [
-        {
-            "request_id": row["request_id"],
-            "api_key": row["token"],
-            "startTime": row["start_time"].isoformat(),
-            "model_group": row["model_group"],
-            "model": row["deployment"],
-            "provider": row["provider"],
-            "images": row["images"],
-            "size": row["size"],
-            "quality": row["quality"],
-            "spend": row["cost"],
-            "latency_ms": row["latency_ms"],
-            "status": row["status"],
-            **({"prompt": row["prompt"]} if row["prompt"] is not None else {}),
-        }
-        for row in rows
-    ]
+    return [spend_log_entry(row) for row in rows]
+
+
+def spend_log_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A spend log row as the API shows it (LiteLLM's field names)."""
+    return {
+        "request_id": row["request_id"],
+        "api_key": row["token"],
+        "startTime": row["start_time"].isoformat(),
+        "model_group": row["model_group"],
+        "model": row["deployment"],
+        "provider": row["provider"],
+        "images": row["images"],
+        "size": row["size"],
+        "quality": row["quality"],
+        "spend": row["cost"],
+        "latency_ms": row["latency_ms"],
+        "status": row["status"],
+        **({"prompt": row["prompt"]} if row["prompt"] is not None else {}),
+    }
 
 
 async def global_spend(access: KeyAccess, request: Request) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from .counters import SpendKey, period_over
+from .reports import SpendQuery
 from .schema import keys, migrate, spend_logs
 
 
@@ -206,13 +207,7 @@ class KeyStore:
         end: datetime | None = None,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        statement = select(spend_logs).order_by(spend_logs.c.start_time.desc(), spend_logs.c.id.desc()).limit(limit)
-        if token is not None:
-            statement = statement.where(spend_logs.c.token == token)
-        if start is not None:
-            statement = statement.where(spend_logs.c.start_time >= start)
-        if end is not None:
-            statement = statement.where(spend_logs.c.start_time < end)
+        statement = SpendQuery(token=token, start=start, end=end).newest_first().limit(limit)
         async with self.engine.connect() as connection:
             return [dict(row) for row in (await connection.execute(statement)).mappings().all()]
 

@@ -1,0 +1,194 @@
+"""What each model group and deployment offers: parameters, price and health, from what is installed and known.
+
+Capabilities are the plugins' `ModelSpec.params` (allowed values of `size`, `quality`, `n` and each native
+parameter); a group offers what every one of its deployments accepts, since any of them may serve a request.
+Prices are the core's (or a deployment's own `model_info` prices). Nothing here calls an upstream.
+Settings (credentials, endpoints, regions) are never shown: a deployment shows only its model and its
+default image parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from imagegen import pricing
+from imagegen.exceptions import PluginError
+from imagegen.plugins import Provider, registry
+from imagegen.provider import Allowed, IntRange, ModelSpec
+
+from ..config import IMAGE_MODE, Deployment
+from ..router import DeploymentState
+from .health import Recent
+
+GENERATION = "generation"
+# The core's ModelSpec does not declare operations yet (edits and variations are being added): until it
+# does, every served image model generates, and this is where a spec's own operations will be read.
+OPERATIONS: tuple[str, ...] = (GENERATION,)
+
+
+def _resolved(deployment: Deployment) -> tuple[Provider, str] | None:
+    """The plugin serving a deployment and its model id there; None when no installed plugin does."""
+    if deployment.provider is None:
+        return None
+    try:
+        return registry.resolve(deployment.model)
+    except PluginError:
+        return None
+
+
+def deployment_spec(deployment: Deployment) -> ModelSpec | None:
+    """The ModelSpec of a deployment's model, else of its `base_model` (an Azure deployment), else None."""
+    if (resolved := _resolved(deployment)) is None:
+        return None
+    provider, model_id = resolved
+    base_model = deployment.model_info.get("base_model") or deployment.params.get("base_model")
+    for name in (model_id, base_model):
+        if isinstance(name, str):
+            spec = provider.model(name) or _spec_of_listed_model(name)
+            if spec is not None:
+                return spec
+    return None
+
+
+def _spec_of_listed_model(name: str) -> ModelSpec | None:
+    """The spec of a model some plugin lists (`dall-e-3` behind an Azure deployment of that name)."""
+    try:
+        provider, model_id = registry.resolve(name)
+    except PluginError:
+        return None
+    return provider.model(model_id)
+
+
+def allowed_values(allowed: Allowed) -> dict[str, Any] | None:
+    """`{"values": [...]}`, `{"min": 1, "max": 10}`, or None for any value."""
+    if allowed is None:
+        return None
+    if isinstance(allowed, IntRange):
+        return {"min": allowed.low, "max": allowed.high}
+    return {"values": sorted(allowed, key=lambda value: (value != "auto", str(value)))}
+
+
+def _intersection(first: Allowed, second: Allowed) -> Allowed:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    if isinstance(first, IntRange) and isinstance(second, IntRange):
+        return IntRange(max(first.low, second.low), min(first.high, second.high))
+    if isinstance(first, IntRange):
+        first, second = second, first
+    assert not isinstance(first, IntRange)
+    return frozenset(value for value in first if value in second)
+
+
+def common_params(specs: Iterable[ModelSpec | None]) -> dict[str, Any] | None:
+    """The parameters every declared spec accepts, with the values all of them allow; None if none declares any
+    (a pass-through model: the provider decides)."""
+    declared = [spec.params for spec in specs if spec is not None]
+    if not declared:
+        return None
+    names = [name for name in declared[0] if all(name in params for params in declared)]
+    merged: dict[str, Any] = {}
+    for name in names:
+        allowed = declared[0][name]
+        for params in declared[1:]:
+            allowed = _intersection(allowed, params[name])
+        merged[name] = allowed_values(allowed)
+    return merged
+
+
+def _price(deployment: Deployment, spec: ModelSpec | None) -> dict[str, Any] | None:
+    if (resolved := _resolved(deployment)) is None:
+        return None
+    provider, model_id = resolved
+    price = pricing.price_for(
+        provider.prefix, model_id, base_model=spec.name if spec else None, model_info=deployment.model_info
+    )
+    if price is None:
+        return None
+    return {
+        "per_image": [
+            {
+                "usd": rule.usd,
+                "quality": sorted(rule.quality) if rule.quality is not None else None,
+                "max_pixels": rule.max_pixels,
+                "max_steps": rule.max_steps,
+            }
+            for rule in price.per_image
+        ],
+        "per_token": dict(price.per_token),
+    }
+
+
+def _limits(spec: ModelSpec | None) -> dict[str, Any]:
+    return {
+        "max_images_per_call": spec.max_images_per_call if spec else None,
+        "max_prompt_chars": spec.max_prompt_chars if spec else None,
+    }
+
+
+def group_info(name: str, deployments: list[Deployment]) -> dict[str, Any]:
+    """A model group as any caller allowed to use it may see it: what it takes, never where it goes."""
+    specs = [deployment_spec(deployment) for deployment in deployments]
+    prices = [_price(deployment, spec) for deployment, spec in zip(deployments, specs, strict=True)]
+    limits = [_limits(spec) for spec in specs]
+    return {
+        "model_group": name,
+        "mode": IMAGE_MODE,
+        "providers": sorted({d.provider for d in deployments if d.provider}),
+        "supported_operations": list(OPERATIONS),
+        "params": common_params(specs),
+        # A group's price or limit when its deployments agree on one (else each deployment's is at /model/info).
+        "price": prices[0] if all(price == prices[0] for price in prices) else None,
+        **{key: limits[0][key] if all(limit[key] == limits[0][key] for limit in limits) else None for key in limits[0]},
+    }
+
+
+def _image_defaults(deployment: Deployment, spec: ModelSpec | None) -> dict[str, Any]:
+    """The deployment's default image parameters: only those its spec declares, so no setting can slip in."""
+    if spec is None:
+        return {}
+    return {name: value for name, value in deployment.params.items() if name in spec.params}
+
+
+def deployment_info(deployment: Deployment, state: DeploymentState, recent: Recent) -> dict[str, Any]:
+    """A deployment as the master key sees it (LiteLLM's /model/info entry) with its current health."""
+    spec = deployment_spec(deployment)
+    if deployment.unavailable is not None:
+        status = "unconfigured"
+    elif state.cooldown_remaining > 0:
+        status = "cooling_down"
+    else:
+        status = "ready"
+    return {
+        "model_name": deployment.model_group,
+        "litellm_params": {"model": deployment.model, **_image_defaults(deployment, spec)},
+        "model_info": {
+            "id": deployment.id,
+            "mode": IMAGE_MODE,
+            "provider": deployment.provider,
+            "base_model": spec.name if spec else deployment.model_info.get("base_model"),
+            "verified": deployment.kind == "image",
+            "weight": deployment.weight,
+            "supported_operations": list(OPERATIONS),
+            "params": common_params([spec]),
+            "price": _price(deployment, spec),
+            **_limits(spec),
+        },
+        "health": {
+            "status": status,
+            "detail": deployment.unavailable,
+            "cooldown_remaining_s": round(state.cooldown_remaining, 1),
+            "in_flight": state.in_flight,
+            "failures_this_minute": state.recent_failures,
+            **recent.figures(deployment.id),
+        },
+    }
+
+
+def visible_groups(
+    served: Mapping[str, list[Deployment]], allowed: frozenset[str] | None
+) -> dict[str, list[Deployment]]:
+    """The groups a caller may use (`allowed` None: all), by name."""
+    return {name: served[name] for name in sorted(served) if allowed is None or name in allowed}
