@@ -120,7 +120,7 @@ class Router:
 
     def model_group(self, requested: str) -> str | None:
         """The model group serving a requested name (a group, an alias's target, a wildcard's match), or None."""
-        return self.names.resolve(requested)
+        return requested if requested in self.names.groups else self.names.resolve(requested)
 
     async def generate(
         self, group: str, prompt: str, params: Mapping[str, Any], allowed: Collection[str] | None = None
@@ -155,13 +155,16 @@ class Router:
         return ()
 
     async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any]) -> Outcome:
-        deployments = self.names.deployments(group) or []
+        deployments = self.names.groups.get(group) or self.names.deployments(group) or []
         tried: list[Deployment] = []
         not_again: set[str] = set()  # deployments whose failure a second try would not fix
         last: RouteFailed | None = None
         errors: dict[str, ImageGenError] = {}  # each deployment's latest failure in this request
         for attempt in range(1 + self.settings.num_retries):
-            deployment = await self._pick(deployments, tried, not_again, params)
+            pool = self._callable(deployments, tried, not_again)
+            # One deployment with nothing to count: no strategy, no await (the common case).
+            only = pool[0] if len(pool) == 1 and pool[0].rpm is None and not self.strategy.needs_usage else None
+            deployment = only or await self._choose(pool, params)
             if deployment is None:
                 break
             if deployment in tried:
@@ -179,16 +182,21 @@ class Router:
                 last = RouteFailed(error, deployment)
         raise last or RouteFailed(self._unavailable(group, deployments), None)
 
-    async def _pick(
-        self, deployments: list[Deployment], tried: list[Deployment], not_again: set[str], params: Mapping[str, Any]
-    ) -> Deployment | None:
-        """The strategy's choice among the deployments that may be called now, its request counted; None if none."""
+    def _callable(
+        self, deployments: list[Deployment], tried: list[Deployment], not_again: set[str]
+    ) -> list[Deployment]:
+        """The deployments that may be called now (configured, not cooling down, under their rpm), those not
+        tried in this request first."""
         now = time.monotonic()
         ready = [
             d for d in deployments
-            if d.unavailable is None and self._health[d.id].cooldown_until <= now and not self.counts.full(d)
+            if d.unavailable is None and self._health[d.id].cooldown_until <= now
+            and (d.rpm is None or not self.counts.full(d))
         ]  # fmt: skip
-        pool = [d for d in ready if d not in tried] or [d for d in ready if d.id not in not_again]
+        return [d for d in ready if d not in tried] or [d for d in ready if d.id not in not_again]
+
+    async def _choose(self, pool: list[Deployment], params: Mapping[str, Any]) -> Deployment | None:
+        """The strategy's choice in `pool`, its request counted; None if every one is at its rpm."""
         while pool:
             if len(pool) == 1:
                 chosen = pool[0]
