@@ -409,3 +409,14 @@ def test_what_became_of_each_litellm_setting_is_reported() -> None:
         "model_list[].litellm_params.rpm": "honoured",
         "model_list[].litellm_params.stream_timeout": "ignored",
     }
+
+
+def test_router_settings_timeout_is_every_deployments_default() -> None:
+    config = parse_config(
+        {
+            "model_list": [_entry("a", "dall-e-2"), _entry("b", "dall-e-2", timeout=5)],
+            "router_settings": {"timeout": 30},
+        }
+    )
+
+    assert [d.timeout for d in config.deployments] == [30, 5]

@@ -112,3 +112,14 @@ def test_a_name_matched_only_by_a_wildcard_without_a_plugin_is_refused() -> None
     assert model_names.resolve("anthropic/claude-opus") is None
     assert model_names.is_refused("anthropic/claude-opus")
     assert not model_names.is_refused("nothing-like-it")
+
+
+def test_an_alias_of_a_chat_model_is_refused_like_the_chat_model() -> None:
+    model_names = names(
+        _entry("img", "openai/dall-e-2"),
+        _entry("chat", "openai/gpt-4o", mode="chat"),
+        model_group_alias={"talk": "chat"},
+    )
+
+    assert model_names.resolve("talk") is None
+    assert model_names.is_refused("talk")

@@ -139,6 +139,8 @@ class ModelNames:
 
     def is_refused(self, requested: str) -> bool:
         """A name this proxy knows but serves no image model for (a chat model, a provider without a plugin)."""
+        alias = self.aliases.get(requested)
+        requested = alias.target if alias is not None else requested
         if requested in self.refused:
             return True
         if not self._patterns:
