@@ -123,3 +123,7 @@ def test_an_alias_of_a_chat_model_is_refused_like_the_chat_model() -> None:
 
     assert model_names.resolve("talk") is None
     assert model_names.is_refused("talk")
+
+
+def test_a_catch_all_wildcard_also_serves_a_name_given_with_its_provider_prefix() -> None:
+    assert served_model(names(_entry("*", "openai/*")), "openai/gpt-image-1") == "openai/gpt-image-1"

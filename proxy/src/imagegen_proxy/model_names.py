@@ -3,10 +3,11 @@
 As in LiteLLM: an exact `model_name` always wins; then `model_group_alias` (and `model_alias_map`);
 then the wildcard deployments (`model_name: "*"`, `"openai/*"`, …), the most specific pattern first
 (most literal characters, then fewest `*`). A bare name (`dall-e-3`) is also tried with the prefix of
-the provider that lists it (`openai/dall-e-3`). A wildcard deployment serves a name with each `*` of
-its `litellm_params.model` replaced by what the pattern's `*` matched, and only when the provider's
-plugin lists that model (or the deployment declares `model_info.mode: image_generation` on a provider
-that passes unknown models through): a client cannot reach a model the plugins do not vouch for.
+the provider that lists it (`openai/dall-e-3`), a prefixed one without it (for `model_name: "*"`). A
+wildcard deployment serves a name with each `*` of its `litellm_params.model` replaced by what the
+pattern's `*` matched, and only when the provider's plugin lists that model (or the deployment declares
+`model_info.mode: image_generation` on a provider that passes unknown models through): a client cannot
+reach a model the plugins do not vouch for.
 """
 
 from __future__ import annotations
@@ -63,15 +64,17 @@ def substitute(model: str, captured: Sequence[str]) -> str:
     return model
 
 
-def provider_prefixed(name: str) -> str | None:
-    """`openai/dall-e-3` for a bare `dall-e-3`: the name with the prefix of the plugin that lists it."""
-    if "/" in name:
-        return None
+def spellings(name: str) -> list[str]:
+    """The ways a requested name may be written: as asked, then `openai/dall-e-3` for a bare `dall-e-3` (the
+    prefix of the plugin that lists it) or `dall-e-3` for `openai/dall-e-3` (an installed plugin's prefix)."""
+    prefix, slash, rest = name.partition("/")
+    if slash:
+        return [name, rest] if prefix in registry.entries() else [name]
     try:
         provider, _ = registry.resolve(name)
     except PluginError:
-        return None
-    return f"{provider.prefix}/{name}"
+        return [name]
+    return [name, f"{provider.prefix}/{name}"]
 
 
 def served_by(deployment: Deployment, model: str) -> str | None:
@@ -145,9 +148,9 @@ class ModelNames:
             return True
         if not self._patterns:
             return False
-        for name in (requested, provider_prefixed(requested)):
+        for name in spellings(requested):
             for _, pattern, deployments in self._patterns:
-                if name is not None and pattern.fullmatch(name):
+                if pattern.fullmatch(name):
                     return all(d.kind == "not_image" for d in deployments)
         return False
 
@@ -163,9 +166,7 @@ class ModelNames:
     def _match(self, requested: str) -> list[Deployment]:
         if not self._patterns:
             return []
-        for name in (requested, provider_prefixed(requested)):
-            if name is None:
-                continue
+        for name in spellings(requested):
             for _, pattern, deployments in self._patterns:
                 match = pattern.fullmatch(name)
                 if match is None:
