@@ -126,13 +126,14 @@ def _alias_target(value: Any) -> Any:
 class RoutingStrategyArgs(_Section):
     """`router_settings.routing_strategy_args` (latency-based-routing's)."""
 
-    ttl: Amount = Field(default=3600.0, description="seconds a latency sample counts for")
+    ttl: Amount = Field(default=3600.0, description="latency-based-routing: seconds a latency sample counts for")
     lowest_latency_buffer: Amount = Field(
         default=0.0,
-        description="deployments within this fraction of the fastest share its traffic (0.5: up to 50 % slower)",
+        description="latency-based-routing: deployments within this fraction of the fastest share its traffic "
+        "(0.5: up to 50 % slower)",
     )
     max_latency_list_size: Annotated[int, Field(ge=1)] = Field(
-        default=10, description="latency samples kept per deployment"
+        default=10, description="latency-based-routing: samples kept per deployment"
     )
 
 
