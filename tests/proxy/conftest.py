@@ -4,8 +4,8 @@
         proxy = start_proxy({"model_list": [...], "general_settings": {"master_key": MASTER_KEY}})
         proxy.openai().images.generate(model="gpt-image-1", prompt="otter")
 
-`start_proxy` writes the config (a dict or YAML text) to `tmp_path`, waits for /health/readiness
-and stops the server after the test. For a server shared by a module, use `ProxyLauncher` with
+`start_proxy` writes the config (a dict or YAML text) to `tmp_path` (a Path is served where it is),
+waits for /health/readiness and stops the server after the test. For a server shared by a module, use `ProxyLauncher` with
 `tmp_path_factory`. The subprocess sees no provider variables of the developer's shell.
 """
 
@@ -30,6 +30,7 @@ import yaml
 from imagegen.testing import FakeResponse
 from tests.conftest import _PROVIDER_ENV
 from tests.fakes.openai_fake import FakeOpenAI
+from tests.keys.conftest import postgres_url, redis_url  # noqa: F401 (fixtures for the replica tests)
 
 MASTER_KEY = "sk-master-test-0123456789"
 UPSTREAM_KEY = "sk-upstream-test-key-1234"
@@ -114,14 +115,14 @@ class ProxyLauncher:
 
     def __call__(
         self,
-        config: Mapping[str, Any] | str,
+        config: Mapping[str, Any] | str | Path,
         *,
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
         name: str | None = None,
     ) -> RunningProxy:
         name = name or f"proxy-{len(self.running)}"
-        config_path = write_config(self.directory, config, f"{name}.yaml")
+        config_path = config if isinstance(config, Path) else write_config(self.directory, config, f"{name}.yaml")
         log_path = self.directory / f"{name}.log"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -154,6 +155,14 @@ def _wait_ready(proxy: RunningProxy) -> None:
         time.sleep(0.02)
     proxy.stop()
     raise RuntimeError(f"the proxy was not ready within {STARTUP_TIMEOUT} s:\n{proxy.logs()}")
+
+
+def in_one_minute(seconds_needed: float = 8.0) -> None:
+    """Wait for the next minute of the clock when fewer than `seconds_needed` remain of this one: rpm limits
+    count in minutes of the clock, so what a test sends must fall in one."""
+    left = 60 - time.time() % 60
+    if left < seconds_needed:
+        time.sleep(left + 0.05)
 
 
 def openai_deployment(name: str, upstream: FakeOpenAI, model: str | None = None, **params: Any) -> dict[str, Any]:

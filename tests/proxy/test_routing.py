@@ -13,7 +13,7 @@ from imagegen_proxy.config import RouterSettings
 from imagegen_proxy.router import retry_delay
 from tests.fakes.openai_fake import FakeOpenAI
 
-from .conftest import MASTER_KEY, UPSTREAM_KEY, GatedOpenAI, ProxyLauncher, openai_deployment
+from .conftest import MASTER_KEY, UPSTREAM_KEY, GatedOpenAI, ProxyLauncher, in_one_minute, openai_deployment
 
 OTTER = {"model": "images", "prompt": "otter"}
 
@@ -271,3 +271,38 @@ def test_the_configured_retry_after_is_a_floor_under_the_providers_wait() -> Non
 def test_without_the_providers_word_the_configured_wait_or_backoff_applies() -> None:
     assert retry_delay(1, RouterSettings(retry_after=0), rate_limited(None)) == 0
     assert 0.375 <= retry_delay(1, RouterSettings(), rate_limited(None)) <= 0.5  # the core's first backoff
+
+
+# -- deployment rpm: a limit, whatever the strategy -------------------------------------------------------
+
+
+def test_a_deployment_at_its_rpm_is_skipped_and_a_group_all_at_theirs_answers_429(
+    start_proxy: ProxyLauncher, fake_openai: FakeOpenAI, second_openai: FakeOpenAI
+) -> None:
+    proxy = start_proxy(_config([_weighted("images", fake_openai, 1) | {"model_info": {"rpm": 1}},
+                                 openai_deployment("images", second_openai, model="dall-e-2", rpm=2)]))  # fmt: skip
+    in_one_minute()
+
+    statuses = [proxy.post_generation(OTTER).status_code for _ in range(3)]
+    refused = proxy.post_generation(OTTER)
+
+    assert statuses == [200, 200, 200]
+    assert (len(fake_openai.requests), len(second_openai.requests)) == (1, 2)
+    assert refused.status_code == 429
+    assert "has reached its rpm limit for this minute" in refused.json()["error"]["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+def test_a_group_at_its_rpm_limits_falls_back(
+    start_proxy: ProxyLauncher, fake_openai: FakeOpenAI, second_openai: FakeOpenAI
+) -> None:
+    proxy = start_proxy(
+        _config([openai_deployment("primary", fake_openai, model="dall-e-2", rpm=1),
+                 openai_deployment("backup", second_openai, model="dall-e-2")], fallbacks=[{"primary": ["backup"]}])
+    )  # fmt: skip
+    in_one_minute()
+
+    statuses = [proxy.post_generation({"model": "primary", "prompt": "otter"}).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert (len(fake_openai.requests), len(second_openai.requests)) == (1, 2)

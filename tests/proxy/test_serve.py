@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,10 +66,40 @@ def test_check_reports_every_problem_at_once_with_its_place_in_the_file(tmp_path
         "model_list[0].litellm_params.size: `size`='13x13' is not supported; allowed: 1024x1024, 1024x1792, 1792x1024",
         "model_list[1].litellm_params.model: required",
         "model_list[2].model_name: required",
-        "router_settings.routing_strategy: unknown 'fastest'; one of simple-shuffle, least-busy",
+        "router_settings.routing_strategy: unknown 'fastest'; one of simple-shuffle, least-busy, latency-based-routing",
         "router_settings.fallbacks[0].a: 'nowhere' is not a model_name in model_list",
     ):
         assert problem in result.stderr
+
+
+def test_check_says_which_settings_were_honoured_translated_or_ignored(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    path = write_config(
+        tmp_path,
+        {"model_list": [openai_deployment("gpt-image-1", fake_openai, tpm=1000)],
+         "router_settings": {"routing_strategy": "least-busy", "cache_responses": True}},
+    )  # fmt: skip
+
+    result = run_serve(["--config", str(path), "--host", "127.0.0.1", "--check"])
+
+    table = result.stdout.splitlines()[1:]
+    assert table[0].split() == ["setting", "status", "what", "imagegen", "does"]
+    assert table[1].split()[:2] == ["router_settings.routing_strategy", "honoured"]
+    assert table[2].split()[:2] == ["router_settings.cache_responses", "ignored"]
+    assert [row.split()[1] for row in table if "litellm_params.tpm" in row] == ["translated"]
+
+
+def test_litellm_command_flags_are_understood(start_proxy: ProxyLauncher, fake_openai: FakeOpenAI) -> None:
+    config = {
+        "model_list": [openai_deployment("dall-e-2", fake_openai)],
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+    proxy = start_proxy(config, args=["--num_workers", "2", "--detailed_debug"])
+
+    statuses = [proxy.post_generation({"model": "dall-e-2", "prompt": "otter"}).status_code for _ in range(4)]
+
+    assert statuses == [200] * 4
+    assert "imagegen generation openai/dall-e-2: 1 image(s)" in proxy.logs()  # a debug line
+    assert len(set(re.findall(r"Started server process \[(\d+)\]", proxy.logs()))) == 2
 
 
 def test_a_missing_environment_variable_is_a_warning_not_an_error(tmp_path: Path) -> None:

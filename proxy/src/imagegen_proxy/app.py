@@ -88,12 +88,8 @@ class Proxy:
         self.access = access or build_access(config)
         self.freeze_startup_heap = freeze_startup_heap
         self.metrics = ProxyMetrics()
-        groups = config.groups()
-        # A chat deployment sharing a model_name with image ones (a LiteLLM config) is never routed to.
-        image_groups = {name: [d for d in ds if d.kind != "not_image"] for name, ds in groups.items()}
-        self.served = {name: ds for name, ds in image_groups.items() if ds}
-        self.refused = groups.keys() - self.served.keys()
-        self.router = Router(self.served, config.router, self.metrics)
+        self.router = Router(config, self.metrics)
+        self.served = self.router.names.groups
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
 
@@ -200,11 +196,12 @@ class Proxy:
         )
 
     def _model_group(self, model: Any, caller: Caller) -> str:
-        if isinstance(model, str) and model in self.served:
-            return model
-        visible = sorted(name for name in self.served if caller.models is None or name in caller.models)
+        group = self.router.model_group(model) if isinstance(model, str) else None
+        if group is not None:
+            return group
+        visible = [name for name in self.router.names.listed() if caller.models is None or name in caller.models]
         available = ", ".join(visible) or "none"
-        if isinstance(model, str) and model in self.refused:
+        if isinstance(model, str) and self.router.names.is_refused(model):
             raise ProxyError(
                 400,
                 f"{model!r} is not an image generation model on this proxy; image models: {available}",
@@ -248,7 +245,7 @@ class Proxy:
 
     async def models(self, request: Request) -> Response:
         caller = await self.access.authenticate(presented_key(request))
-        names = sorted(name for name in self.served if caller.models is None or name in caller.models)
+        names = [name for name in self.router.names.listed() if caller.models is None or name in caller.models]
         data = [{"id": name, "object": "model", "created": self.created, "owned_by": "imagegen"} for name in names]
         return JSONResponse({"object": "list", "data": data})
 
@@ -284,6 +281,7 @@ class Proxy:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         transport.use_async_transport(AiohttpTransport())
+        await self.router.start()
         await self.access.startup()
         if self.freeze_startup_heap:
             _freeze_startup_heap()
@@ -291,6 +289,7 @@ class Proxy:
             yield
         finally:
             await self.access.shutdown()
+            await self.router.close()
             await transport.async_client().aclose()
 
 

@@ -11,10 +11,14 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegen import hookimpl
+
+if TYPE_CHECKING:
+    from .config import SettingReport
 
 
 @hookimpl
@@ -24,17 +28,22 @@ def register_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="run the OpenAI-compatible image proxy",
         description="Serve the models of a LiteLLM-style config file over OpenAI's Images API.",
     )
-    serve.add_argument("--config", required=True, metavar="PATH", help="the YAML config (model_list, …)")
+    serve.add_argument("--config", "-c", required=True, metavar="PATH", help="the YAML config (model_list, …)")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")  # noqa: S104
     serve.add_argument("--port", type=int, default=4000, help="port to listen on (default: 4000)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)")
-    serve.add_argument("--check", action="store_true", help="validate the config and exit")
+    serve.add_argument(
+        "--workers", "--num_workers", type=int, default=1, metavar="N", help="worker processes (default: 1)"
+    )
+    serve.add_argument(
+        "--check", action="store_true", help="validate the config, say what became of each setting, and exit"
+    )
     serve.add_argument(
         "--allow-unauthenticated",
         action="store_true",
         help="listen on a non-loopback address without general_settings.master_key",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--detailed_debug", action="store_true", help="the same as --log-level debug (LiteLLM's flag)")
     serve.set_defaults(func=serve_command)
 
 
@@ -71,9 +80,19 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.check:
         groups = config.groups()
         print(f"{args.config}: OK ({len(groups)} model groups, {len(config.deployments)} deployments)")
+        print(settings_table(config.settings))
         return 0
+    if args.detailed_debug:
+        args.log_level = "debug"
     _run(args, config)
     return 0
+
+
+def settings_table(settings: Sequence[SettingReport]) -> str:
+    """What became of each setting of the file, one per line: honoured, translated (to an equivalent) or ignored."""
+    rows = [("setting", "status", "what imagegen does"), *((s.setting, s.status, s.note) for s in settings)]
+    width = max(len(row[0]) for row in rows)
+    return "\n".join(f"{setting:<{width}}  {status:<10}  {note}".rstrip() for setting, status, note in rows)
 
 
 def _print_warnings(warnings: list[str]) -> None:

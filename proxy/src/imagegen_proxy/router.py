@@ -1,34 +1,46 @@
-"""Choosing a deployment for each request: load balancing, retries, cooldowns and fallbacks.
+"""Choosing a deployment for each request: load balancing, rpm limits, retries, cooldowns and fallbacks.
 
-The router is the only retry loop (the core is called with the deployment's own `num_retries`,
-0 by default), so a retry can move to another deployment. A deployment failing more than
-`allowed_fails` times in a minute is left out for `cooldown_time` seconds. When a group gives up,
-its `fallbacks` (or, for a content policy refusal, its `content_policy_fallbacks`) are tried in order.
-State is per process.
+A requested name becomes a model group (`model_names`: a group, an alias, a wildcard's match); its
+deployments that can be called now (configured, not cooling down, under their `rpm` this minute) go to
+the routing strategy (`strategies`). The router is the only retry loop (the core is called with the
+deployment's own `num_retries`, 0 by default), so a retry can move to another deployment. A deployment
+failing more than `allowed_fails` times in a minute is left out for `cooldown_time` seconds. When a group
+gives up, its `fallbacks` (or, for a content policy refusal, its `content_policy_fallbacks`) are tried in
+order; when every deployment is at its `rpm`, the group answers 429 with the seconds to the next minute.
+
+Cooldowns, requests in flight and latencies are per process; rpm counts are shared through Redis when
+one is configured (`deployment_usage`), and Redis is asked only about deployments with an `rpm`, or about
+every deployment under usage-based routing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegen import transport
-from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, ServiceUnavailableError
+from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, RateLimitError, ServiceUnavailableError
 
-from .config import Deployment, RouterSettings
+from .config import Deployment, ProxyConfig, RouterSettings
+from .deployment_usage import RequestCounts, current_minute
 from .metrics import ProxyMetrics
+from .model_names import ModelNames
 from .relay import Answer, answer
+from .strategies import strategy_for
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 logger = logging.getLogger("imagegen.proxy")
 
 FAIL_WINDOW = 60.0
 """Seconds over which a deployment's failures are counted against `allowed_fails` (LiteLLM: a minute)."""
 _FAILOVER_STATUSES = frozenset({401, 403, 404})
+REDIS_TIMEOUT_SECONDS = 2.0  # a request never waits longer on Redis for a routing decision
 
 
 def worth_retrying(error: ImageGenError) -> bool:
@@ -54,7 +66,6 @@ def deployment_failed(error: ImageGenError) -> bool:
 
 @dataclass
 class _Health:
-    in_flight: int = 0
     fails: int = 0
     window_start: float = 0.0
     cooldown_until: float = 0.0
@@ -88,16 +99,44 @@ class Outcome:
 
 
 class Router:
-    def __init__(self, groups: Mapping[str, list[Deployment]], settings: RouterSettings, metrics: ProxyMetrics) -> None:
-        self.groups = groups
-        self.settings = settings
+    def __init__(self, config: ProxyConfig, metrics: ProxyMetrics) -> None:
+        self.settings = config.router
+        self.names = ModelNames(config.deployments, config.router.aliases)
         self.metrics = metrics
-        self._health = {id(d): _Health() for deployments in groups.values() for d in deployments}
+        self.redis_url = config.redis_url
+        # Per deployment id: the copies a wildcard deployment makes for the names it serves share its state.
+        self._health = {d.id: _Health() for d in config.deployments}
+        self._in_flight = dict.fromkeys(self._health, 0)
+        self.strategy = strategy_for(config.router, self._in_flight)
+        self.counts = RequestCounts()
+        self._counted = self.strategy.needs_usage or any(d.rpm is not None for d in config.deployments)
+        self._redis: Redis | None = None
+
+    async def start(self) -> None:
+        """Share rpm counts through Redis, when one is configured and a limit or the strategy counts requests."""
+        if not self._counted or not self.redis_url:
+            return
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(
+            self.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
+        self.counts = RequestCounts(self._redis)
+        logger.info("deployment request counts (rpm limits, usage-based routing) are shared through Redis")
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def model_group(self, requested: str) -> str | None:
+        """The model group serving a requested name (a group, an alias's target, a wildcard's match), or None."""
+        return requested if requested in self.names.groups else self.names.resolve(requested)
 
     async def generate(
         self, group: str, prompt: str, params: Mapping[str, Any], allowed: Collection[str] | None = None
     ) -> Outcome:
-        """Serve `group`, then its fallbacks; raises RouteFailed with the asked group's error if all fail.
+        """Serve `group` (a name `model_group` returned), then its fallbacks; raises RouteFailed with the
+        asked group's error if all fail.
 
         `allowed`: the groups the caller may use (None: all); a fallback outside them is never tried.
         """
@@ -110,7 +149,7 @@ class Router:
             original = failed
         for fallback in fallbacks:
             try:
-                outcome = await self._serve_group(fallback, prompt, params)
+                outcome = await self._serve_group(self.names.resolve(fallback) or fallback, prompt, params)
             except RouteFailed as failed:
                 logger.info("fallback %r for %r failed: %s", fallback, group, type(failed.error).__name__)
                 continue
@@ -126,17 +165,20 @@ class Router:
         return ()
 
     async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any]) -> Outcome:
-        deployments = self.groups[group]
+        deployments = self.names.groups.get(group) or self.names.deployments(group) or []
         tried: list[Deployment] = []
-        not_again: set[int] = set()  # deployments whose failure a second try would not fix
+        not_again: set[str] = set()  # deployments whose failure a second try would not fix
         last: RouteFailed | None = None
-        errors: dict[int, ImageGenError] = {}  # each deployment's latest failure in this request
+        errors: dict[str, ImageGenError] = {}  # each deployment's latest failure in this request
         for attempt in range(1 + self.settings.num_retries):
-            deployment = self._pick(deployments, tried, not_again)
+            pool = self._callable(deployments, tried, not_again)
+            # One deployment with nothing to count: no strategy, no await (the common case).
+            only = pool[0] if len(pool) == 1 and pool[0].rpm is None and not self.strategy.needs_usage else None
+            deployment = only or await self._choose(pool, params)
             if deployment is None:
                 break
             if deployment in tried:
-                await asyncio.sleep(retry_delay(attempt, self.settings, errors.get(id(deployment))))
+                await asyncio.sleep(retry_delay(attempt, self.settings, errors.get(deployment.id)))
             tried.append(deployment)
             try:
                 return Outcome(await self._call(deployment, prompt, params), deployment)
@@ -145,40 +187,54 @@ class Router:
                     raise RouteFailed(error, deployment) from None
                 self._failed(deployment, error)
                 if not worth_retrying(error):
-                    not_again.add(id(deployment))
-                errors[id(deployment)] = error
+                    not_again.add(deployment.id)
+                errors[deployment.id] = error
                 last = RouteFailed(error, deployment)
         raise last or RouteFailed(self._unavailable(group, deployments), None)
 
-    def _pick(self, deployments: list[Deployment], tried: list[Deployment], not_again: set[int]) -> Deployment | None:
+    def _callable(
+        self, deployments: list[Deployment], tried: list[Deployment], not_again: set[str]
+    ) -> list[Deployment]:
+        """The deployments that may be called now (configured, not cooling down, under their rpm), those not
+        tried in this request first."""
         now = time.monotonic()
-        ready = [d for d in deployments if d.unavailable is None and self._health[id(d)].cooldown_until <= now]
-        pool = [d for d in ready if d not in tried] or [d for d in ready if id(d) not in not_again]
-        if not pool:
-            return None
-        if len(pool) == 1:
-            return pool[0]
-        if self.settings.routing_strategy == "least-busy":
-            least = min(self._health[id(d)].in_flight for d in pool)
-            return random.choice([d for d in pool if self._health[id(d)].in_flight == least])
-        return random.choices(pool, weights=[d.weight for d in pool])[0]
+        ready = [
+            d for d in deployments
+            if d.unavailable is None and self._health[d.id].cooldown_until <= now
+            and (d.rpm is None or not self.counts.full(d))
+        ]  # fmt: skip
+        return [d for d in ready if d not in tried] or [d for d in ready if d.id not in not_again]
+
+    async def _choose(self, pool: list[Deployment], params: Mapping[str, Any]) -> Deployment | None:
+        """The strategy's choice in `pool`, its request counted; None if every one is at its rpm."""
+        while pool:
+            if len(pool) == 1:
+                chosen = pool[0]
+            else:
+                usage = await self.counts.counts(pool) if self.strategy.needs_usage else None
+                chosen = self.strategy.choose(pool, params, usage)
+            if (chosen.rpm is None and not self.strategy.needs_usage) or await self.counts.take(chosen):
+                return chosen
+            pool.remove(chosen)  # it reached its rpm since (another worker or replica took the last request)
+        return None
 
     async def _call(self, deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
-        health = self._health[id(deployment)]
-        health.in_flight += 1
+        self._in_flight[deployment.id] += 1
         started = time.perf_counter()
         try:
-            return await answer(deployment, prompt, params)
+            result = await answer(deployment, prompt, params)
         finally:
-            health.in_flight -= 1
-            self.metrics.upstream_latency.labels(deployment.provider, deployment.id).observe(
-                time.perf_counter() - started
-            )
+            self._in_flight[deployment.id] -= 1
+            elapsed = time.perf_counter() - started
+            self.metrics.upstream_latency.labels(deployment.provider, deployment.id).observe(elapsed)
+        self.strategy.answered(deployment, elapsed)
+        return result
 
     def _failed(self, deployment: Deployment, error: ImageGenError) -> None:
         status = str(error.status_code or "none")
         self.metrics.upstream_errors.labels(deployment.provider, deployment.id, status).inc()
-        health = self._health[id(deployment)]
+        self.strategy.failed(deployment, error)
+        health = self._health[deployment.id]
         now = time.monotonic()
         if now - health.window_start > FAIL_WINDOW:
             health.window_start, health.fails = now, 0
@@ -193,20 +249,31 @@ class Router:
 
     def state(self, deployment: Deployment) -> DeploymentState:
         """What this process's router knows of a deployment now (for dashboards; never blocks)."""
-        health = self._health[id(deployment)]
+        health = self._health[deployment.id]
         now = time.monotonic()
         return DeploymentState(
-            in_flight=health.in_flight,
+            in_flight=self._in_flight[deployment.id],
             recent_failures=health.fails if now - health.window_start <= FAIL_WINDOW else 0,
             cooldown_remaining=max(0.0, health.cooldown_until - now),
         )
 
-    def _unavailable(self, group: str, deployments: list[Deployment]) -> ServiceUnavailableError:
+    def _unavailable(self, group: str, deployments: list[Deployment]) -> ImageGenError:
         unconfigured = [d.unavailable for d in deployments if d.unavailable is not None]
         if len(unconfigured) == len(deployments):
-            return ServiceUnavailableError(unconfigured[0], code="model_not_configured")
-        cooling = [self._health[id(d)].cooldown_until for d in deployments if d.unavailable is None]
-        wait = max(0.0, min(cooling) - time.monotonic())
+            return ServiceUnavailableError(
+                unconfigured[0] if unconfigured else f"no deployment serves {group!r}", code="model_not_configured"
+            )
+        now = time.monotonic()
+        cooling = [self._health[d.id].cooldown_until for d in deployments if d.unavailable is None]
+        if min(cooling) <= now:  # not cooling down: every one that may be called is at its rpm limit
+            next_minute = current_minute()[1]
+            limited = RateLimitError(
+                f"every deployment of {group!r} has reached its rpm limit for this minute; retry in {next_minute} s",
+                code="deployment_rpm_limit",
+            )
+            limited.retry_after = next_minute
+            return limited
+        wait = max(0.0, min(cooling) - now)
         return ServiceUnavailableError(
             f"every deployment of {group!r} is cooling down after failures; retry in {wait:.0f} s",
             code="no_deployment_available",

@@ -17,7 +17,8 @@ from imagegen.exceptions import PluginError
 from imagegen.plugins import Provider, registry
 from imagegen.provider import Allowed, IntRange, ModelSpec
 
-from ..config import IMAGE_MODE, Deployment
+from ..config import Deployment
+from ..model_names import IMAGE_MODE
 from ..router import DeploymentState
 from .health import Recent
 

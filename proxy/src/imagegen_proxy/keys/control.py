@@ -38,19 +38,14 @@ DEFAULT_DATABASE_FILE = "imagegen.db"
 KEY_CACHE_TTL_SECONDS = 3.0
 _MAX_REMEMBERED_PERIODS = 10_000  # keys whose admitted budget period is kept (the latest used)
 ALL_MODELS = "all-proxy-models"  # LiteLLM's name for "every model group" in a key's `models`
-_ENV_PREFIX = "os.environ/"
 T = TypeVar("T")
 
 
 def database_url_for(config: ProxyConfig) -> str:
-    """`general_settings.database_url`, else `DATABASE_URL`, else `imagegen.db` beside the config file."""
-    configured = config.general_settings.get("database_url")
-    if isinstance(configured, str) and configured.startswith(_ENV_PREFIX):
-        configured = os.environ.get(configured.removeprefix(_ENV_PREFIX))
-    if configured:
-        return str(configured)
-    if from_env := os.environ.get("DATABASE_URL"):
-        return from_env
+    """`DATABASE_URL`, else `general_settings.database_url` (`ProxyConfig.database_url`), else `imagegen.db`
+    beside the config file."""
+    if config.database_url:
+        return config.database_url
     folder = config.path.parent if config.path is not None else Path.cwd()
     return f"sqlite:///{(folder / DEFAULT_DATABASE_FILE).resolve()}"
 
@@ -80,7 +75,7 @@ class KeyAccess:
         self.config = config
         self._master_key = config.master_key.encode()
         self.database_url = database_url or database_url_for(config)
-        self.redis_url = redis_url if redis_url is not None else os.environ.get("REDIS_URL") or None
+        self.redis_url = redis_url if redis_url is not None else config.redis_url
         self._key_cache_ttl = key_cache_ttl
         self.store = KeyStore(self.database_url)
         self._redis: Redis | None = None
