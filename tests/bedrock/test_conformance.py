@@ -15,7 +15,7 @@ from .conftest import API_KEY
 
 class BedrockConformance(ProviderConformanceTests):
     plugin_module = "imagegen_bedrock"
-    heavy_modules = ("boto3", "botocore")
+    heavy_modules = ("boto3", "botocore", "PIL")
     secret_settings = ("aws_secret_access_key",)
 
     @pytest.fixture

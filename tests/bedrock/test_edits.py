@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -403,3 +404,34 @@ def test_sd35_takes_a_strength_and_no_size(fake_bedrock: FakeBedrock, sigv4: dic
         image_edit(IMAGE, "in autumn", model=SD35, size="1024x1024", **sigv4)
     image_edit(IMAGE, "in autumn", model=SD35, strength=0.2, **sigv4)
     assert sent(fake_bedrock)["strength"] == 0.2
+
+
+# The fake refuses what Bedrock refuses
+
+
+def invoke(fake: FakeBedrock, model_id: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{fake.url}/model/{quote(model_id, safe='')}/invoke", json=body, headers={"authorization": f"Bearer {API_KEY}"}
+    )
+
+
+def test_the_fake_refuses_background_removal_with_a_generation_config(fake_bedrock: FakeBedrock) -> None:
+    body = {"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": base64.b64encode(IMAGE).decode()},
+            "imageGenerationConfig": {"numberOfImages": 1}}  # fmt: skip
+    answer = invoke(fake_bedrock, "amazon.nova-canvas-v1:0", body)
+    assert answer.status_code == 400
+    assert "extraneous key [imageGenerationConfig]" in answer.json()["message"]
+
+
+def test_the_fake_refuses_both_a_mask_image_and_a_mask_prompt(fake_bedrock: FakeBedrock) -> None:
+    image = base64.b64encode(IMAGE).decode()
+    body = {"taskType": "INPAINTING", "inPaintingParams": {"image": image, "maskImage": image, "maskPrompt": "x"}}
+    assert (
+        "exactly one of maskImage or maskPrompt" in invoke(fake_bedrock, "amazon.titan-image-generator-v2:0", body).text
+    )
+
+
+def test_the_fake_refuses_a_mask_that_is_not_pure_black_and_white(fake_bedrock: FakeBedrock) -> None:
+    image = base64.b64encode(IMAGE).decode()
+    body = {"taskType": "INPAINTING", "inPaintingParams": {"image": image, "maskImage": image}}
+    assert "pure black and pure white" in invoke(fake_bedrock, "amazon.nova-canvas-v1:0", body).text
