@@ -16,11 +16,8 @@ SD3/SD3.5 image-to-image. Input images are decoded (Pillow), so tests can read w
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import hmac
-import io
 import re
 import threading
 import uuid
@@ -33,6 +30,8 @@ from botocore.credentials import Credentials
 from PIL import Image
 
 from imagegen.testing import TINY_PNG_B64, FakeRequest, FakeResponse, FakeUpstream
+
+from .images import decode_b64_image
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -178,16 +177,11 @@ def _check_enum(obj: dict[str, Any], key: str, allowed: set[str], path: str) -> 
 
 
 def decode_image(value: Any, path: str) -> Image.Image:
-    """A base64 PNG, JPEG or WEBP from a body, decoded (a test reads what the fake received with it too)."""
-    if not isinstance(value, str):
-        raise _malformed(path, "expected type: String")
+    """A base64 PNG, JPEG or WEBP from a body, decoded, or Bedrock's ValidationException."""
     try:
-        data = base64.b64decode(value, validate=True)
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (binascii.Error, ValueError, OSError):
+        return decode_b64_image(value)[1]
+    except ValueError:
         raise Invalid(f"{path}: Unable to decode the provided image. Provide a base64-encoded PNG or JPEG.") from None
-    return image
 
 
 def _check_pixels(

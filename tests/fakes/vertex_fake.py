@@ -16,8 +16,6 @@ types, 7 MB each, the model's number of input images). Images are decoded (Pillo
 from __future__ import annotations
 
 import base64
-import binascii
-import io
 import json
 import re
 import secrets
@@ -33,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from PIL import Image
 
 from imagegen.testing import TINY_PNG_B64, FakeRequest, FakeResponse, FakeUpstream
+
+from .images import decode_b64_image
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -279,14 +279,10 @@ class InvalidArgument(Exception):
 
 
 def decode_image(value: Any, where: str, max_bytes: int = 10 * 1024 * 1024) -> Image.Image:
-    """A base64 image from a request (tests read what the fake received with this too)."""
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{where}: expected a base64 string.")
+    """A base64 image from a request, decoded, or Vertex's INVALID_ARGUMENT."""
     try:
-        data = base64.b64decode(value, validate=True)
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (binascii.Error, ValueError, OSError):
+        data, image = decode_b64_image(value)
+    except ValueError:
         raise InvalidArgument(f"{where}: Image is not valid. Provide a PNG or JPEG image.") from None
     if len(data) > max_bytes:
         raise InvalidArgument(f"{where}: Image is larger than {max_bytes // (1024 * 1024)} MB.")

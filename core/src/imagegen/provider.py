@@ -96,7 +96,7 @@ class ModelSpec:
     """What one model accepts.
 
     `params` maps every parameter the model takes when generating, OpenAI's (`n`, `size`, `quality`,
-    …) and native ones (`cfg_scale`, …), to its allowed values (a collection, an `IntRange`, or `ANY`).
+    …) and native ones (`cfg_scale`, …), to its allowed values (a collection, an `IntRange`, a `NumberRange`, or `ANY`).
     The core checks a call against it before `map_params`: an unknown parameter or value raises
     `UnsupportedParamsError`, or with `drop_params` is dropped with a warning.
     `max_prompt_chars`: a longer prompt is rejected before any request.

@@ -61,25 +61,31 @@ def native(**allowed: Allowed) -> dict[str, Allowed]:
     return {spelling: values for name, values in allowed.items() for spelling in {name, camel_case(name)}}
 
 
+# What every Imagen model takes, generating or editing.
+_IMAGEN_COMMON: dict[str, Allowed] = {
+    "n": IntRange(1, 4),
+    "response_format": frozenset({"b64_json"}),  # Vertex answers in base64 only
+    "output_format": frozenset(OUTPUT_MIME_TYPES),
+    "output_compression": IntRange(0, 100),
+    **native(
+        seed=UINT32,
+        add_watermark=BOOLEANS,
+        person_generation=PERSON_GENERATION,
+        safety_setting=SAFETY_SETTINGS,
+        language=LANGUAGES,
+        include_rai_reason=BOOLEANS,
+        include_safety_attributes=BOOLEANS,
+    ),
+}
+
+
 def _imagen(name: str, *extras: Mapping[str, Allowed], edit: OperationSpec | None = None) -> ModelSpec:
     return ModelSpec(
         name,
         {
-            "n": IntRange(1, 4),
+            **_IMAGEN_COMMON,
             "size": ANY,  # any WIDTHxHEIGHT, mapped to the nearest aspect ratio
             "quality": BASIC_QUALITY,
-            "response_format": frozenset({"b64_json"}),  # Vertex answers in base64 only
-            "output_format": frozenset(OUTPUT_MIME_TYPES),
-            "output_compression": IntRange(0, 100),
-            **native(
-                seed=UINT32,
-                add_watermark=BOOLEANS,
-                person_generation=PERSON_GENERATION,
-                safety_setting=SAFETY_SETTINGS,
-                language=LANGUAGES,
-                include_rai_reason=BOOLEANS,
-                include_safety_attributes=BOOLEANS,
-            ),
             **{name: allowed for extra in extras for name, allowed in extra.items()},
         },
         family=IMAGEN,
@@ -118,18 +124,8 @@ def _gemini(
 def _imagen_edit(modes: Mapping[str, Allowed]) -> OperationSpec:
     """An Imagen edit: one image, a mask (or an automatic one), the prompt optional (a removal needs none)."""
     params: dict[str, Allowed] = {
-        "n": IntRange(1, 4),
-        "response_format": frozenset({"b64_json"}),
-        "output_format": frozenset(OUTPUT_MIME_TYPES),
-        "output_compression": IntRange(0, 100),
+        **_IMAGEN_COMMON,
         **native(
-            seed=UINT32,
-            add_watermark=BOOLEANS,
-            person_generation=PERSON_GENERATION,
-            safety_setting=SAFETY_SETTINGS,
-            language=LANGUAGES,
-            include_rai_reason=BOOLEANS,
-            include_safety_attributes=BOOLEANS,
             negative_prompt=ANY,
             guidance_scale=ANY,
             mask_classes=ANY,  # a list of up to five class ids, checked with the mask mode
