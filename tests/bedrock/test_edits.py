@@ -209,7 +209,9 @@ def test_background_removal_sends_the_image_alone_and_ignores_the_prompt(
 
 
 def test_background_removal_refuses_generation_settings(fake_bedrock: FakeBedrock, sigv4: dict[str, Any]) -> None:
-    with pytest.raises(UnsupportedParamsError, match="`n` does not apply to BACKGROUND_REMOVAL"):
+    with pytest.raises(UnsupportedParamsError, match="`seed` does not apply to BACKGROUND_REMOVAL"):
+        image_edit(IMAGE, "x", model=TITAN_V2, task_type="BACKGROUND_REMOVAL", seed=1, **sigv4)
+    with pytest.raises(UnsupportedParamsError, match="BACKGROUND_REMOVAL makes one image"):
         image_edit(IMAGE, "x", model=TITAN_V2, task_type="BACKGROUND_REMOVAL", n=2, **sigv4)
     assert fake_bedrock.requests == []
 

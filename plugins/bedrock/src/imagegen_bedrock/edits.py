@@ -38,7 +38,7 @@ _TASK_PARAMS = {
                   "response_format"},
     IMAGE_VARIATION: {"taskType", "similarityStrength", "negativeText", "cfgScale", "seed", "quality", "n", "size",
                       "response_format"},
-    BACKGROUND_REMOVAL: {"taskType", "response_format"},
+    BACKGROUND_REMOVAL: {"taskType", "n", "response_format"},  # n: 1 only
 }  # fmt: skip
 _ONE_IMAGE_TASKS = (INPAINTING, OUTPAINTING, BACKGROUND_REMOVAL)
 
@@ -51,11 +51,10 @@ def task_type(request: GenerationRequest) -> str:
     """The Titan/Nova task of an edit or a variation."""
     if request.operation == VARIATION:
         return IMAGE_VARIATION
-    explicit = amazon_native(request.params).get("taskType")
-    if explicit is not None:
-        return str(explicit)
-    masked = request.mask is not None or "maskPrompt" in amazon_native(request.params)
-    return INPAINTING if masked else IMAGE_VARIATION
+    native = amazon_native(request.params)
+    if "taskType" in native:
+        return str(native["taskType"])
+    return INPAINTING if request.mask is not None or "maskPrompt" in native else IMAGE_VARIATION
 
 
 def amazon_edit_body(request: GenerationRequest, family: str) -> dict[str, Any]:
@@ -64,6 +63,10 @@ def amazon_edit_body(request: GenerationRequest, family: str) -> dict[str, Any]:
     for name, value in list(request.params.items()):
         if AMAZON_NATIVE_NAMES.get(name, name) not in _TASK_PARAMS[task]:
             reject(request, name, value, None, reason=f"`{name}` does not apply to {task} on {request.model}")
+    if task == BACKGROUND_REMOVAL and request.params.get("n", 1) != 1:
+        reject(request, "n", request.params["n"], None, reason="BACKGROUND_REMOVAL makes one image: pass n=1")
+    if task == OUTPAINTING and not request.prompt:
+        raise _bad_request(request, "OUTPAINTING needs a prompt describing what to paint around", "prompt")
     if request.mask is not None and task not in (INPAINTING, OUTPAINTING):
         reject_mask(request, f"{task} takes no mask: pass task_type=INPAINTING or OUTPAINTING to edit a masked area")
     images = request.images
@@ -92,8 +95,6 @@ def amazon_edit_body(request: GenerationRequest, family: str) -> dict[str, Any]:
         fields["image"] = images[0].b64()
         fields.update(_mask_fields(request, task, native))
     if task == OUTPAINTING:
-        if not request.prompt:
-            raise _bad_request(request, "OUTPAINTING needs a prompt describing what to paint around", "prompt")
         fields.update((name, native[name]) for name in ("outPaintingMode",) if name in native)
     config = amazon_config(request, family, native)
     if task != IMAGE_VARIATION:

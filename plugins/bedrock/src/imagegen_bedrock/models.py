@@ -29,8 +29,6 @@ STABILITY_SERVICE = "stability-service"  # the Stability image services: edit on
 TITAN = "titan"
 NOVA = "nova"
 
-MB = 1024 * 1024
-
 # Bedrock always answers in base64; asking for it is harmless, so it is accepted and not sent.
 _BASE64_ONLY: Allowed = frozenset({"b64_json"})
 
