@@ -1,4 +1,5 @@
-"""The Bedrock plugin passes the standard conformance suite: SigV4 on Titan v2 and SD3.5, a Bedrock API key on Nova."""
+"""The Bedrock plugin passes the standard conformance suite: SigV4 on Titan v2, SD3.5 and the Stability image
+services, a Bedrock API key on Nova; edits and variations on every family that has them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .conftest import API_KEY
 
 class BedrockConformance(ProviderConformanceTests):
     plugin_module = "imagegen_bedrock"
-    heavy_modules = ("boto3", "botocore")
+    heavy_modules = ("boto3", "botocore", "PIL")
     secret_settings = ("aws_secret_access_key",)
 
     @pytest.fixture
@@ -28,13 +29,23 @@ class BedrockConformance(ProviderConformanceTests):
 
 class TestTitanImageGeneratorV2(BedrockConformance):
     model = "bedrock/amazon.titan-image-generator-v2:0"
+    edit_model = model  # INPAINTING with a mask, IMAGE_VARIATION without
+    variation_model = model
     max_n = 5
     unsupported_param = ("style", "vivid")
 
 
 class TestStableDiffusion35Large(BedrockConformance):
     model = "bedrock/stability.sd3-5-large-v1:0"
+    edit_model = model  # image-to-image
     max_n = 3  # one image per call: fanned out into three concurrent calls
+    unsupported_param = ("quality", "hd")
+
+
+class TestStabilityImageServices(BedrockConformance):
+    model = "bedrock/stability.stable-image-core-v1:1"
+    edit_model = "bedrock/stability.stable-image-inpaint-v1:0"  # invoked through its us. profile
+    max_n = 2
     unsupported_param = ("quality", "hd")
 
 
@@ -45,6 +56,8 @@ class TestSdxlViaCrossRegionProfile(BedrockConformance):
 
 class TestNovaCanvasWithApiKey(BedrockConformance):
     model = "bedrock/amazon.nova-canvas-v1:0"
+    edit_model = model
+    variation_model = model
     max_n = 2
     valid_size = "1280x720"
     secret_settings = ("api_key",)

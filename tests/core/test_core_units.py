@@ -12,8 +12,10 @@ from imagegen.exceptions import (
     ServiceUnavailableError,
     error_class_for_status,
 )
-from imagegen.params import aspect_ratio_for, camel_case, dimensions_for, parse_size
-from imagegen.provider import GenerationRequest, Settings
+from imagegen.images import ImageInput
+from imagegen.params import aspect_ratio_for, camel_case, check_params, dimensions_for, parse_size, reject_mask
+from imagegen.provider import GenerationRequest, ModelSpec, NumberRange, Settings
+from imagegen.testing import png_image
 from imagegen.transport import retry_delay, should_retry
 
 
@@ -179,6 +181,32 @@ def test_a_dropped_parameter_warning_never_shows_its_value() -> None:
     reject(req, "aws_web_identity_token", "eyJ-secret-token", None)
     assert "eyJ-secret-token" not in req.warnings[0]
     assert "aws_web_identity_token" in req.warnings[0]
+
+
+def test_a_number_range_takes_integers_and_floats_within_it_but_not_booleans() -> None:
+    strength = NumberRange(0.2, 1.0)
+    assert all(value in strength for value in (0.2, 1, 0.55))
+    assert not any(value in strength for value in (0.1, True, "0.5"))
+    assert str(strength) == "a number from 0.2 to 1.0"
+
+
+def test_a_value_outside_a_number_range_is_refused_naming_the_range() -> None:
+    req = request()
+    req.spec = ModelSpec("m", {"strength": NumberRange(0.0, 1.0)})
+    req.params = {"strength": 1.5}
+    with pytest.raises(UnsupportedParamsError, match=r"allowed: a number from 0\.0 to 1\.0"):
+        check_params(req)
+
+
+def test_a_rejected_mask_raises_with_the_reason_or_is_dropped_with_a_warning() -> None:
+    mask = ImageInput(png_image(4, 4, transparent_box=(0, 0, 2, 2)), name="mask")
+    with pytest.raises(UnsupportedParamsError, match="BACKGROUND_REMOVAL takes no mask"):
+        reject_mask(GenerationRequest("p", "prov", "m", None, {}, Settings({}), 1.0, mask=mask),
+                    "BACKGROUND_REMOVAL takes no mask")  # fmt: skip
+    dropping = GenerationRequest("p", "prov", "m", None, {}, Settings({}), 1.0, drop_params=True, mask=mask)
+    reject_mask(dropping, "BACKGROUND_REMOVAL takes no mask")
+    assert dropping.mask is None
+    assert "dropped `mask`" in dropping.warnings[0]
 
 
 def test_an_error_can_be_masked_after_the_fact() -> None:

@@ -6,6 +6,12 @@ percent-encoded path (an unencoded `/` in an ARN does not route), resolves infer
 ARNs, rejects extraneous keys and out-of-range values with a `ValidationException`, and answers
 errors with `x-amzn-ErrorType` and `{"message": ...}`. A prompt containing FILTERED is refused the
 way each model family refuses it (FILTERED_OUTPUT: Titan/Nova's 200 with `error`).
+
+Edits are checked as strictly: Titan/Nova task types (exactly one of maskImage/maskPrompt, pure black
+and white masks the size of the image, no imageGenerationConfig for BACKGROUND_REMOVAL, Nova's RGB
+inputs without transparent pixels, Titan's 1,408-pixel limit), the Stability image services (invoked
+only through their `us.` inference profiles, each with its own fields, ranges and image limits) and
+SD3/SD3.5 image-to-image. Input images are decoded (Pillow), so tests can read what was sent.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from urllib.parse import parse_qs, unquote
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from PIL import Image
 
 from imagegen.testing import TINY_PNG_B64, FakeRequest, FakeResponse, FakeUpstream
+
+from .images import decode_b64_image
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -34,6 +43,47 @@ STABLE_IMAGE_MODELS = {
 }  # fmt: skip
 TITAN_MODELS = {"amazon.titan-image-generator-v1", "amazon.titan-image-generator-v2:0"}
 NOVA_MODELS = {"amazon.nova-canvas-v1:0"}
+_PRESETS = {
+    "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance", "fantasy-art",
+    "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk", "origami", "photographic", "pixel-art",
+    "tile-texture",
+}  # fmt: skip
+_SERVICE_COMMON = {"seed", "output_format"}
+# Each Stability image service: (required keys, optional keys), from AWS's stable-image-services page.
+SERVICE_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "stability.stable-image-inpaint-v1:0": (
+        {"prompt", "image"}, {"mask", "grow_mask", "negative_prompt", "style_preset"}),
+    "stability.stable-image-erase-object-v1:0": ({"image"}, {"mask", "grow_mask"}),
+    "stability.stable-image-search-replace-v1:0": (
+        {"prompt", "image", "search_prompt"}, {"negative_prompt", "grow_mask", "style_preset"}),
+    "stability.stable-image-search-recolor-v1:0": (
+        {"prompt", "image", "select_prompt"}, {"negative_prompt", "grow_mask", "style_preset"}),
+    "stability.stable-image-remove-background-v1:0": ({"image"}, set()),
+    "stability.stable-outpaint-v1:0": (
+        {"image"}, {"left", "right", "up", "down", "prompt", "creativity", "style_preset"}),
+    "stability.stable-image-control-sketch-v1:0": (
+        {"prompt", "image"}, {"control_strength", "negative_prompt", "style_preset"}),
+    "stability.stable-image-control-structure-v1:0": (
+        {"prompt", "image"}, {"control_strength", "negative_prompt", "style_preset"}),
+    "stability.stable-image-style-guide-v1:0": (
+        {"prompt", "image"}, {"aspect_ratio", "fidelity", "negative_prompt", "style_preset"}),
+    "stability.stable-style-transfer-v1:0": (
+        {"init_image", "style_image"},
+        {"prompt", "negative_prompt", "composition_fidelity", "style_strength", "change_strength"}),
+    "stability.stable-creative-upscale-v1:0": (
+        {"prompt", "image"}, {"creativity", "negative_prompt", "style_preset"}),
+    "stability.stable-conservative-upscale-v1:0": ({"prompt", "image"}, {"creativity", "negative_prompt"}),
+    "stability.stable-fast-upscale-v1:0": ({"image"}, set()),
+}  # fmt: skip
+SERVICE_MODELS = set(SERVICE_KEYS)
+# Number ranges: (low, high, integer); a service-specific range overrides the common one.
+_SERVICE_RANGES: dict[str, tuple[float, float, bool]] = {
+    "seed": (0, 4294967294, True), "grow_mask": (0, 20, True), "control_strength": (0, 1, False),
+    "fidelity": (0, 1, False), "composition_fidelity": (0, 1, False), "style_strength": (0, 1, False),
+    "change_strength": (0.1, 1, False), "creativity": (0.1, 0.5, False), "left": (0, 2000, True),
+    "right": (0, 2000, True), "up": (0, 2000, True), "down": (0, 2000, True),
+}  # fmt: skip
+_OUTPAINT_CREATIVITY = (0.1, 1.0, False)
 PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.")
 
 SDXL_SIZES = {(1024, 1024), (1152, 896), (1216, 832), (1344, 768), (1536, 640), (640, 1536), (768, 1344), (832, 1216),
@@ -107,7 +157,9 @@ def _check_number(obj: dict[str, Any], key: str, low: float, high: float, path: 
         raise _malformed(f"{path}/{key}", f"{value} is not less or equal to {high}")
 
 
-def _check_string(obj: dict[str, Any], key: str, max_len: int, path: str, required: bool = False) -> None:
+def _check_string(
+    obj: dict[str, Any], key: str, max_len: int, path: str, required: bool = False, min_len: int = 1
+) -> None:
     if key not in obj:
         if required:
             raise _malformed(path, f"required key [{key}] not found")
@@ -115,13 +167,46 @@ def _check_string(obj: dict[str, Any], key: str, max_len: int, path: str, requir
     value = obj[key]
     if not isinstance(value, str):
         raise _malformed(f"{path}/{key}", f"expected type: String, found: {'Null' if value is None else 'other'}")
-    if not 1 <= len(value) <= max_len:
-        raise _malformed(f"{path}/{key}", f"expected minLength: 1, maxLength: {max_len}, actual: {len(value)}")
+    if not min_len <= len(value) <= max_len:
+        raise _malformed(f"{path}/{key}", f"expected minLength: {min_len}, maxLength: {max_len}, actual: {len(value)}")
 
 
 def _check_enum(obj: dict[str, Any], key: str, allowed: set[str], path: str) -> None:
     if key in obj and obj[key] not in allowed:
         raise _malformed(f"{path}/{key}", f"{obj[key]} is not a valid enum value")
+
+
+def decode_image(value: Any, path: str) -> Image.Image:
+    """A base64 PNG, JPEG or WEBP from a body, decoded, or Bedrock's ValidationException."""
+    try:
+        return decode_b64_image(value)[1]
+    except ValueError:
+        raise Invalid(f"{path}: Unable to decode the provided image. Provide a base64-encoded PNG or JPEG.") from None
+
+
+def _check_pixels(
+    image: Image.Image,
+    path: str,
+    *,
+    min_side: int = 64,
+    max_side: int | None = None,
+    min_pixels: int = 0,
+    max_pixels: int | None = 9_437_184,
+    max_ratio: float | None = 2.5,
+) -> None:
+    width, height = image.size
+    pixels = width * height
+    if min(width, height) < min_side or (max_side and max(width, height) > max_side):
+        raise Invalid(f"{path}: image dimensions {width}x{height} are outside the allowed range")
+    if pixels < min_pixels or (max_pixels and pixels > max_pixels):
+        raise Invalid(f"{path}: image has {pixels} pixels, which is outside the allowed range")
+    if max_ratio and max(width, height) / min(width, height) > max_ratio:
+        raise Invalid(f"{path}: image aspect ratio must be between 1:{max_ratio} and {max_ratio}:1")
+
+
+def _check_service_number(body: dict[str, Any], key: str, rule: tuple[float, float, bool]) -> None:
+    low, high, integer = rule
+    _check_number(body, key, low, high, "#", integer=integer)
 
 
 class FakeBedrock(FakeUpstream):
@@ -181,9 +266,16 @@ class FakeBedrock(FakeUpstream):
             return denied
         if request.headers.get("content-type") != "application/json":
             return bedrock_error(400, "ValidationException", "The provided Content-Type is not supported.")
-        model = self._foundation_model(unquote(match.group(1)))
+        model_id = unquote(match.group(1))
+        model = self._foundation_model(model_id)
         if model is None:
             return bedrock_error(400, "ValidationException", "The provided model identifier is invalid.")
+        if model in SERVICE_MODELS and model_id == model:
+            return bedrock_error(
+                400, "ValidationException",
+                f"Invocation of model ID {model} with on-demand throughput isn't supported. Retry your request with "
+                "the ID or ARN of an inference profile that contains this model.",
+            )  # fmt: skip
         try:
             body = request.json()
         except ValueError:
@@ -254,7 +346,7 @@ class FakeBedrock(FakeUpstream):
         return None
 
     def _foundation_model(self, model_id: str) -> str | None:
-        known = SDXL_MODELS | SD3_MODELS | STABLE_IMAGE_MODELS | TITAN_MODELS | NOVA_MODELS
+        known = SDXL_MODELS | SD3_MODELS | STABLE_IMAGE_MODELS | TITAN_MODELS | NOVA_MODELS | SERVICE_MODELS
         arn = re.fullmatch(rf"arn:aws:bedrock:{REGION}:(\d{{12}})?:([a-z-]+)/(.+)", model_id)
         if arn is not None:
             kind, model_id = arn.group(2), arn.group(3)
@@ -276,6 +368,10 @@ class FakeBedrock(FakeUpstream):
             return self._sdxl(body)
         if model in SD3_MODELS | STABLE_IMAGE_MODELS:
             return self._stability(model, body)
+        if model in SERVICE_MODELS:
+            return self._service(model, body)
+        if isinstance(body, dict) and body.get("taskType") != "TEXT_IMAGE":
+            return self._amazon_edit(model, body)
         return self._amazon(model, body)
 
     def _sdxl(self, body: Any) -> FakeResponse:
@@ -315,13 +411,51 @@ class FakeBedrock(FakeUpstream):
         _check_enum(body, "aspect_ratio", ASPECT_RATIOS, "#")
         _check_enum(body, "output_format", {"jpeg", "png"}, "#")
         _check_enum(body, "mode", {"text-to-image", "image-to-image"}, "#")
-        if body.get("mode") == "image-to-image" and not {"image", "strength"} <= set(body):
-            raise _malformed("#", "image-to-image requires image and strength")
+        if body.get("mode") == "image-to-image":
+            if not {"image", "strength"} <= set(body):
+                raise _malformed("#", "image-to-image requires the prompt, image, and strength parameters")
+            if "aspect_ratio" in body:
+                raise _malformed("#", "aspect_ratio is only valid for text-to-image")
+            _check_pixels(decode_image(body["image"], "#/image"), "#/image", max_pixels=None, max_ratio=None)
+            _check_number(body, "strength", 0, 1, "#")
+        elif "image" in body or "strength" in body:
+            raise _malformed("#", "image and strength require mode image-to-image")
         _check_number(body, "seed", 0, 4294967294, "#", integer=True)
-        if "FILTERED" in body["prompt"]:
+        return self._stability_answer(body)
+
+    def _stability_answer(self, body: dict[str, Any]) -> FakeResponse:
+        if "FILTERED" in body.get("prompt", ""):
             return FakeResponse(200, {"finish_reasons": ["Filter reason: prompt"]})
         return FakeResponse(200, {"seeds": [body.get("seed") or 2130420379], "finish_reasons": [None],
                                   "images": [TINY_PNG_B64]})  # fmt: skip
+
+    def _service(self, model: str, body: Any) -> FakeResponse:
+        required, optional = SERVICE_KEYS[model]
+        _check_keys(body, required | optional | _SERVICE_COMMON, "#")
+        for key in sorted(required - set(body)):
+            raise _malformed("#", f"required key [{key}] not found")
+        for key in ("prompt", "negative_prompt", "search_prompt", "select_prompt"):
+            _check_string(body, key, 10000, "#", min_len=0 if key == "prompt" else 1)
+        _check_enum(body, "output_format", {"jpeg", "png", "webp"}, "#")
+        _check_enum(body, "style_preset", _PRESETS, "#")
+        _check_enum(body, "aspect_ratio", ASPECT_RATIOS, "#")
+        for key, rule in _SERVICE_RANGES.items():
+            if model == "stability.stable-outpaint-v1:0" and key == "creativity":
+                rule = _OUTPAINT_CREATIVITY
+            _check_service_number(body, key, rule)
+        limits: dict[str, Any] = {}
+        if model == "stability.stable-creative-upscale-v1:0":
+            limits = {"min_pixels": 4096, "max_pixels": 1_048_576, "max_ratio": None}
+        elif model == "stability.stable-fast-upscale-v1:0":
+            limits = {"min_side": 32, "max_side": 1536, "min_pixels": 1024, "max_pixels": 1_048_576, "max_ratio": None}
+        for key in ("image", "init_image", "style_image"):
+            if key in body:
+                _check_pixels(decode_image(body[key], f"#/{key}"), f"#/{key}", **limits)
+        if "mask" in body:
+            decode_image(body["mask"], "#/mask")  # resized to the image by the service if its size differs
+        if model == "stability.stable-outpaint-v1:0" and not any(body.get(k) for k in ("left", "right", "up", "down")):
+            raise Invalid("At least one of left, right, up or down must be non-zero.")
+        return self._stability_answer(body)
 
     def _amazon(self, model: str, body: Any) -> FakeResponse:
         nova = model in NOVA_MODELS
@@ -364,6 +498,94 @@ class FakeBedrock(FakeUpstream):
                 "This request has been blocked by our content filters. Please adjust your text prompt to submit a new request."
             )
         return FakeResponse(200, {"images": [TINY_PNG_B64] * config.get("numberOfImages", 1), "error": None})
+
+    def _amazon_edit(self, model: str, body: Any) -> FakeResponse:
+        nova = model in NOVA_MODELS
+        task = body.get("taskType") if isinstance(body, dict) else None
+        tasks = {"INPAINTING": "inPaintingParams", "OUTPAINTING": "outPaintingParams",
+                 "IMAGE_VARIATION": "imageVariationParams", "BACKGROUND_REMOVAL": "backgroundRemovalParams"}  # fmt: skip
+        if model == "amazon.titan-image-generator-v1":
+            del tasks["BACKGROUND_REMOVAL"]  # a v2 task
+        if task not in tasks:
+            raise _malformed("#/taskType", f"{task} is not a valid enum value")
+        field = tasks[task]
+        if task == "BACKGROUND_REMOVAL":  # takes no imageGenerationConfig
+            _check_keys(body, {"taskType", field}, "#")
+            params = _check_keys(body.get(field), {"image"}, f"#/{field}")
+            if "image" not in params:
+                raise _malformed(f"#/{field}", "required key [image] not found")
+            self._input_image(params["image"], f"#/{field}/image", nova)
+            return FakeResponse(200, {"images": [TINY_PNG_B64], "error": None})
+        _check_keys(body, {"taskType", field, "imageGenerationConfig"}, "#")
+        path = f"#/{field}"
+        max_len = 1024 if nova else 512
+        if task == "IMAGE_VARIATION":
+            params = _check_keys(body.get(field), {"images", "text", "negativeText", "similarityStrength"}, path)
+            images = params.get("images")
+            if not isinstance(images, list) or not 1 <= len(images) <= 5:
+                raise _malformed(f"{path}/images", "expected between 1 and 5 images")
+            for i, image in enumerate(images):
+                self._input_image(image, f"{path}/images/{i}", nova)
+            _check_number(params, "similarityStrength", 0.2, 1.0, path)
+        else:
+            keys = {"image", "text", "negativeText", "maskPrompt", "maskImage", "returnMask"}
+            if task == "OUTPAINTING":
+                keys.add("outPaintingMode")
+            params = _check_keys(body.get(field), keys, path)
+            if "image" not in params:
+                raise _malformed(path, "required key [image] not found")
+            image = self._input_image(params["image"], f"{path}/image", nova)
+            if ("maskImage" in params) == ("maskPrompt" in params):
+                raise Invalid(f"{path}: exactly one of maskImage or maskPrompt must be provided")
+            if "maskImage" in params:
+                self._mask(params["maskImage"], f"{path}/maskImage", image.size)
+            _check_string(params, "maskPrompt", max_len, path)
+            _check_enum(params, "outPaintingMode", {"DEFAULT", "PRECISE"}, path)
+            if task == "OUTPAINTING" and not nova and "text" not in params:
+                raise _malformed(path, "required key [text] not found")
+        _check_string(params, "text", max_len, path)
+        _check_string(params, "negativeText", max_len, path)
+        config = _check_keys(
+            body.get("imageGenerationConfig", {}),
+            {"numberOfImages", "width", "height", "cfgScale", "seed", "quality"},
+            "#/imageGenerationConfig",
+        )
+        if task != "IMAGE_VARIATION" and ({"width", "height"} & set(config)):
+            raise Invalid(f"{task} does not support width and height: the output has the input image's size.")
+        _check_number(config, "numberOfImages", 1, 5, "#/imageGenerationConfig", integer=True)
+        _check_number(config, "cfgScale", 1.1, 10.0, "#/imageGenerationConfig")
+        _check_number(config, "seed", 0, 858993459 if nova else 2147483646, "#/imageGenerationConfig", integer=True)
+        _check_enum(config, "quality", {"standard", "premium"}, "#/imageGenerationConfig")
+        if "FILTERED" in params.get("text", ""):
+            raise Invalid(
+                "This request has been blocked by our content filters. Please adjust your text prompt to submit a new request."
+            )
+        return FakeResponse(200, {"images": [TINY_PNG_B64] * config.get("numberOfImages", 1), "error": None})
+
+    def _input_image(self, value: Any, path: str, nova: bool) -> Image.Image:
+        image = decode_image(value, path)
+        if image.format not in ("PNG", "JPEG"):
+            raise Invalid(f"{path}: Only PNG and JPEG images are supported.")
+        if nova:
+            if image.mode not in ("RGB", "RGBA"):
+                raise Invalid(f"{path}: The image must be 8 bits per channel RGB.")
+            if image.mode == "RGBA" and image.getchannel("A").getextrema() != (255, 255):
+                raise Invalid(
+                    f"{path}: The image contains transparent or semi-transparent pixels, which are not supported."
+                )
+        elif max(image.size) > 1408:
+            raise Invalid(f"{path}: The image must be at most 1408 pixels on its longer side.")
+        return image
+
+    def _mask(self, value: Any, path: str, size: tuple[int, int]) -> None:
+        mask = decode_image(value, path)
+        if mask.size != size:
+            raise Invalid(f"{path}: The mask image must be the same size as the input image.")
+        if mask.mode not in ("RGB", "RGBA"):
+            raise Invalid(f"{path}: The mask image must be 8 bits per channel RGB.")
+        colors = {color for _, color in mask.convert("RGB").getcolors(maxcolors=1 << 24) or ()}
+        if not colors <= {(0, 0, 0), (255, 255, 255)}:
+            raise Invalid(f"{path}: The mask image must contain only pure black and pure white pixels.")
 
     # STS AssumeRole (Query protocol, XML answers)
 

@@ -6,6 +6,11 @@ issues access tokens. `FakeVertex` serves `:predict` (Imagen) and `:generateCont
 `/v1/projects/{project}/locations/{location}/publishers/google/models/{model}`, accepts only
 tokens the OAuth fake issued, and rejects unknown fields and bad values with Google's error body
 `{"error": {"code", "message", "status"}}`, from the Imagen and Gemini API references.
+
+Edits are checked as strictly: imagen-3.0-capability-001's reference images (one RAW image, a MASK
+reference with a mask mode for every masked edit mode, the user's mask the size of the RAW image, no
+aspect ratio), imagegeneration@006's `image`/`mask`/`editConfig`, and Gemini's `inlineData` parts (image
+types, 7 MB each, the model's number of input images). Images are decoded (Pillow).
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from urllib.parse import parse_qs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from PIL import Image
 
 from imagegen.testing import TINY_PNG_B64, FakeRequest, FakeResponse, FakeUpstream
+
+from .images import decode_b64_image
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -239,6 +247,71 @@ def _accepts(rule: Any, value: Any) -> bool:
     return isinstance(value, rule) and not isinstance(value, bool)
 
 
+CAPABILITY_MODEL = "imagen-3.0-capability-001"
+LEGACY_EDITORS = {"imagegeneration@006"}
+EDIT_MODES = {"EDIT_MODE_DEFAULT", "EDIT_MODE_INPAINT_REMOVAL", "EDIT_MODE_INPAINT_INSERTION", "EDIT_MODE_OUTPAINT",
+              "EDIT_MODE_CONTROLLED_EDITING", "EDIT_MODE_STYLE", "EDIT_MODE_BGSWAP", "EDIT_MODE_PRODUCT_IMAGE"}  # fmt: skip
+MASKED_EDIT_MODES = {
+    "EDIT_MODE_INPAINT_REMOVAL",
+    "EDIT_MODE_INPAINT_INSERTION",
+    "EDIT_MODE_OUTPAINT",
+    "EDIT_MODE_BGSWAP",
+}
+MASK_MODES = {"MASK_MODE_DEFAULT", "MASK_MODE_USER_PROVIDED", "MASK_MODE_BACKGROUND", "MASK_MODE_FOREGROUND",
+              "MASK_MODE_SEMANTIC"}  # fmt: skip
+REFERENCE_TYPES = {"REFERENCE_TYPE_RAW", "REFERENCE_TYPE_MASK", "REFERENCE_TYPE_CONTROL", "REFERENCE_TYPE_STYLE",
+                   "REFERENCE_TYPE_SUBJECT", "REFERENCE_TYPE_CONTENT"}  # fmt: skip
+_CAPABILITY_RULES: dict[str, Any] = {
+    **{k: v for k, v in _IMAGEN_COMMON.items() if k != "aspectRatio"}, **_LEGACY,
+    "editMode": EDIT_MODES, "editConfig": dict, "baseSteps": range(1, 2**31),
+}  # fmt: skip
+_LEGACY_EDIT_RULES: dict[str, Any] = {**{k: v for k, v in IMAGEN_RULES["imagegeneration@006"].items()
+                                         if k != "aspectRatio"}, "editConfig": dict}  # fmt: skip
+LEGACY_EDIT_MODES = {"inpainting-insert", "inpainting-remove", "outpainting", "product-image"}
+GEMINI_INPUT_IMAGES = {"gemini-2.0-flash-preview-image-generation": 3, "gemini-2.5-flash-image": 3,
+                       "gemini-2.5-flash-image-preview": 3, "gemini-3-pro-image-preview": 14}  # fmt: skip
+GEMINI_INPUT_TYPES = {"image/png", "image/jpeg", "image/webp"}
+IMAGE_TOKENS = 258  # what Gemini counts for a small input image
+
+
+class InvalidArgument(Exception):
+    """A 400 INVALID_ARGUMENT with this message."""
+
+
+def decode_image(value: Any, where: str, max_bytes: int = 10 * 1024 * 1024) -> Image.Image:
+    """A base64 image from a request, decoded, or Vertex's INVALID_ARGUMENT."""
+    try:
+        data, image = decode_b64_image(value)
+    except ValueError:
+        raise InvalidArgument(f"{where}: Image is not valid. Provide a PNG or JPEG image.") from None
+    if len(data) > max_bytes:
+        raise InvalidArgument(f"{where}: Image is larger than {max_bytes // (1024 * 1024)} MB.")
+    return image
+
+
+def _check_parameters(parameters: Any, rules: dict[str, Any], where: str = "parameters") -> None:
+    if not isinstance(parameters, dict):
+        raise InvalidArgument(f"{where} must be an object.")
+    for name, value in parameters.items():
+        if name not in rules:
+            raise InvalidArgument(
+                f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+            )
+        if not _accepts(rules[name], value):
+            raise InvalidArgument(f"Invalid value for parameter {name}: {value!r}.")
+
+
+def _check_dilation(config: dict[str, Any], name: str) -> None:
+    value = config.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidArgument(f"{name} must be a number between 0 and 1.")
+
+
+def _check_classes(classes: Any) -> None:
+    if not (isinstance(classes, list) and 1 <= len(classes) <= 5 and all(type(c) is int for c in classes)):
+        raise InvalidArgument("maskClasses must hold from 1 to 5 class ids.")
+
+
 class FakeVertex(FakeUpstream):
     """Vertex AI for one project and location; tokens are checked with `token_is_valid`.
 
@@ -290,7 +363,7 @@ class FakeVertex(FakeUpstream):
             body = request.json()
         except ValueError:
             return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Unexpected token.")
-        if method == "predict" and model in IMAGEN_RULES:
+        if method == "predict" and (model in IMAGEN_RULES or model == CAPABILITY_MODEL):
             return self.predict(model, body)
         if method == "generateContent" and model in GEMINI_IMAGE_CONFIG:
             return self.generate_content(model, body)
@@ -303,6 +376,17 @@ class FakeVertex(FakeUpstream):
             if name not in ("instances", "parameters"):
                 return _invalid_field(name, "")
         instances = body.get("instances")
+        if isinstance(instances, list) and len(instances) == 1 and isinstance(instances[0], dict):
+            edit = None
+            if model == CAPABILITY_MODEL:
+                edit = self._capability_edit
+            elif model in LEGACY_EDITORS and "image" in instances[0]:
+                edit = self._legacy_edit
+            if edit is not None:
+                try:
+                    return edit(instances[0], body.get("parameters", {}))
+                except InvalidArgument as exc:
+                    return google_error(400, "INVALID_ARGUMENT", str(exc))
         if not isinstance(instances, list) or len(instances) != 1 or set(instances[0]) != {"prompt"}:
             return google_error(400, "INVALID_ARGUMENT", "Invalid instances: exactly one instance with a prompt is expected.")  # fmt: skip
         prompt = instances[0]["prompt"]
@@ -326,9 +410,14 @@ class FakeVertex(FakeUpstream):
             return google_error(400, "INVALID_ARGUMENT", "compressionQuality must be 0-100 and is for image/jpeg only.")
         if "seed" in parameters and "addWatermark" in rules and parameters.get("addWatermark", True):
             return google_error(400, "INVALID_ARGUMENT", "Seed is not supported when watermark is enabled.")
-        count = parameters.get("sampleCount", 4)  # Imagen's default
-        mime_type = options.get("mimeType", "image/png")
         rewritten = parameters.get("enhancePrompt", True) and "enhancePrompt" in rules
+        return self._predictions(
+            parameters, f"A photorealistic image of {prompt}, natural light, high detail" if rewritten else None
+        )
+
+    def _predictions(self, parameters: dict[str, Any], rewritten: str | None) -> FakeResponse:
+        count = parameters.get("sampleCount", 4)  # Imagen's default
+        mime_type = parameters.get("outputOptions", {}).get("mimeType", "image/png")
         predictions: list[dict[str, Any]] = []
         for index in range(count):
             if index < self.filter_images:
@@ -340,11 +429,108 @@ class FakeVertex(FakeUpstream):
                 continue
             prediction = {"mimeType": mime_type, "bytesBase64Encoded": TINY_PNG_B64}
             if rewritten:
-                prediction["prompt"] = f"A photorealistic image of {prompt}, natural light, high detail"
+                prediction["prompt"] = rewritten
             predictions.append(prediction)
         if not parameters.get("includeRaiReason"):
             predictions = [p for p in predictions if "raiFilteredReason" not in p]
         return FakeResponse(200, {"predictions": predictions} if predictions else {})
+
+    def _capability_edit(self, instance: dict[str, Any], parameters: Any) -> FakeResponse:
+        for name in instance:
+            if name not in ("prompt", "referenceImages"):
+                raise InvalidArgument(f"Invalid JSON payload received. Unknown name \"{name}\" at 'instances[0]'.")
+        _check_parameters(parameters, _CAPABILITY_RULES)
+        if "aspectRatio" in parameters:
+            raise InvalidArgument("aspectRatio is not supported for mask editing.")
+        if set(parameters.get("editConfig", {})) - {"baseSteps"}:
+            raise InvalidArgument("Unknown field in parameters.editConfig.")
+        if not _accepts(range(1, 2**31), parameters.get("editConfig", {}).get("baseSteps", 1)):
+            raise InvalidArgument("editConfig.baseSteps must be a positive integer.")
+        self._check_seed(parameters)
+        references = instance.get("referenceImages")
+        if not isinstance(references, list) or not references:
+            raise InvalidArgument("referenceImages is required.")
+        raw, masks = None, []
+        for i, reference in enumerate(references):
+            where = f"referenceImages[{i}]"
+            allowed = {"referenceType", "referenceId", "referenceImage", "maskImageConfig", "controlImageConfig",
+                       "styleImageConfig", "subjectImageConfig"}  # fmt: skip
+            if not isinstance(reference, dict) or set(reference) - allowed:
+                raise InvalidArgument(f"{where}: unknown field.")
+            kind = reference.get("referenceType")
+            if kind not in REFERENCE_TYPES or type(reference.get("referenceId")) is not int:
+                raise InvalidArgument(f"{where}: referenceType and an integer referenceId are required.")
+            image = reference.get("referenceImage")
+            if image is not None and (
+                not isinstance(image, dict) or set(image) - {"bytesBase64Encoded", "gcsUri", "mimeType"}
+            ):
+                raise InvalidArgument(f"{where}.referenceImage: unknown field.")
+            if kind == "REFERENCE_TYPE_RAW":
+                if raw is not None:
+                    raise InvalidArgument("At most one raw reference image can be provided.")
+                raw = decode_image((image or {}).get("bytesBase64Encoded"), f"{where}.referenceImage")
+            elif kind == "REFERENCE_TYPE_MASK":
+                masks.append((where, reference))
+        mode = parameters.get("editMode", "EDIT_MODE_DEFAULT")
+        if raw is None:
+            raise InvalidArgument("A raw reference image is required for editing.")
+        if mode in MASKED_EDIT_MODES and (len(masks) != 1 or len(references) != 2):
+            raise InvalidArgument("For mask editing, exactly two reference images must be specified, one with REFERENCE_TYPE_RAW, and one with REFERENCE_TYPE_MASK.")  # fmt: skip
+        for where, reference in masks:
+            config = reference.get("maskImageConfig")
+            if not isinstance(config, dict) or set(config) - {"maskMode", "maskClasses", "dilation"}:
+                raise InvalidArgument(f"{where}: maskImageConfig with a maskMode is required.")
+            if config.get("maskMode") not in MASK_MODES:
+                raise InvalidArgument(f"{where}: invalid maskMode {config.get('maskMode')!r}.")
+            _check_dilation(config, "dilation")
+            if config["maskMode"] == "MASK_MODE_SEMANTIC" or "maskClasses" in config:
+                _check_classes(config.get("maskClasses"))
+            if config["maskMode"] == "MASK_MODE_USER_PROVIDED":
+                mask = decode_image(
+                    (reference.get("referenceImage") or {}).get("bytesBase64Encoded"), f"{where}.referenceImage"
+                )
+                if mask.size != raw.size:
+                    raise InvalidArgument("The mask must have the same dimensions as the raw reference image.")
+        prompt = instance.get("prompt", "")
+        if not isinstance(prompt, str):
+            raise InvalidArgument("prompt must be a string.")
+        if "FILTERED" in prompt:
+            raise InvalidArgument(RAI_MESSAGE)
+        return self._predictions(parameters, None)
+
+    def _legacy_edit(self, instance: dict[str, Any], parameters: Any) -> FakeResponse:
+        if set(instance) - {"prompt", "image", "mask"}:
+            raise InvalidArgument("Unknown field in instances[0].")
+        _check_parameters(parameters, _LEGACY_EDIT_RULES)
+        self._check_seed(parameters)
+        config = parameters.get("editConfig", {})
+        if set(config) - {"editMode", "maskMode", "maskDilation", "guidanceScale", "productPosition", "baseSteps"}:
+            raise InvalidArgument("Unknown field in parameters.editConfig.")
+        if config.get("editMode", "inpainting-insert") not in LEGACY_EDIT_MODES:
+            raise InvalidArgument(f"Invalid editMode {config.get('editMode')!r}.")
+        _check_dilation(config, "maskDilation")
+        image = decode_image(instance["image"].get("bytesBase64Encoded"), "instances[0].image")
+        mask_mode = config.get("maskMode")
+        if mask_mode is not None:
+            if not isinstance(mask_mode, dict) or mask_mode.get("maskType") not in (
+                "background",
+                "foreground",
+                "semantic",
+            ):
+                raise InvalidArgument("editConfig.maskMode.maskType must be background, foreground or semantic.")
+            if mask_mode["maskType"] == "semantic" or "classes" in mask_mode:
+                _check_classes(mask_mode.get("classes"))
+        if "mask" in instance:
+            mask = decode_image((instance["mask"].get("image") or {}).get("bytesBase64Encoded"), "instances[0].mask")
+            if mask.size != image.size:
+                raise InvalidArgument("The mask must have the same dimensions as the image.")
+        elif mask_mode is None and config.get("editMode") != "product-image":
+            raise InvalidArgument("A mask or editConfig.maskMode is required for mask-based editing.")
+        return self._predictions(parameters, None)
+
+    def _check_seed(self, parameters: dict[str, Any]) -> None:
+        if "seed" in parameters and parameters.get("addWatermark", True):
+            raise InvalidArgument("Seed is not supported when watermark is enabled.")
 
     def generate_content(self, model: str, body: dict[str, Any]) -> FakeResponse:
         for name in body:
@@ -355,6 +541,26 @@ class FakeVertex(FakeUpstream):
             return google_error(400, "INVALID_ARGUMENT", "Unable to submit request because it must have a text parameter. Add a text parameter and try again.")  # fmt: skip
         parts = contents[-1].get("parts") or []
         prompt = " ".join(part.get("text", "") for part in parts)
+        images = [part["inlineData"] for part in parts if "inlineData" in part]
+        for i, part in enumerate(parts):
+            if len(set(part) & {"text", "inlineData", "fileData"}) != 1 or set(part) - {
+                "text",
+                "inlineData",
+                "fileData",
+                "thoughtSignature",
+            }:
+                return google_error(400, "INVALID_ARGUMENT", f"contents.parts[{i}]: a part holds exactly one of text, inlineData or fileData.")  # fmt: skip
+        if len(images) > GEMINI_INPUT_IMAGES[model]:
+            return google_error(400, "INVALID_ARGUMENT", f"Too many images in the request: {len(images)}; {model} accepts at most {GEMINI_INPUT_IMAGES[model]}.")  # fmt: skip
+        for i, inline in enumerate(images):
+            if set(inline) != {"mimeType", "data"} or inline["mimeType"] not in GEMINI_INPUT_TYPES:
+                return google_error(400, "INVALID_ARGUMENT", f"Unsupported MIME type: {inline.get('mimeType')}")
+            try:
+                decoded = decode_image(inline["data"], f"inlineData[{i}]", max_bytes=7 * 1024 * 1024)
+            except InvalidArgument as exc:
+                return google_error(400, "INVALID_ARGUMENT", str(exc))
+            if f"image/{(decoded.format or '').lower()}" != inline["mimeType"]:
+                return google_error(400, "INVALID_ARGUMENT", f"inlineData[{i}] is not a {inline['mimeType']} image.")
         config = body.get("generationConfig", {})
         for name in config:
             if name not in GENERATION_CONFIG_FIELDS:
@@ -370,13 +576,15 @@ class FakeVertex(FakeUpstream):
                 return _invalid_field(name, "generation_config.image_config")
             if value not in image_rules[name]:
                 return google_error(400, "INVALID_ARGUMENT", f"Unsupported {name}: {value}.")
+        image_tokens = IMAGE_TOKENS * len(images)
         usage = {
-            "promptTokenCount": 7,
+            "promptTokenCount": 7 + image_tokens,
             "candidatesTokenCount": 1300,
             **({"thoughtsTokenCount": self.thoughts_tokens} if self.thoughts_tokens else {}),
-            "totalTokenCount": 1307 + self.thoughts_tokens,
+            "totalTokenCount": 1307 + image_tokens + self.thoughts_tokens,
             "trafficType": "ON_DEMAND",
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 7}],
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 7}]
+            + ([{"modality": "IMAGE", "tokenCount": image_tokens}] if images else []),
             "candidatesTokensDetails": [
                 {"modality": "IMAGE", "tokenCount": 1290},
                 {"modality": "TEXT", "tokenCount": 10},

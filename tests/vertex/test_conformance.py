@@ -1,4 +1,5 @@
-"""The Vertex AI plugin passes the standard conformance suite, for Imagen 2, Imagen 4 and Gemini."""
+"""The Vertex AI plugin passes the standard conformance suite, for Imagen 2, Imagen 4 with Imagen 3's editing model,
+and Gemini (which edits without a mask)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.fakes.vertex_fake import FakeVertex
 
 class VertexConformance(ProviderConformanceTests):
     plugin_module = "imagegen_vertex"
-    heavy_modules = ("google.auth", "google.oauth2", "cryptography")
+    heavy_modules = ("google.auth", "google.oauth2", "cryptography", "PIL")
     secret_settings = ("vertex_credentials",)
     unsupported_param = ("style", "vivid")
 
@@ -25,19 +26,21 @@ class VertexConformance(ProviderConformanceTests):
         return vertex_kwargs
 
 
-class TestImagegeneration006(VertexConformance):
-    model = "vertex_ai/imagegeneration@006"
+class TestImagegeneration005(VertexConformance):
+    model = "vertex_ai/imagegeneration@005"  # Imagen 2 (@006 edits too: test_imagen_edits)
     max_n = 4
 
 
 class TestImagen4(VertexConformance):
     model = "vertex_ai/imagen-4.0-generate-001"
+    edit_model = "vertex_ai/imagen-3.0-capability-001"  # mask-free without a mask, inpainting with one
     max_n = 4
     valid_size = "1792x1024"
 
 
 class TestGemini25FlashImage(VertexConformance):
     model = "vertex_ai/gemini-2.5-flash-image"
+    edit_model = model
     max_n = 3
 
     @pytest.fixture

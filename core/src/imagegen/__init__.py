@@ -37,6 +37,7 @@ _EXPORTS = {
     "ModelSpec": "provider",
     "ProviderInfo": "provider",
     "IntRange": "provider",
+    "NumberRange": "provider",
     "GenerationRequest": "provider",
     "ProviderRequest": "provider",
     "hookimpl": "hookspecs",
@@ -102,6 +103,7 @@ if TYPE_CHECKING:  # the lazy attributes above, for type checkers (redundant ali
     from .provider import IntRange as IntRange
     from .provider import Job as Job
     from .provider import ModelSpec as ModelSpec
+    from .provider import NumberRange as NumberRange
     from .provider import OperationSpec as OperationSpec
     from .provider import ProviderInfo as ProviderInfo
     from .provider import ProviderRequest as ProviderRequest

@@ -10,7 +10,7 @@ from typing import Any
 
 from .exceptions import BadRequestError, UnsupportedParamsError
 from .images import ImageInput
-from .provider import Allowed, GenerationRequest, IntRange, ModelSpec, Operation, OperationSpec
+from .provider import Allowed, GenerationRequest, IntRange, ModelSpec, NumberRange, Operation, OperationSpec
 
 VERBS = {"generation": "generate", "edit": "edit", "variation": "make variations of"}
 
@@ -18,7 +18,7 @@ OPENAI_PARAMS = ("n", "quality", "response_format", "size", "style", "user")
 
 
 def _describe(allowed: Allowed) -> str | list[str]:
-    if isinstance(allowed, IntRange):
+    if isinstance(allowed, IntRange | NumberRange):
         return str(allowed)
     assert allowed is not None
     return sorted(map(str, allowed))
@@ -27,8 +27,6 @@ def _describe(allowed: Allowed) -> str | list[str]:
 def _accepts(allowed: Allowed, value: Any) -> bool:
     if allowed is None:
         return True
-    if isinstance(allowed, IntRange):
-        return value in allowed
     return value in allowed
 
 
@@ -107,15 +105,7 @@ def check_images(request: GenerationRequest) -> None:
     if mask is None:
         return
     if spec is not None and not spec.mask:
-        if not request.drop_params:
-            raise UnsupportedParamsError(
-                "mask",
-                provider=request.provider,
-                model=request.model,
-                reason=f"{request.model} takes no mask (describe the area to change in the prompt)",
-            )
-        request.mask = None
-        request.warnings.append(f"dropped `mask`: not supported by {request.provider}/{request.model}")
+        reject_mask(request, f"{request.model} takes no mask (describe the area to change in the prompt)")
         return
     if mask.format != "png" or not mask.has_alpha:
         raise BadRequestError(
@@ -161,6 +151,15 @@ def _check_image(
             "pixels on the longer side",
             **where,
         )
+
+
+def reject_mask(request: GenerationRequest, reason: str) -> None:
+    """Drop the mask with a warning under `drop_params`, else raise UnsupportedParamsError with `reason`
+    (for a model that takes none, or a plugin's mode of a model that uses none)."""
+    if not request.drop_params:
+        raise UnsupportedParamsError("mask", provider=request.provider, model=request.model, reason=reason)
+    request.mask = None
+    request.warnings.append(f"dropped `mask`: not supported by {request.provider}/{request.model}")
 
 
 def reject(

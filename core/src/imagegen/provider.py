@@ -46,10 +46,24 @@ class IntRange:
         return f"an integer from {self.low} to {self.high}"
 
 
+@dataclass(frozen=True)
+class NumberRange:
+    """An inclusive range of numbers, integer or not, e.g. a guidance scale from 1.1 to 10."""
+
+    low: float
+    high: float
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"a number from {self.low} to {self.high}"
+
+
 ANY: None = None
 """In `ModelSpec.params`: any value is accepted (the provider or `map_params` checks it)."""
 
-Allowed = Collection[Any] | IntRange | None
+Allowed = Collection[Any] | IntRange | NumberRange | None
 
 IMAGE_FORMATS = frozenset({"png", "jpeg", "webp"})
 
@@ -82,7 +96,7 @@ class ModelSpec:
     """What one model accepts.
 
     `params` maps every parameter the model takes when generating, OpenAI's (`n`, `size`, `quality`,
-    …) and native ones (`cfg_scale`, …), to its allowed values (a collection, an `IntRange`, or `ANY`).
+    …) and native ones (`cfg_scale`, …), to its allowed values (a collection, an `IntRange`, a `NumberRange`, or `ANY`).
     The core checks a call against it before `map_params`: an unknown parameter or value raises
     `UnsupportedParamsError`, or with `drop_params` is dropped with a warning.
     `max_prompt_chars`: a longer prompt is rejected before any request.

@@ -1,4 +1,6 @@
-"""The AWS Bedrock provider: Stability (SDXL, SD3.5, Stable Image), Titan Image Generator, Nova Canvas (`bedrock/`)."""
+"""The AWS Bedrock provider (`bedrock/`): Stability (SDXL, SD3.5, Stable Image, the image services), Titan
+Image Generator, Nova Canvas. Generations, edits (Titan/Nova task types, Stability image services, SD3.5
+image-to-image) and variations (Titan/Nova IMAGE_VARIATION)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from imagegen.exceptions import AuthenticationError, BadRequestError, ImageGenEr
 from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
 
-from . import wire
+from . import families
 from .auth import CredentialSettings, SigV4Auth, credential_source
 from .errors import error_from_response
-from .models import MODELS, BedrockInfo
+from .models import MODELS, BedrockInfo, invocation_id
 
 REGION_ENV = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
 ENDPOINT_ENV = ("AWS_BEDROCK_RUNTIME_ENDPOINT", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
@@ -58,7 +60,7 @@ def provider_info() -> ProviderInfo:
 
 @hookimpl
 def map_params(request: GenerationRequest) -> dict[str, Any]:
-    return wire.family_of(request).request_body(request)
+    return families.request_body(request)
 
 
 def _region(request: GenerationRequest) -> str | None:
@@ -108,7 +110,7 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
         )
     if endpoint is None:
         endpoint = f"https://bedrock-runtime.{region}.amazonaws.com"
-    model_id = settings.get("model_id") or request.model
+    model_id = settings.get("model_id") or invocation_id(request.model)
     # Encoded as botocore encodes a path label: `:` and `/` of ARNs and profile ids too.
     url = f"{str(endpoint).rstrip('/')}/model/{quote(str(model_id), safe='-._~')}/invoke"
     headers = {"accept": "application/json"}
@@ -156,7 +158,7 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
 
 @hookimpl
 def parse_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
-    return wire.parse_response(request, response)
+    return families.parse_response(request, response)
 
 
 @hookimpl

@@ -1,54 +1,22 @@
-"""The InvokeModel request and response bodies of each model family, exactly as AWS documents them."""
+"""The InvokeModel generation bodies of each model family and every family's answers, as AWS documents them."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from imagegen.exceptions import ContentPolicyViolationError, InternalServerError
-from imagegen.params import parse_size, reject
+from imagegen.params import parse_size
 from imagegen.provider import GenerationRequest
 from imagegen.types import Image, ImageResponse
 
-from .models import (
-    AMAZON_NATIVE_NAMES,
-    CFG_SCALE_RANGES,
-    NOVA,
-    QUALITY,
-    SDXL,
-    STABILITY,
-    STYLE_TO_NOVA,
-    TITAN,
-    nova_dimensions,
-    stability_aspect_ratio,
-)
+from .models import AMAZON_NATIVE_NAMES, NOVA, QUALITY, STYLE_TO_NOVA, nova_dimensions, stability_aspect_ratio
 
 SDXL_PASSTHROUGH = ("cfg_scale", "steps", "seed", "sampler", "style_preset", "clip_guidance_preset")
 STABILITY_PASSTHROUGH = ("negative_prompt", "seed", "output_format", "mode")
 
 
-def _checked_cfg_scale(request: GenerationRequest, family: str, name: str) -> None:
-    """Reject (or drop) a `cfg_scale` outside the family's range: the core checks integer ranges only."""
-    value = request.params.get(name)
-    low, high = CFG_SCALE_RANGES[family]
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        reject(
-            request,
-            name,
-            value,
-            None,
-            reason=f"`{name}`={value!r} is not supported; allowed: a number from {low} to {high}",
-        )
-
-
 def sdxl_body(request: GenerationRequest) -> dict[str, Any]:
-    _checked_cfg_scale(request, SDXL, "cfg_scale")
     params = request.params
     text_prompts = [{"text": request.prompt, "weight": 1.0}]
     if negative := params.get("negative_prompt"):
@@ -73,19 +41,16 @@ def stability_body(request: GenerationRequest) -> dict[str, Any]:
     return body
 
 
-def amazon_body(request: GenerationRequest, family: str) -> dict[str, Any]:
-    """Titan Image Generator and Nova Canvas share one TEXT_IMAGE body; Nova adds `style`."""
-    _checked_cfg_scale(request, family, "cfg_scale")
-    _checked_cfg_scale(request, family, "cfgScale")
-    params = request.params
+def amazon_native(params: dict[str, Any]) -> dict[str, Any]:
+    """Titan/Nova native parameters under Bedrock's names, whichever spelling was given."""
     native = {camel: params[snake] for snake, camel in AMAZON_NATIVE_NAMES.items() if snake in params}
     native.update((camel, params[camel]) for camel in AMAZON_NATIVE_NAMES.values() if camel in params)
-    native.update((name, params[name]) for name in ("seed",) if name in params)
-    text: dict[str, Any] = {"text": request.prompt}
-    if negative := native.pop("negativeText", None):
-        text["negativeText"] = negative  # omitted when absent: Nova rejects null
-    if style := params.get("style"):
-        text["style"] = STYLE_TO_NOVA[style]
+    return native
+
+
+def amazon_config(request: GenerationRequest, family: str, native: dict[str, Any]) -> dict[str, Any]:
+    """The `imageGenerationConfig` Titan and Nova share between generations and edits."""
+    params = request.params
     config: dict[str, Any] = {"numberOfImages": params.get("n", 1)}
     if size := params.get("size"):
         dimensions = nova_dimensions(request, size) if family == NOVA else parse_size(size)
@@ -93,8 +58,30 @@ def amazon_body(request: GenerationRequest, family: str) -> dict[str, Any]:
             config["width"], config["height"] = dimensions
     if (quality := QUALITY.get(params.get("quality", "auto"))) is not None:
         config["quality"] = quality
-    config.update(native)
-    return {"taskType": "TEXT_IMAGE", "textToImageParams": text, "imageGenerationConfig": config}
+    config.update((name, native[name]) for name in ("cfgScale",) if name in native)
+    config.update((name, params[name]) for name in ("seed",) if name in params)
+    return config
+
+
+def text_fields(prompt: str, native: dict[str, Any]) -> dict[str, Any]:
+    """`text` and `negativeText`, each left out when empty: Titan and Nova refuse empty strings and nulls."""
+    fields = {"text": prompt} if prompt else {}
+    if negative := native.get("negativeText"):
+        fields["negativeText"] = negative
+    return fields
+
+
+def amazon_body(request: GenerationRequest, family: str) -> dict[str, Any]:
+    """Titan Image Generator and Nova Canvas share one TEXT_IMAGE body; Nova adds `style`."""
+    native = amazon_native(request.params)
+    text = text_fields(request.prompt, native)
+    if style := request.params.get("style"):
+        text["style"] = STYLE_TO_NOVA[style]
+    return {
+        "taskType": "TEXT_IMAGE",
+        "textToImageParams": text,
+        "imageGenerationConfig": amazon_config(request, family, native),
+    }
 
 
 def _filtered(request: GenerationRequest, message: str, filter_results: Any) -> ContentPolicyViolationError:
@@ -145,29 +132,3 @@ def parse_amazon(request: GenerationRequest, body: dict[str, Any]) -> ImageRespo
     if body.get("error") and not images:  # Titan/Nova report a moderation block here
         raise _filtered(request, str(body["error"]), body["error"])
     return _images_response([Image(b64_json=image) for image in images], body, drop=("images", "error"))
-
-
-@dataclass(frozen=True)
-class Family:
-    """How one model family's InvokeModel bodies look."""
-
-    request_body: Callable[[GenerationRequest], dict[str, Any]]
-    parse: Callable[[GenerationRequest, dict[str, Any]], ImageResponse]
-
-
-FAMILIES = {
-    SDXL: Family(sdxl_body, parse_sdxl),
-    STABILITY: Family(stability_body, parse_stability),
-    TITAN: Family(lambda request: amazon_body(request, TITAN), parse_amazon),
-    NOVA: Family(lambda request: amazon_body(request, NOVA), parse_amazon),
-}
-
-
-def family_of(request: GenerationRequest) -> Family:
-    assert request.spec is not None  # the provider lists every model it serves
-    return FAMILIES[request.spec.family]
-
-
-def parse_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
-    """An InvokeModel answer, parsed once; images are kept as the base64 strings Bedrock sent."""
-    return family_of(request).parse(request, response.json())

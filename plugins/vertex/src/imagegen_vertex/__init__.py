@@ -1,4 +1,8 @@
-"""The Google Vertex AI provider (`vertex_ai/`): Imagen through `:predict`, Gemini through `:generateContent`."""
+"""The Google Vertex AI provider (`vertex_ai/`): Imagen through `:predict`, Gemini through `:generateContent`.
+
+Generations; edits on imagen-3.0-capability-001 and imagegeneration@006 (masks and edit modes) and on the
+Gemini image models (input images, no mask).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ import httpx
 
 from imagegen import hookimpl
 from imagegen.exceptions import AuthenticationError, BadRequestError, ImageGenError
-from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
+from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
 
-from . import auth, errors, gemini, imagen
+from . import auth, errors, gemini, imagen, imagen_edits
 from .models import IMAGEN, MODELS
 
 DEFAULT_LOCATION = "us-central1"
@@ -39,7 +43,7 @@ def provider_info() -> ProviderInfo:
 @hookimpl
 def map_params(request: GenerationRequest) -> dict[str, Any]:
     if _is_imagen(request):
-        return imagen.predict_body(request)
+        return imagen.predict_body(request) if request.operation == GENERATION else imagen_edits.edit_body(request)
     return gemini.generate_content_body(request)
 
 

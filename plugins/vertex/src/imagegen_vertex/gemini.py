@@ -6,7 +6,8 @@
                        "finishReason"}], "promptFeedback"?: {"blockReason"}, "usageMetadata": {…}}
 
 Each call makes about one image, so the models declare `max_images_per_call=1` and the core fans a
-larger `n` out into concurrent calls.
+larger `n` out into concurrent calls. An edit puts its input images after the text, as `inlineData`
+parts (`content_parts`, shared with the Gemini API's plugin); Gemini takes no mask.
 """
 
 from __future__ import annotations
@@ -46,9 +47,15 @@ def generate_content_body(request: GenerationRequest) -> dict[str, Any]:
     if image_config:
         generation_config["imageConfig"] = image_config
     return {
-        "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
+        "contents": [{"role": "user", "parts": content_parts(request)}],
         "generationConfig": generation_config,
     }
+
+
+def content_parts(request: GenerationRequest) -> list[dict[str, Any]]:
+    """The prompt's parts: its text, then an edit's input images inline, in the order given."""
+    images = [{"inlineData": {"mimeType": image.media_type, "data": image.b64()}} for image in request.images]
+    return [{"text": request.prompt}, *images]
 
 
 def parse_generate_content_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:

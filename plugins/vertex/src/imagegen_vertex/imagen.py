@@ -2,6 +2,9 @@
 
 {"instances": [{"prompt": …}], "parameters": {"sampleCount", "aspectRatio", "outputOptions", …}}
 → {"predictions": [{"bytesBase64Encoded", "mimeType", "prompt"?} | {"raiFilteredReason"}]}
+
+Edits put the image (and mask) in the instance: `referenceImages` on imagen-3.0-capability-001,
+`image` and `mask` on Imagen 2 (see `imagen_edits`).
 """
 
 from __future__ import annotations
@@ -20,21 +23,28 @@ from .options import aspect_ratio, image_size, native
 
 
 def predict_body(request: GenerationRequest) -> dict[str, Any]:
-    """The `:predict` body for a checked request."""
+    """The `:predict` body of a checked generation."""
+    sized: dict[str, Any] = {}
+    if ratio := aspect_ratio(request):
+        sized["aspectRatio"] = ratio
+    if size := image_size(request):
+        sized["sampleImageSize"] = size
+    parameters = common_parameters(request, {**sized, **native(request)})
+    return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
+
+
+def common_parameters(request: GenerationRequest, specific: dict[str, Any]) -> dict[str, Any]:
+    """The `parameters` every Imagen call shares (the count, the output options), then the `specific` ones."""
     assert request.spec is not None
     # Imagen's own default is 4 images: always say how many, so a user gets what they asked for.
     parameters: dict[str, Any] = {"sampleCount": request.params.get("n", 1)}
-    if ratio := aspect_ratio(request):
-        parameters["aspectRatio"] = ratio
-    if size := image_size(request):
-        parameters["sampleImageSize"] = size
     if output_options := _output_options(request):
         parameters["outputOptions"] = output_options
-    parameters.update(native(request))  # a native parameter is more specific than an OpenAI one
-    if "includeRaiReason" in request.spec.params:
+    parameters.update(specific)  # native parameters are more specific than OpenAI ones
+    if "includeRaiReason" in request.spec.params_for(request.operation):
         parameters.setdefault("includeRaiReason", True)  # so a filtered image says why
     _check_seed(request, parameters)
-    return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
+    return parameters
 
 
 def _output_options(request: GenerationRequest) -> dict[str, Any]:
@@ -59,8 +69,8 @@ def _output_options(request: GenerationRequest) -> dict[str, Any]:
 
 def _check_seed(request: GenerationRequest, parameters: dict[str, Any]) -> None:
     # Vertex refuses a seed for watermarked images, and watermarking is on unless turned off.
-    watermarkable = "addWatermark" in (request.spec.params if request.spec else {})
-    if "seed" in parameters and watermarkable and parameters.get("addWatermark") is not False:
+    accepted = request.spec.params_for(request.operation) if request.spec else {}
+    if "seed" in parameters and "addWatermark" in accepted and parameters.get("addWatermark") is not False:
         reject(
             request,
             "seed",

@@ -2,7 +2,9 @@
 
 Native parameters are listed under both spellings (`negative_prompt` and `negativePrompt`): either
 may be given, and both are sent in camelCase. `family` picks the wire format: `imagen` models are
-called with `:predict`, `gemini` models with `:generateContent`.
+called with `:predict`, `gemini` models with `:generateContent`. Edits: `imagen-3.0-capability-001`
+(reference images, edit modes, user or automatic masks), `imagegeneration@006` (Imagen 2's `editConfig`)
+and the Gemini image models (input images as parts, no mask).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from imagegen.params import camel_case
-from imagegen.provider import ANY, Allowed, IntRange, ModelSpec
+from imagegen.provider import ANY, Allowed, IntRange, ModelSpec, NumberRange, OperationSpec
 
 IMAGEN = "imagen"
 GEMINI = "gemini"
@@ -39,6 +41,19 @@ PERSON_GENERATION = frozenset({"dont_allow", "allow_adult", "allow_all"})
 SAFETY_SETTINGS = frozenset({"block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"})
 LANGUAGES = frozenset({"auto", "en", "zh", "zh-CN", "zh-TW", "hi", "ja", "ko", "pt", "es"})
 UINT32 = IntRange(0, 2**32 - 1)
+MB = 1024 * 1024
+
+# imagen-3.0-capability-001's edit modes and automatic masks (a user's mask is MASK_MODE_USER_PROVIDED).
+EDIT_MODE_DEFAULT = "EDIT_MODE_DEFAULT"  # mask-free: the prompt describes the whole edited image
+INPAINT_INSERTION, INPAINT_REMOVAL = "EDIT_MODE_INPAINT_INSERTION", "EDIT_MODE_INPAINT_REMOVAL"
+EDIT_MODES = (EDIT_MODE_DEFAULT, INPAINT_INSERTION, INPAINT_REMOVAL, "EDIT_MODE_OUTPAINT", "EDIT_MODE_BGSWAP")
+MASK_MODE_SEMANTIC = "MASK_MODE_SEMANTIC"
+AUTO_MASK_MODES = ("MASK_MODE_BACKGROUND", "MASK_MODE_FOREGROUND", MASK_MODE_SEMANTIC)
+# imagegeneration@006 (Imagen 2) spells them its own way, and has no mask-free edit.
+LEGACY_EDIT_MODES = ("inpainting-insert", "inpainting-remove", "outpainting", "product-image")
+LEGACY_MASK_MODES = ("background", "foreground", "semantic")
+IMAGEN_INPUT_FORMATS = frozenset({"png", "jpeg"})
+IMAGEN_MAX_BYTES = 10 * MB  # "Maximum image size uploaded or sent in a request"
 
 
 def native(**allowed: Allowed) -> dict[str, Allowed]:
@@ -46,28 +61,35 @@ def native(**allowed: Allowed) -> dict[str, Allowed]:
     return {spelling: values for name, values in allowed.items() for spelling in {name, camel_case(name)}}
 
 
-def _imagen(name: str, *extras: Mapping[str, Allowed]) -> ModelSpec:
+# What every Imagen model takes, generating or editing.
+_IMAGEN_COMMON: dict[str, Allowed] = {
+    "n": IntRange(1, 4),
+    "response_format": frozenset({"b64_json"}),  # Vertex answers in base64 only
+    "output_format": frozenset(OUTPUT_MIME_TYPES),
+    "output_compression": IntRange(0, 100),
+    **native(
+        seed=UINT32,
+        add_watermark=BOOLEANS,
+        person_generation=PERSON_GENERATION,
+        safety_setting=SAFETY_SETTINGS,
+        language=LANGUAGES,
+        include_rai_reason=BOOLEANS,
+        include_safety_attributes=BOOLEANS,
+    ),
+}
+
+
+def _imagen(name: str, *extras: Mapping[str, Allowed], edit: OperationSpec | None = None) -> ModelSpec:
     return ModelSpec(
         name,
         {
-            "n": IntRange(1, 4),
+            **_IMAGEN_COMMON,
             "size": ANY,  # any WIDTHxHEIGHT, mapped to the nearest aspect ratio
             "quality": BASIC_QUALITY,
-            "response_format": frozenset({"b64_json"}),  # Vertex answers in base64 only
-            "output_format": frozenset(OUTPUT_MIME_TYPES),
-            "output_compression": IntRange(0, 100),
-            **native(
-                seed=UINT32,
-                add_watermark=BOOLEANS,
-                person_generation=PERSON_GENERATION,
-                safety_setting=SAFETY_SETTINGS,
-                language=LANGUAGES,
-                include_rai_reason=BOOLEANS,
-                include_safety_attributes=BOOLEANS,
-            ),
             **{name: allowed for extra in extras for name, allowed in extra.items()},
         },
         family=IMAGEN,
+        edit=edit,
     )
 
 
@@ -86,10 +108,32 @@ _GEMINI_PARAMS: dict[str, Allowed] = {
 
 
 def _gemini(
-    name: str, extra: Mapping[str, Allowed] | None = None, *, sized: bool = True, aliases: tuple[str, ...] = ()
+    name: str,
+    extra: Mapping[str, Allowed] | None = None,
+    *,
+    sized: bool = True,
+    aliases: tuple[str, ...] = (),
+    max_input_images: int = 3,
 ) -> ModelSpec:
     params = {**_GEMINI_PARAMS, **({"size": ANY} if sized else {}), **(extra or {})}
-    return ModelSpec(name, params, max_images_per_call=1, aliases=aliases, family=GEMINI)
+    # An edit sends the images as parts of the prompt; there is no mask (the core refuses one).
+    edit = OperationSpec(params, max_images=max_input_images, max_bytes=7 * MB)
+    return ModelSpec(name, params, max_images_per_call=1, aliases=aliases, family=GEMINI, edit=edit)
+
+
+def _imagen_edit(modes: Mapping[str, Allowed]) -> OperationSpec:
+    """An Imagen edit: one image, a mask (or an automatic one), the prompt optional (a removal needs none)."""
+    params: dict[str, Allowed] = {
+        **_IMAGEN_COMMON,
+        **native(
+            negative_prompt=ANY,
+            guidance_scale=ANY,
+            mask_classes=ANY,  # a list of up to five class ids, checked with the mask mode
+            mask_dilation=NumberRange(0.0, 1.0),
+        ),
+        **modes,
+    }
+    return OperationSpec(params, mask=True, prompt="optional", formats=IMAGEN_INPUT_FORMATS, max_bytes=IMAGEN_MAX_BYTES)
 
 
 MODELS: tuple[ModelSpec, ...] = (
@@ -105,7 +149,11 @@ MODELS: tuple[ModelSpec, ...] = (
         family=IMAGEN,
     ),
     _imagen("imagegeneration@005", _LEGACY),
-    _imagen("imagegeneration@006", _LEGACY),
+    _imagen(
+        "imagegeneration@006",
+        _LEGACY,
+        edit=_imagen_edit(native(edit_mode=frozenset(LEGACY_EDIT_MODES), mask_mode=frozenset(LEGACY_MASK_MODES))),
+    ),
     _imagen("imagen-3.0-generate-001", _LEGACY),
     _imagen("imagen-3.0-fast-generate-001", _LEGACY),
     _imagen("imagen-3.0-generate-002", _REWRITING),
@@ -117,8 +165,20 @@ MODELS: tuple[ModelSpec, ...] = (
     _gemini(
         "gemini-3-pro-image-preview",
         {"quality": SIZED_QUALITY, **native(image_size=frozenset({"1K", "2K", "4K"}))},
+        max_input_images=14,
+    ),
+    ModelSpec(
+        "imagen-3.0-capability-001",
+        {},
+        family=IMAGEN,
+        generation=False,  # editing and customization only
+        edit=_imagen_edit(
+            native(edit_mode=frozenset(EDIT_MODES), mask_mode=frozenset(AUTO_MASK_MODES), base_steps=ANY)
+        ),
     ),
 )
+LEGACY_EDITORS = frozenset({"imagegeneration@006"})
+"""Imagen models that edit with Imagen 2's request shape (`image`, `mask`, `editConfig`)."""
 
 ONLY_SQUARE = frozenset({"imagegeneration@002"})
 """Models that make square images only: any size maps to 1:1 (with a warning when it is not square)."""

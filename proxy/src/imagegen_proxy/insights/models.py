@@ -15,7 +15,7 @@ from typing import Any
 from imagegen import pricing
 from imagegen.exceptions import PluginError
 from imagegen.plugins import Provider, registry
-from imagegen.provider import Allowed, IntRange, ModelSpec
+from imagegen.provider import Allowed, IntRange, ModelSpec, NumberRange
 
 from ..config import Deployment
 from ..model_names import IMAGE_MODE
@@ -65,7 +65,7 @@ def allowed_values(allowed: Allowed) -> dict[str, Any] | None:
     """`{"values": [...]}`, `{"min": 1, "max": 10}`, or None for any value."""
     if allowed is None:
         return None
-    if isinstance(allowed, IntRange):
+    if isinstance(allowed, IntRange | NumberRange):
         return {"min": allowed.low, "max": allowed.high}
     return {"values": sorted(allowed, key=lambda value: (value != "auto", str(value)))}
 
@@ -77,9 +77,11 @@ def _intersection(first: Allowed, second: Allowed) -> Allowed:
         return first
     if isinstance(first, IntRange) and isinstance(second, IntRange):
         return IntRange(max(first.low, second.low), min(first.high, second.high))
-    if isinstance(first, IntRange):
+    if isinstance(first, IntRange | NumberRange) and isinstance(second, IntRange | NumberRange):
+        return NumberRange(max(first.low, second.low), min(first.high, second.high))
+    if isinstance(first, IntRange | NumberRange):
         first, second = second, first
-    assert not isinstance(first, IntRange)
+    assert not isinstance(first, IntRange | NumberRange)
     return frozenset(value for value in first if value in second)
 
 
