@@ -5,12 +5,16 @@ can hand out without I/O (`cached`), how to obtain one when it can't (`obtain`, 
 to put it on a request (`apply`). The sync flow obtains on the caller's thread; the async flow never
 blocks the event loop: a cached credential is applied on the loop, anything else is obtained on a
 worker thread. Every retry runs the flow again, so a signature or token is fresh each time.
+
+A URL taken from a provider's answer (a job's polling URL, a result's URL) may point anywhere:
+`is_provider_url` says whether it may carry the provider's credentials.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Collection, Generator
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,3 +48,22 @@ class BlockingCredentialAuth(httpx.Auth, Generic[Credential]):
             credential = await anyio.to_thread.run_sync(self.obtain, request)
         self.apply(request, credential)
         yield request
+
+
+def is_provider_url(url: str, domains: Collection[str], api_base: str | None = None) -> bool:
+    """Whether `url` may carry the provider's credentials: an https URL on one of the provider's documented
+    `domains` (or a subdomain of one), or a URL on the host of the `api_base` the caller configured.
+
+    Anything else (a host an answer named, a CDN) is fetched without credentials: a long-lived key must
+    never reach a host the provider does not run (vercel/ai VULN-11567).
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if api_base is not None and host == (urlsplit(api_base).hostname or "").lower():
+        return True
+    return parts.scheme == "https" and any(host == domain or host.endswith(f".{domain}") for domain in domains)
