@@ -127,8 +127,8 @@ class ModelPrice:
         if self.per_megapixel is not None:
             sizes = [_image_pixels(image) or pixels for image in response.data]
             if None not in sizes:
-                rule = self.per_megapixel
-                return sum(rule.cost(size) for size in sizes if size is not None)
+                megapixel = self.per_megapixel
+                return sum(megapixel.cost(size) for size in sizes if size is not None)
         quality = params.get("quality", self.defaults.get("quality"))
         steps = params.get("steps", self.defaults.get("steps"))
         style = params.get("style", self.defaults.get("style"))
