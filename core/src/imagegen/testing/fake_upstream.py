@@ -201,7 +201,7 @@ class FakeUpstream:
                     query=parse_qs(split.query),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
-                    port=self.server.server_address[1],
+                    port=self.connection.getsockname()[1],
                 )
                 try:
                     response = fake._respond(request)
