@@ -113,6 +113,7 @@ class FakeBFL(FakeUpstream):
         self.report_cost = True
         self.polling_host = "127.0.0.1"  # "localhost": polling URLs on a host that is not BFL's
         self.clock_offset = 0.0  # seconds added to the fake's clock: to let signed URLs expire
+        self.result_lifetime = RESULT_LIFETIME
         self.retry_after = "0"  # BFL advises 5 s; tests need not wait
         self._ids = itertools.count(1)
         self._secret = b"delivery-signing-key"
@@ -274,7 +275,7 @@ class FakeBFL(FakeUpstream):
 
     def result(self, task_id: str, task: Task) -> dict[str, Any]:
         assert task.ready_at is not None
-        expiry = int(task.ready_at + RESULT_LIFETIME)
+        expiry = int(task.ready_at + self.result_lifetime)
         path = f"/results/{task_id}/sample.{task.output_format}"
         sample = f"{self.delivery_url}{path}?se={expiry}&sig={self.signature(path, expiry)}"
         return {"sample": sample, "prompt": task.prompt, "seed": task.seed, "start_time": task.ready_at - 2,
