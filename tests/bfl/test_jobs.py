@@ -36,7 +36,9 @@ def test_a_polling_url_on_a_foreign_host_is_sent_no_key_and_the_error_says_why(
     fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]
 ) -> None:
     fake_bfl.polling_host = "localhost"
-    with pytest.raises(imagegen.AuthenticationError, match="localhost, not on a Black Forest Labs domain") as caught:
+    with pytest.raises(
+        imagegen.AuthenticationError, match=r"localhost is not one of the provider's domains \(bfl.ai\)"
+    ) as caught:
         generate(bfl_kwargs)
     assert caught.value.job_id == "task-1"
     assert all("x-key" not in r.headers for r in requests_to(fake_bfl, fake_bfl.gateway_url))

@@ -7,16 +7,21 @@ blocks the event loop: a cached credential is applied on the loop, anything else
 worker thread. Every retry runs the flow again, so a signature or token is fresh each time.
 
 A URL taken from a provider's answer (a job's polling URL, a result's URL) may point anywhere:
-`is_provider_url` says whether it may carry the provider's credentials.
+`is_provider_url` says whether it may carry the provider's credentials, and `refused_without_credentials`
+explains the refusal of a URL that therefore got none.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection, Generator
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+
+if TYPE_CHECKING:
+    from .exceptions import ImageGenError
+    from .provider import GenerationRequest
 
 Credential = TypeVar("Credential")
 
@@ -67,3 +72,23 @@ def is_provider_url(url: str, domains: Collection[str], api_base: str | None = N
     if api_base is not None and host == (urlsplit(api_base).hostname or "").lower():
         return True
     return parts.scheme == "https" and any(host == domain or host.endswith(f".{domain}") for domain in domains)
+
+
+def refused_without_credentials(
+    request: GenerationRequest, response: httpx.Response, domains: Collection[str], api_base: str | None
+) -> ImageGenError | None:
+    """For a 401 or 403 from a URL `is_provider_url` kept credentials from: the default error, saying why
+    (a plugin's `parse_error` returns it). None for any other answer."""
+    from .transport import error_from_response
+
+    url = response.request.url
+    if response.status_code not in (401, 403) or is_provider_url(str(url), domains, api_base):
+        return None
+    error = error_from_response(
+        response, provider=request.provider, model=request.model, secrets=request.settings.secrets()
+    )
+    error.message += (
+        f" ({url.host} is not one of the provider's domains ({', '.join(domains)}) nor the api_base's host, "
+        "so imagegen sent it no credentials)"
+    )
+    return error.mask(())

@@ -19,8 +19,7 @@ from typing import Any
 
 import httpx
 
-from imagegen import transport
-from imagegen.auth import is_provider_url
+from imagegen.auth import is_provider_url, refused_without_credentials
 from imagegen.exceptions import (
     AuthenticationError,
     ContentPolicyViolationError,
@@ -186,15 +185,5 @@ def _details(body: dict[str, Any]) -> str:
 
 
 def error_of(request: GenerationRequest, response: httpx.Response) -> ImageGenError | None:
-    """The core's mapping (it reads FastAPI's `detail`), plus why a foreign polling host got no key."""
-    url = str(response.request.url)
-    if response.status_code not in (401, 403) or is_provider_url(url, DOMAINS, configured_api_base(request)):
-        return None
-    error = transport.error_from_response(
-        response, provider=request.provider, model=request.model, secrets=request.settings.secrets()
-    )
-    error.message += (
-        f" (the job's polling URL is on {response.request.url.host}, not on a Black Forest Labs domain nor the "
-        "api_base's host, so it was sent no API key)"
-    )
-    return error.mask(())
+    """The core's mapping (it reads FastAPI's `detail`), saying why a polling URL on another host got no key."""
+    return refused_without_credentials(request, response, DOMAINS, configured_api_base(request))
