@@ -45,7 +45,7 @@ MODELS: dict[str, set[str]] = {
         "enhance_prompt",
         "aspect_ratio",
         "sync_mode",
-    },  # fmt: skip
+    },
 }
 MODELS["fal-ai/flux-pro/kontext/max"] = MODELS["fal-ai/flux-pro/kontext"]
 REQUIRED = {"fal-ai/flux-pro/kontext": {"prompt", "image_url"}, "fal-ai/flux-pro/kontext/max": {"prompt", "image_url"}}
@@ -111,7 +111,7 @@ class FakeFal(FakeUpstream):
             body = request.json()
         except ValueError:
             return problem("body", "Invalid JSON")
-        if not isinstance(body, dict) or "input" in body and len(body) == 1:
+        if not isinstance(body, dict) or ("input" in body and len(body) == 1):
             return problem("body", "the body is the model's input itself, not wrapped in {input: …}")
         with self._jobs_lock:
             request_id = f"req-{next(self._ids)}"
@@ -183,7 +183,9 @@ class FakeFal(FakeUpstream):
             if not body.get(name):
                 return problem(name, "Field required", "missing")
         size = body.get("image_size", "landscape_4_3")
-        if not (isinstance(size, dict) and set(size) == {"width", "height"} or isinstance(size, str) and size in SIZES):
+        if not (
+            (isinstance(size, dict) and set(size) == {"width", "height"}) or (isinstance(size, str) and size in SIZES)
+        ):
             return problem("image_size", "Input should be an ImageSize or one of " + ", ".join(SIZES), "enum")
         if not 1 <= body.get("num_images", 1) <= 4:
             return problem("num_images", "Input should be less than or equal to 4", "less_than_equal")

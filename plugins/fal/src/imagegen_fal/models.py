@@ -45,7 +45,7 @@ MODELS: tuple[ModelSpec, ...] = (
         max_images_per_call=4,
         aliases=("fal-ai/flux-1/dev",),
         family="flux",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         "fal-ai/flux-pro/v1.1",
         {
@@ -56,7 +56,7 @@ MODELS: tuple[ModelSpec, ...] = (
         },
         max_images_per_call=4,
         family="flux",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         "fal-ai/recraft/v3/text-to-image",
         # Recraft's own `style` (OpenAI's vivid/natural do not exist here): realistic_image, digital_illustration,
