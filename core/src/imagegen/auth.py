@@ -6,6 +6,8 @@ to put it on a request (`apply`). The sync flow obtains on the caller's thread; 
 blocks the event loop: a cached credential is applied on the loop, anything else is obtained on a
 worker thread. Every retry runs the flow again, so a signature or token is fresh each time.
 
+`required_api_key` reads a plugin's API key or says how to give one.
+
 A URL taken from a provider's answer (a job's polling URL, a result's URL) may point anywhere:
 `is_provider_url` says whether it may carry the provider's credentials, and `refused_without_credentials`
 explains the refusal of a URL that therefore got none.
@@ -53,6 +55,21 @@ class BlockingCredentialAuth(httpx.Auth, Generic[Credential]):
             credential = await anyio.to_thread.run_sync(self.obtain, request)
         self.apply(request, credential)
         yield request
+
+
+def required_api_key(request: GenerationRequest, provider_name: str, *env_names: str) -> str:
+    """The call's `api_key`, else the first of `env_names` set; raises AuthenticationError naming both
+    when there is none, before anything is sent."""
+    from .exceptions import AuthenticationError
+
+    key: str | None = request.settings.get("api_key", *env_names)
+    if not key:
+        raise AuthenticationError(
+            f"no {provider_name} API key: pass api_key=... or set the {env_names[0]} environment variable",
+            provider=request.provider,
+            model=request.model,
+        )
+    return key
 
 
 def is_provider_url(url: str, domains: Collection[str], api_base: str | None = None) -> bool:

@@ -19,9 +19,8 @@ from typing import Any
 
 import httpx
 
-from imagegen.auth import is_provider_url, refused_without_credentials
+from imagegen.auth import is_provider_url, refused_without_credentials, required_api_key
 from imagegen.exceptions import (
-    AuthenticationError,
     ContentPolicyViolationError,
     ImageGenError,
     InternalServerError,
@@ -50,14 +49,7 @@ _NOT_SENT = frozenset({"n", "response_format", "size", "width", "height"})
 
 
 def api_key(request: GenerationRequest) -> str:
-    key: str | None = request.settings.get("api_key", *API_KEY_ENV)
-    if not key:
-        raise AuthenticationError(
-            "no Black Forest Labs API key: pass api_key=... or set the BFL_API_KEY environment variable",
-            provider=request.provider,
-            model=request.model,
-        )
-    return key
+    return required_api_key(request, "Black Forest Labs", *API_KEY_ENV)
 
 
 def configured_api_base(request: GenerationRequest) -> str | None:

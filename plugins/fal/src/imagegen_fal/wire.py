@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from imagegen.auth import is_provider_url, refused_without_credentials
-from imagegen.exceptions import AuthenticationError, BadRequestError, ContentPolicyViolationError, ImageGenError
+from imagegen.auth import is_provider_url, refused_without_credentials, required_api_key
+from imagegen.exceptions import BadRequestError, ContentPolicyViolationError, ImageGenError
 from imagegen.params import aspect_ratio_for, parse_size, reject
 from imagegen.provider import GenerationRequest, Job, ProviderRequest
 from imagegen.types import Image, ImageResponse
@@ -41,14 +41,7 @@ _IMAGE_FIELDS = ("width", "height", "content_type", "file_name", "file_size")
 
 
 def api_key(request: GenerationRequest) -> str:
-    key: str | None = request.settings.get("api_key", *API_KEY_ENV)
-    if not key:
-        raise AuthenticationError(
-            "no fal API key: pass api_key=... or set the FAL_KEY environment variable",
-            provider=request.provider,
-            model=request.model,
-        )
-    return key
+    return required_api_key(request, "fal", *API_KEY_ENV)
 
 
 def configured_api_base(request: GenerationRequest) -> str | None:
