@@ -1,11 +1,15 @@
 """A fast fake of OpenAI's Images API for benchmarks: raw asyncio, stdlib only, never the bottleneck.
 
     python benchmarks/fake_upstream.py --image-bytes 2097152 --latency-ms 0
+    python benchmarks/fake_upstream.py --jobs 3      # BFL's job API instead: ready at each job's 3rd poll
 
 Prints `PORT <n>` once listening on 127.0.0.1, then serves HTTP/1.1 keep-alive until killed.
 Every `POST .../images/generations` with a bearer key gets the same pre-encoded `ImagesResponse`
 (one base64 image of the configured size); nothing is parsed or encoded per request, so the
 numbers measure the client or proxy in front of it. Strictness lives in `tests/fakes/`, not here.
+With `--jobs N`, `POST /v1/<model>` (with an `x-key`) answers `{id, polling_url}`, `GET
+/v1/get_result?id=` answers Pending until the job's Nth poll, then Ready with a result URL, and `GET
+/stats` counts submits and polls.
 """
 
 from __future__ import annotations
@@ -113,12 +117,49 @@ class ImagesProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(port: int, image_bytes: int, latency_ms: float) -> None:
+class JobsProtocol(ImagesProtocol):
+    """BFL's job API: a submit answers a polling URL; a job is Ready at its `polls_until_ready`th poll."""
+
+    polls: dict[bytes, int] = {}  # shared by every connection on purpose
+    submits = 0
+    PENDING = http_response("200 OK", b'{"status":"Pending"}')
+
+    def __init__(self, polls_until_ready: int) -> None:
+        super().__init__(b"", 0.0)
+        self.polls_until_ready = polls_until_ready
+
+    def answer(self, head: bytes, close: bool) -> None:
+        method, path = head.split(b" ", 2)[:2]
+        assert self.transport is not None
+        base = f"http://127.0.0.1:{self.transport.get_extra_info('sockname')[1]}"
+        if method == b"post" and path.startswith(b"/v1/") and b"\r\nx-key: " in head:
+            JobsProtocol.submits += 1
+            job = f"job-{JobsProtocol.submits}"
+            self.polls[job.encode()] = 0
+            body = json.dumps({"id": job, "polling_url": f"{base}/v1/get_result?id={job}"}).encode()
+            response = http_response("200 OK", body)
+        elif method == b"get" and path.startswith(b"/v1/get_result?id=") and b"\r\nx-key: " in head:
+            job_id = path.partition(b"id=")[2]
+            self.polls[job_id] += 1
+            ready = self.polls[job_id] >= self.polls_until_ready
+            sample = f'{{"status":"Ready","result":{{"sample":"{base}/results/{job_id.decode()}.png"}}}}'
+            response = http_response("200 OK", sample.encode()) if ready else self.PENDING
+        elif method == b"get" and path == b"/stats":
+            stats = {"submits": JobsProtocol.submits, "polls": sum(self.polls.values())}
+            response = http_response("200 OK", json.dumps(stats).encode())
+        else:
+            response = NOT_FOUND
+        self.send(response, close)
+
+
+async def serve(port: int, image_bytes: int, latency_ms: float, jobs: int = 0) -> None:
     ok = http_response("200 OK", images_response_body(image_bytes))
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: ImagesProtocol(ok, latency_ms / 1000), "127.0.0.1", port, backlog=1024, reuse_address=True
-    )
+
+    def protocol() -> ImagesProtocol:
+        return JobsProtocol(jobs) if jobs else ImagesProtocol(ok, latency_ms / 1000)
+
+    server = await loop.create_server(protocol, "127.0.0.1", port, backlog=4096, reuse_address=True)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
@@ -129,9 +170,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed as `PORT n`)")
     parser.add_argument("--image-bytes", type=int, default=1024, help="decoded size of the returned image")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added before each response")
+    parser.add_argument("--jobs", type=int, default=0, help="serve BFL's job API, each job ready at this poll")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.image_bytes, args.latency_ms))
+        asyncio.run(serve(args.port, args.image_bytes, args.latency_ms, args.jobs))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import environment
 import imports
+import jobs
 import profile_sdk
 import providers
 import proxy
@@ -28,7 +29,7 @@ import report
 import sdk
 from environment import BENCHMARKS, REPO
 
-SECTIONS = ["imports", "sdk", "providers", "proxy", "profile"]
+SECTIONS = ["imports", "sdk", "providers", "proxy", "jobs", "profile"]
 KB, MB = 1024, 1024 * 1024
 
 
@@ -72,6 +73,7 @@ def main() -> None:
         "sdk": lambda: sdk.measure(litellm, [KB, large], size.sdk_rounds, size.sdk_calls),
         "providers": lambda: providers.measure(litellm, size.sdk_rounds, size.sdk_calls),
         "proxy": lambda: proxy.measure(litellm, proxy_scenarios, size.proxy_seconds, args.proxy_workers),
+        "jobs": lambda: jobs.measure(),
         "profile": lambda: profile_sdk.measure(size.profile_calls),
     }
     sections = []

@@ -2,7 +2,9 @@
 
 POST /v1/submit        → 202 {"id", "polling_url"}
 GET  /v1/jobs/{id}     → {"status": "Pending"} (with Retry-After on every second poll), then
-                         {"status": "Ready", "result": {"sample": "<url>"}}; "Moderated" → 400-ish
+                         {"status": "Ready", "result": {"sample": "<url>"}}; "Moderated" → 400-ish;
+                         with `fetch_results`, {"status": "Ready", "result_url": ".../v1/results/{id}"}
+GET  /v1/results/{id}  → {"result": {...}}, or the job's own error (`result_status`)
 DELETE /v1/jobs/{id}   → cancels
 """
 
@@ -59,6 +61,8 @@ def parse_poll(request: GenerationRequest, job: Job, response: httpx.Response) -
         return job
     if body["status"] == "Moderated":
         raise ContentPolicyViolationError("moderated", provider=request.provider, model=request.model)
+    if "result_url" in body:  # the job ended: its outcome is fetched from elsewhere
+        return Job(id=job.id, poll=ProviderRequest(url=body["result_url"], method="GET"), interval=0, finished=True)
     return ImageResponse(data=[Image(url=body["result"]["sample"], expires_at=body["result"]["expires_at"])])
 
 
@@ -69,6 +73,8 @@ class FakeJobs(FakeUpstream):
         self.polls: dict[str, int] = {}
         self.cancelled: list[str] = []
         self.moderate = False
+        self.fetch_results = False
+        self.result_status = 200
 
     def handle(self, request: FakeRequest) -> FakeResponse:
         if request.method == "POST" and request.path == "/v1/submit":
@@ -78,6 +84,12 @@ class FakeJobs(FakeUpstream):
         if request.path.startswith("/files/"):
             return FakeResponse(200, TINY_PNG, {"content-type": "image/png"})
         job = request.path.rpartition("/")[2]
+        if request.path.startswith("/v1/results/"):
+            if self.result_status != 200:
+                return FakeResponse(self.result_status, {"error": {"message": "the model failed"}})
+            return FakeResponse(
+                200, {"status": "Ready", "result": {"sample": f"{self.url}/files/{job}.png", "expires_at": 1}}
+            )
         if request.method == "DELETE":
             self.cancelled.append(job)
             return FakeResponse(200, {"id": job, "status": "Cancelled"})
@@ -86,6 +98,8 @@ class FakeJobs(FakeUpstream):
             return FakeResponse(200, {"id": job, "status": "Pending"}, {"retry-after": "0"})
         if self.moderate:
             return FakeResponse(200, {"id": job, "status": "Moderated"})
+        if self.fetch_results:
+            return FakeResponse(200, {"id": job, "status": "Ready", "result_url": f"{self.url}/v1/results/{job}"})
         return FakeResponse(200, {"id": job, "status": "Ready",
                                   "result": {"sample": f"{self.url}/files/{job}.png", "expires_at": 1700000000}})  # fmt: skip
 

@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from imagegen.auth import BlockingCredentialAuth
+from imagegen.auth import BlockingCredentialAuth, is_provider_url
 
 
 class TokenAuth(BlockingCredentialAuth[str]):
@@ -50,3 +50,35 @@ def test_the_sync_flow_obtains_on_the_callers_thread() -> None:
     request = next(auth.sync_auth_flow(httpx.Request("POST", "https://example.test")))
     assert request.headers["authorization"] == "Bearer fresh"
     assert auth.obtained_on == [threading.current_thread()]
+
+
+# --- which URLs may carry the provider's credentials -------------------------------------------------
+
+BFL_DOMAINS = ("bfl.ai",)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.bfl.ai/v1/get_result?id=1", "https://gateway.bfl.ai/v1/get_result", "https://bfl.ai/x"],
+)
+def test_https_urls_on_the_providers_domains_may_carry_credentials(url: str) -> None:
+    assert is_provider_url(url, BFL_DOMAINS)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://gateway.bfl.ai/v1/get_result",  # not over TLS
+        "https://evilbfl.ai/v1/get_result",  # a look-alike, not a subdomain
+        "https://bfl.ai.evil.example/v1/get_result",
+        "https://bfldeliveryprod.blob.core.windows.net/results/x.png",  # the CDN: public, signed URLs
+        "not a url",
+    ],
+)
+def test_other_urls_never_carry_credentials(url: str) -> None:
+    assert not is_provider_url(url, BFL_DOMAINS)
+
+
+def test_the_configured_api_base_host_may_carry_credentials_on_any_port_or_scheme() -> None:
+    assert is_provider_url("http://127.0.0.1:9001/poll", BFL_DOMAINS, api_base="http://127.0.0.1:8000/v1")
+    assert not is_provider_url("http://localhost:9001/poll", BFL_DOMAINS, api_base="http://127.0.0.1:8000/v1")

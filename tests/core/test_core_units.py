@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from imagegen import ImageResponse, UnsupportedParamsError
+import imagegen
+from imagegen import ImageResponse, UnsupportedParamsError, transport
 from imagegen.exceptions import (
     AuthenticationError,
     InternalServerError,
@@ -15,7 +16,7 @@ from imagegen.exceptions import (
 from imagegen.images import ImageInput
 from imagegen.params import aspect_ratio_for, camel_case, check_params, dimensions_for, parse_size, reject_mask
 from imagegen.provider import GenerationRequest, ModelSpec, NumberRange, Settings
-from imagegen.testing import png_image
+from imagegen.testing import FakeRequest, FakeResponse, FakeUpstream, png_image
 from imagegen.transport import retry_delay, should_retry
 
 
@@ -225,3 +226,42 @@ def test_a_retry_after_date_without_a_zone_is_utc() -> None:
 
     soon = email.utils.formatdate(time.time() + 5, usegmt=True).replace(" GMT", "")
     assert 3 <= retry_delay(0, response(429, **{"retry-after": soon})) <= 6
+
+
+# --- FastAPI-style error bodies (BFL, fal) -------------------------------------------------------------
+
+
+def test_a_fastapi_detail_message_is_the_errors_message() -> None:
+    error = transport.error_from_body({"detail": "Not authenticated"}, status=401, provider="p", model="m", secrets=[])
+    assert isinstance(error, imagegen.AuthenticationError)
+    assert str(error).endswith("Not authenticated")
+
+
+def test_a_fastapi_validation_list_names_each_field_and_its_problem() -> None:
+    body = {"detail": [{"loc": ["body", "width"], "msg": "must be a multiple of 16", "type": "value_error"},
+                       {"loc": ["body", "seed"], "msg": "not an integer", "type": "int_parsing"}]}  # fmt: skip
+    error = transport.error_from_body(body, status=422, provider="p", model="m", secrets=[])
+    assert isinstance(error, imagegen.BadRequestError)
+    assert "width: must be a multiple of 16; seed: not an integer" in str(error)
+    assert (error.param, error.code) == ("width", "value_error")
+
+
+def test_a_fastapi_content_policy_problem_is_a_content_policy_error() -> None:
+    body = {"detail": [{"loc": ["body", "prompt"], "msg": "flagged", "type": "content_policy_violation"}]}
+    error = transport.error_from_body(body, status=422, provider="p", model="m", secrets=[])
+    assert isinstance(error, imagegen.ContentPolicyViolationError)
+
+
+# --- a fake on several hosts -------------------------------------------------------------------------
+
+
+def test_a_fake_upstream_can_listen_on_more_ports_recording_which_one_was_asked() -> None:
+    class Echo(FakeUpstream):
+        def handle(self, request: FakeRequest) -> FakeResponse:
+            return FakeResponse(200, {"port": request.port})
+
+    with Echo() as fake:
+        other = fake.add_listener()
+        assert httpx.get(other).json() == {"port": int(other.rpartition(":")[2])}
+        assert httpx.get(fake.url).json() == {"port": fake.port}
+        assert [r.port for r in fake.requests] == [int(other.rpartition(":")[2]), fake.port]

@@ -80,6 +80,22 @@ def test_a_moderated_job_is_a_content_policy_error_naming_the_job(fake: FakeJobs
     assert caught.value.job_id == "job-1"
 
 
+def test_a_finished_jobs_result_is_fetched_from_the_url_its_last_poll_gave(fake: FakeJobs) -> None:
+    fake.fetch_results = True
+    response = imagegen.image_generation("otter", model=MODEL, api_base=fake.url)
+    assert response.data[0].url == f"{fake.url}/files/job-1.png"
+    assert [r.path for r in fake.requests][-1] == "/v1/results/job-1"
+
+
+def test_a_finished_jobs_error_is_raised_at_once_not_polled_through(fake: FakeJobs) -> None:
+    fake.fetch_results = True
+    fake.result_status = 500
+    with pytest.raises(imagegen.InternalServerError, match="the model failed") as caught:
+        imagegen.image_generation("otter", model=MODEL, api_base=fake.url, timeout=30)
+    assert caught.value.job_id == "job-1"
+    assert [r.path for r in fake.requests].count("/v1/results/job-1") == 1
+
+
 def test_a_job_past_the_deadline_is_cancelled_and_names_the_job(fake: FakeJobs) -> None:
     fake.hold_jobs = True
     with pytest.raises(imagegen.Timeout) as caught:

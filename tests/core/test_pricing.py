@@ -156,11 +156,88 @@ def test_per_token_model_without_usage_or_image_price_costs_none() -> None:
     assert cost("openai", "gpt-image-2", {}, images(1)) is None
 
 
+# --- per megapixel, styles, and costs the provider reports --------------------------------------------
+
+
+def megapixel_price(**rule: Any) -> pricing.ModelPrice:
+    return pricing.ModelPrice.from_table({"per_megapixel": rule, "defaults": {"size": "1024x1024"}})
+
+
+def test_a_megapixel_price_scales_with_the_size_asked_for() -> None:
+    price = megapixel_price(usd=0.02)
+    assert price.cost(images(1), {"size": "2000x1000"}) == pytest.approx(0.04)
+    assert price.cost(images(2), {"width": 1000, "height": 500}) == pytest.approx(0.02)
+
+
+def test_a_megapixel_price_uses_its_default_size_when_none_is_asked_for() -> None:
+    assert megapixel_price(usd=0.02).cost(images(1), {}) == pytest.approx(0.02 * 1.048576)
+
+
+def test_the_first_megapixel_may_cost_more_than_each_further_one() -> None:
+    price = megapixel_price(usd=0.015, first=0.03)
+    assert price.cost(images(1), {"size": "1000x1000"}) == pytest.approx(0.03)
+    assert price.cost(images(1), {"size": "2000x1000"}) == pytest.approx(0.045)
+    assert price.cost(images(1), {"size": "500x500"}) == pytest.approx(0.03)
+
+
+def test_whole_megapixels_are_billed_when_rounding_up() -> None:
+    price = megapixel_price(usd=0.025, pixels=1024 * 1024, round_up=True)
+    assert price.cost(images(1), {"size": "1024x768"}) == pytest.approx(0.025)
+    assert price.cost(images(1), {"size": "1536x1024"}) == pytest.approx(0.05)
+
+
+def test_each_image_is_priced_by_its_own_reported_size() -> None:
+    response = ImageResponse(data=[Image(url="u", width=2000, height=1000), Image(url="u", width=1000, height=1000)])
+    assert megapixel_price(usd=0.01).cost(response, {"size": "500x500"}) == pytest.approx(0.03)
+
+
+def test_a_style_rule_covers_the_styles_substyles() -> None:
+    price = pricing.ModelPrice.from_table(
+        {"per_image": [{"style": ["vector_illustration"], "usd": 0.08}, {"usd": 0.04}]}
+    )
+    assert price.cost(images(1), {"style": "vector_illustration/line_art"}) == pytest.approx(0.08)
+    assert price.cost(images(1), {"style": "vector_illustration"}) == pytest.approx(0.08)
+    assert price.cost(images(1), {"style": "realistic_image"}) == pytest.approx(0.04)
+    assert price.cost(images(1), {}) == pytest.approx(0.04)
+
+
+def test_a_cost_the_provider_reports_is_preferred_to_the_list_price() -> None:
+    response = images(1)
+    response.reported_cost = 0.0307
+    assert cost("openai", "dall-e-3", {"quality": "hd"}, response) == pytest.approx(0.0307)
+
+
+def test_a_deployments_own_price_wins_over_a_reported_cost() -> None:
+    response = images(2)
+    response.reported_cost = 0.0307
+    assert cost("openai", "dall-e-3", {}, response, model_info={"output_cost_per_image": 0.5}) == pytest.approx(1.0)
+
+
+def test_merged_responses_report_the_sum_of_their_costs_only_when_each_reported_one() -> None:
+    first, second, third = images(1), images(1), images(1)
+    first.reported_cost, second.reported_cost = 0.01, 0.02
+    assert ImageResponse.merge([first, second]).reported_cost == pytest.approx(0.03)
+    assert ImageResponse.merge([first, third]).reported_cost is None
+
+
+def test_a_reported_cost_is_never_serialised() -> None:
+    response = images(1)
+    response.reported_cost = 0.01
+    assert "reported_cost" not in response.model_dump_json()
+
+
 # --- coverage of the price table ---------------------------------------------------------------------
 
 
 # The providers this repository ships; a third-party plugin brings its own prices (model_info).
-FIRST_PARTY = {"imagegen-openai", "imagegen-azure", "imagegen-bedrock", "imagegen-vertex"}
+FIRST_PARTY = {
+    "imagegen-openai",
+    "imagegen-azure",
+    "imagegen-bedrock",
+    "imagegen-vertex",
+    "imagegen-bfl",
+    "imagegen-fal",
+}
 
 
 def _installed_models() -> list[tuple[str, str]]:
@@ -189,6 +266,7 @@ def test_every_price_rule_has_a_positive_usd_amount() -> None:
         for name in models:
             price = pricing.price_of(provider, name)
             assert price is not None
-            assert price.per_token or price.per_image, f"{provider}/{name} has no price"
+            assert price.per_token or price.per_image or price.per_megapixel, f"{provider}/{name} has no price"
             assert all(rule.usd > 0 for rule in price.per_image)
+            assert price.per_megapixel is None or price.per_megapixel.usd > 0
             assert all(amount > 0 for amount in price.per_token.values())

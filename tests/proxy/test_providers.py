@@ -11,6 +11,10 @@ import pytest
 from imagegen.testing import TINY_PNG
 from tests.fakes.azure_fake import FakeAzureOpenAI
 from tests.fakes.bedrock_fake import REGION, FakeBedrock
+from tests.fakes.bfl_fake import API_KEY as BFL_KEY
+from tests.fakes.bfl_fake import FakeBFL
+from tests.fakes.fal_fake import API_KEY as FAL_KEY
+from tests.fakes.fal_fake import FakeFal
 from tests.fakes.vertex_fake import FakeGoogleOAuth, FakeVertex
 
 from .conftest import MASTER_KEY, ProxyLauncher
@@ -127,3 +131,43 @@ def test_vertex_through_the_proxy_exchanges_a_service_account_jwt(start_proxy: P
         assert base64.b64decode(first.data[0].b64_json or "") == TINY_PNG
         assert len(oauth.requests) == 1  # the token is cached across requests
         assert key.info["private_key"] not in proxy.logs()
+
+
+def test_bfl_jobs_through_the_proxy_are_one_request_and_one_answer(start_proxy: ProxyLauncher) -> None:
+    with FakeBFL() as fake:
+        config = f"""
+model_list:
+  - model_name: flux
+    litellm_params:
+      model: bfl/flux-2-pro
+      api_base: {fake.url}
+      api_key: "os.environ/BFL_KEY"
+      poll_interval: 0.01
+general_settings:
+  master_key: {MASTER_KEY}
+"""
+        proxy = start_proxy(config, env={"BFL_KEY": BFL_KEY})
+        result = proxy.openai().images.generate(model="flux", prompt="A cute baby sea otter", n=2, size="1024x1024")
+        assert sorted(image.url.split("?")[0] for image in result.data if image.url) == [
+            f"{fake.delivery_url}/results/task-{i}/sample.jpeg" for i in (1, 2)
+        ]
+        assert {r.path for r in fake.requests} == {"/v1/flux-2-pro", "/v1/get_result"}
+
+
+def test_fal_jobs_through_the_proxy(start_proxy: ProxyLauncher) -> None:
+    with FakeFal() as fake:
+        config = f"""
+model_list:
+  - model_name: flux-dev
+    litellm_params:
+      model: fal/fal-ai/flux/dev
+      api_base: {fake.url}
+      api_key: "os.environ/FAL_TEST_KEY"
+      poll_interval: 0.01
+general_settings:
+  master_key: {MASTER_KEY}
+"""
+        proxy = start_proxy(config, env={"FAL_TEST_KEY": FAL_KEY})
+        result = proxy.openai().images.generate(model="flux-dev", prompt="A cute baby sea otter", n=2)
+        assert len(result.data) == 2
+        assert all(image.url and image.url.startswith(fake.cdn_url) for image in result.data)

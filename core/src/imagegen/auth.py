@@ -5,14 +5,25 @@ can hand out without I/O (`cached`), how to obtain one when it can't (`obtain`, 
 to put it on a request (`apply`). The sync flow obtains on the caller's thread; the async flow never
 blocks the event loop: a cached credential is applied on the loop, anything else is obtained on a
 worker thread. Every retry runs the flow again, so a signature or token is fresh each time.
+
+`required_api_key` reads a plugin's API key or says how to give one.
+
+A URL taken from a provider's answer (a job's polling URL, a result's URL) may point anywhere:
+`is_provider_url` says whether it may carry the provider's credentials, and `refused_without_credentials`
+explains the refusal of a URL that therefore got none.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, Collection, Generator
+from typing import TYPE_CHECKING, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
+
+if TYPE_CHECKING:
+    from .exceptions import ImageGenError
+    from .provider import GenerationRequest
 
 Credential = TypeVar("Credential")
 
@@ -44,3 +55,57 @@ class BlockingCredentialAuth(httpx.Auth, Generic[Credential]):
             credential = await anyio.to_thread.run_sync(self.obtain, request)
         self.apply(request, credential)
         yield request
+
+
+def required_api_key(request: GenerationRequest, provider_name: str, *env_names: str) -> str:
+    """The call's `api_key`, else the first of `env_names` set; raises AuthenticationError naming both
+    when there is none, before anything is sent."""
+    from .exceptions import AuthenticationError
+
+    key: str | None = request.settings.get("api_key", *env_names)
+    if not key:
+        raise AuthenticationError(
+            f"no {provider_name} API key: pass api_key=... or set the {env_names[0]} environment variable",
+            provider=request.provider,
+            model=request.model,
+        )
+    return key
+
+
+def is_provider_url(url: str, domains: Collection[str], api_base: str | None = None) -> bool:
+    """Whether `url` may carry the provider's credentials: an https URL on one of the provider's documented
+    `domains` (or a subdomain of one), or a URL on the host of the `api_base` the caller configured.
+
+    Anything else (a host an answer named, a CDN) is fetched without credentials: a long-lived key must
+    never reach a host the provider does not run (vercel/ai VULN-11567).
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if api_base is not None and host == (urlsplit(api_base).hostname or "").lower():
+        return True
+    return parts.scheme == "https" and any(host == domain or host.endswith(f".{domain}") for domain in domains)
+
+
+def refused_without_credentials(
+    request: GenerationRequest, response: httpx.Response, domains: Collection[str], api_base: str | None
+) -> ImageGenError | None:
+    """For a 401 or 403 from a URL `is_provider_url` kept credentials from: the default error, saying why
+    (a plugin's `parse_error` returns it). None for any other answer."""
+    from .transport import error_from_response
+
+    url = response.request.url
+    if response.status_code not in (401, 403) or is_provider_url(str(url), domains, api_base):
+        return None
+    error = error_from_response(
+        response, provider=request.provider, model=request.model, secrets=request.settings.secrets()
+    )
+    error.message += (
+        f" ({url.host} is not one of the provider's domains ({', '.join(domains)}) nor the api_base's host, "
+        "so imagegen sent it no credentials)"
+    )
+    return error.mask(())

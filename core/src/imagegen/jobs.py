@@ -2,7 +2,8 @@
 
 The plugin says what a job is (`parse_response` returns a `Job`) and reads each poll (`parse_poll`); the
 core owns the loop: the wait between polls starts at the provider's suggested interval and backs off,
-a `Retry-After` is honoured, 5xx answers and broken connections are polled through until the deadline,
+a `Retry-After` is honoured, 5xx answers and broken connections are polled through until the deadline
+(except for a finished job's outcome, whose error is final),
 and when the deadline passes the job is cancelled (best effort) and the call fails with a `Timeout`
 carrying the job's id. The async loop waits on the event loop: polling never holds a thread.
 """
@@ -63,7 +64,7 @@ class JobPoller:
         """What a poll's answer says: done, still running (the job), or None for a failed poll to retry."""
         self.polls += 1
         if not response.is_success:
-            if transport.should_retry(response):
+            if transport.should_retry(response) and not self.job.finished:
                 return None
             raise self._tagged(self.call.error(self.request, self.job.poll, response))
         try:
@@ -71,6 +72,8 @@ class JobPoller:
         except ImageGenError as error:
             raise self._tagged(error) from None
         if isinstance(outcome, Job):
+            if outcome.poll is not self.job.poll:  # a new stage (e.g. fetching the result): no backed-off wait
+                self.wait = max(outcome.interval, 0.0)
             self.job = outcome
         return outcome
 

@@ -1,14 +1,18 @@
-"""What a generation costs in USD: list prices from `prices.json`, or a deployment's own prices.
+"""What a generation costs in USD: the provider's own figure, list prices from `prices.json`, or a
+deployment's own prices.
 
 A model is priced per token (the GPT image models: text input, image input and image output
-tokens, from `response.usage`) or per image by rules on quality, pixel count and diffusion steps.
-A model without a price costs None, with one warning per model: never a made-up 0.
+tokens, from `response.usage`), per megapixel of output (FLUX.2, fal: each image's own size when the
+provider reports it, else the size asked for), or per image by rules on quality, style, pixel count and
+diffusion steps. A cost the provider reports in its answer (`ImageResponse.reported_cost`) is preferred
+to the list price. A model without a price costs None, with one warning per model: never a made-up 0.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -16,7 +20,7 @@ from importlib import resources
 from typing import Any
 
 from .params import parse_size
-from .types import ImageResponse, Usage
+from .types import Image, ImageResponse, Usage
 
 logger = logging.getLogger("imagegen")
 
@@ -43,15 +47,38 @@ class ImageRule:
     quality: frozenset[str] | None = None
     max_pixels: int | None = None
     max_steps: int | None = None
+    style: frozenset[str] | None = None
+    """Styles the rule applies to; a listed style covers its substyles (`vector_illustration/line_art`)."""
     when: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def matches(self, quality: str | None, pixels: int | None, steps: int | None, values: Mapping[str, Any]) -> bool:
+        style = values.get("style")
         return (
             (self.quality is None or quality in self.quality)
             and (self.max_pixels is None or (pixels is not None and pixels <= self.max_pixels))
             and (self.max_steps is None or (steps is not None and steps <= self.max_steps))
+            and (self.style is None or (isinstance(style, str) and style.partition("/")[0] in self.style))
             and all(values.get(name) in allowed for name, allowed in self.when.items())
         )
+
+
+@dataclass(frozen=True)
+class MegapixelRule:
+    """A price by output resolution: `usd` per megapixel, or `first` for the first megapixel and `usd` for
+    each further one (FLUX.2). A megapixel is `pixels` pixels; `round_up` bills whole megapixels (fal)."""
+
+    usd: float
+    first: float | None = None
+    pixels: int = 1_000_000
+    round_up: bool = False
+
+    def cost(self, pixels: int) -> float:
+        megapixels = pixels / self.pixels
+        if self.round_up:
+            megapixels = math.ceil(megapixels)
+        if self.first is None:
+            return self.usd * megapixels
+        return self.first + self.usd * max(megapixels - 1, 0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,7 @@ class ModelPrice:
     per_token: Mapping[str, float] = field(default_factory=dict)
     per_image: tuple[ImageRule, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    per_megapixel: MegapixelRule | None = None
 
     @classmethod
     def from_table(cls, entry: Mapping[str, Any]) -> ModelPrice:
@@ -70,11 +98,18 @@ class ModelPrice:
                 quality=frozenset(rule["quality"]) if "quality" in rule else None,
                 max_pixels=rule.get("max_pixels"),
                 max_steps=rule.get("max_steps"),
+                style=frozenset(rule["style"]) if "style" in rule else None,
                 when={name: frozenset(allowed) for name, allowed in rule.get("when", {}).items()},
             )
             for rule in entry.get("per_image", ())
         )
-        return cls(per_token=entry.get("per_token", {}), per_image=rules, defaults=entry.get("defaults", {}))
+        megapixel = entry.get("per_megapixel")
+        return cls(
+            per_token=entry.get("per_token", {}),
+            per_image=rules,
+            defaults=entry.get("defaults", {}),
+            per_megapixel=MegapixelRule(**megapixel) if megapixel else None,
+        )
 
     @classmethod
     def from_model_info(cls, model_info: Mapping[str, Any]) -> ModelPrice:
@@ -95,8 +130,13 @@ class ModelPrice:
         if self.per_token and _has_tokens(response.usage):
             assert response.usage is not None
             return _token_cost(self.per_token, response.usage)
-        quality = params.get("quality", self.defaults.get("quality"))
         pixels = _pixels(params) or _pixels(self.defaults)
+        if self.per_megapixel is not None:
+            sizes = [_image_pixels(image) or pixels for image in response.data]
+            if None not in sizes:
+                megapixel = self.per_megapixel
+                return sum(megapixel.cost(size) for size in sizes if size is not None)
+        quality = params.get("quality", self.defaults.get("quality"))
         steps = params.get("steps", self.defaults.get("steps"))
         values = {**self.defaults, **params}
         for rule in self.per_image:
@@ -138,6 +178,13 @@ def _pixels(params: Mapping[str, Any]) -> int | None:
     if isinstance(native_width, int) and isinstance(native_height, int):
         return native_width * native_height
     return None
+
+
+def _image_pixels(image: Image) -> int | None:
+    """The size of a generated image, when the provider reports it (`width` and `height`, as fal does)."""
+    extra = image.model_extra or {}
+    width, height = extra.get("width"), extra.get("height")
+    return width * height if isinstance(width, int) and isinstance(height, int) else None
 
 
 @cache
@@ -192,8 +239,11 @@ def cost_of(
 
     `params` are the call's parameters (`quality`, `size`, `steps`, …); `model_info` may carry a
     deployment's own prices (`output_cost_per_image`, `input_cost_per_token`, …), which replace
-    the list price, and a `base_model`.
+    the list price, and a `base_model`. Without a deployment's own prices, the cost the provider
+    reported in its answer is the cost.
     """
+    if response.reported_cost is not None and not OVERRIDE_KEYS & (model_info or {}).keys():
+        return round(response.reported_cost, 10)
     price = price_for(provider, model, base_model=base_model, model_info=model_info)
     cost = price.cost(response, params) if price is not None else None
     if cost is None:

@@ -277,7 +277,9 @@ class Job:
     the request that cancels it, sent (best effort) when the call's deadline passes. `interval`: the
     seconds the provider suggests between polls (the core backs off from it and honours
     `Retry-After`). `state`: anything the plugin needs between polls; `parse_poll` may return the job
-    with a new `poll` request (e.g. to fetch a finished job's result from another URL).
+    with a new `poll` request (e.g. to fetch a finished job's result from another URL), whose waits
+    start again from its `interval`. `finished`: the job has ended and `poll` fetches its outcome, so
+    an error answer is the job's own (raised, never polled again).
     """
 
     id: str
@@ -285,3 +287,4 @@ class Job:
     cancel: ProviderRequest | None = None
     interval: float = 1.0
     state: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False

@@ -272,9 +272,9 @@ def error_from_response(response: httpx.Response, *, provider: str, model: str, 
 
 
 def error_from_body(body: Any, *, status: int | None, provider: str, model: str, secrets: list[str]) -> ImageGenError:
-    """The error an OpenAI-style error body stands for (`{"error": {"message", "code", "param"}}`, or a
-    text), also when it arrives in a stream's event (no status: a failure of the provider's, unless
-    its code says a content filter)."""
+    """The error an OpenAI-style error body stands for (`{"error": {"message", "code", "param"}}`, FastAPI's
+    `{"detail": …}`, or a text), also when it arrives in a stream's event (no status: a failure of the
+    provider's, unless its code says a content filter)."""
     from .exceptions import ContentPolicyViolationError, error_class_for_status
 
     message, code, param = _error_fields(body, status)
@@ -306,8 +306,30 @@ def _error_fields(body: Any, status: int | None) -> tuple[str, str | None, str |
             str(code) if code is not None else None,
             str(param) if param is not None else None,
         )
+    if isinstance(body, dict) and body.get("detail"):
+        return _detail_fields(body["detail"])
     if isinstance(body, dict):
         message = body.get("message") or body.get("Message") or error
         if message:
             return str(message), None, None
     return f"HTTP {status}: {str(body)[:500]}", None, None
+
+
+def _detail_fields(detail: Any) -> tuple[str, str | None, str | None]:
+    """FastAPI's error body (`{"detail": "…"}`, or a list of `{loc, msg, type}`), as several providers send it:
+    the messages, and the first problem's type and field."""
+    if not isinstance(detail, list):
+        return str(detail), None, None
+    problems = [item for item in detail if isinstance(item, dict)]
+    messages = []
+    for item in problems:
+        where = ".".join(str(part) for part in item.get("loc") or () if part != "body")
+        messages.append(f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", "")))
+    first = problems[0] if problems else {}
+    location = first.get("loc") or [None]
+    code, param = first.get("type"), location[-1]
+    return (
+        "; ".join(messages) or str(detail)[:500],
+        str(code) if code is not None else None,
+        str(param) if param not in (None, "body") else None,
+    )

@@ -47,6 +47,8 @@ class ImageResponse(BaseModel):
 
     Serialises exactly as OpenAI's `ImagesResponse` (plus any extra fields the provider returned).
     `provider`, `model`, `warnings` and `cost` are available but never serialised.
+    `reported_cost`: what the provider's answer says the images cost, in USD (a plugin sets it when its
+    provider reports one, e.g. BFL's `cost`); `cost` prefers it to the list price. Never serialised.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -54,6 +56,7 @@ class ImageResponse(BaseModel):
     created: int = Field(default_factory=lambda: int(time.time()))
     data: list[Image] = Field(default_factory=list)
     usage: Usage | None = None
+    reported_cost: float | None = Field(default=None, exclude=True)
 
     _provider: str | None = PrivateAttr(default=None)
     _model: str | None = PrivateAttr(default=None)
@@ -92,6 +95,9 @@ class ImageResponse(BaseModel):
         usages = [part.usage.model_dump() for part in parts if part.usage is not None]
         if usages:
             merged.usage = Usage.model_validate(_sum_counts(usages))
+        reported = [part.reported_cost for part in parts]
+        # Only a cost every part reported is the whole's: otherwise the list price prices all of it.
+        merged.reported_cost = None if None in reported else sum(cost for cost in reported if cost is not None)
         return merged
 
     def __repr_args__(self) -> Any:

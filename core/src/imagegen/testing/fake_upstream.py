@@ -10,7 +10,9 @@ service rejects) and `error` (how the provider spells each kind of failure), and
 everything received. `FakeRequest.form()` reads a multipart body strictly; a `FakeResponse` whose body
 is an iterator of chunks is streamed (chunked, each chunk flushed as it comes: `event_stream` makes
 Server-Sent Events spaced in time). A fake of a provider that runs jobs keeps them pending while
-`hold_jobs` is set (the conformance kit's job tests set it).
+`hold_jobs` is set (the conformance kit's job tests set it). A provider spread over several hosts (a
+polling gateway, a CDN) gets more listeners from `add_listener()`: each its own port, one handler, one
+`requests` list (`FakeRequest.port` says which listener a request reached).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class FakeRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    port: int = 0  # the listener's port: which of the fake's hosts was asked
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -143,12 +146,22 @@ class FakeUpstream:
         self.hold_jobs = False
         self._failures: deque[str] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._servers: list[ThreadingHTTPServer] = []
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
+        assert self._servers, "start the fake first"
+        return self._url_of(self._servers[0])
+
+    @property
+    def port(self) -> int:
+        """The port of the first listener."""
+        assert self._servers, "start the fake first"
+        return int(self._servers[0].server_address[1])
+
+    @staticmethod
+    def _url_of(server: ThreadingHTTPServer) -> str:
+        host, port = server.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def fail_next(self, kind: str, times: int = 1) -> None:
@@ -167,6 +180,11 @@ class FakeUpstream:
         return self.handle(request)
 
     def start(self) -> FakeUpstream:
+        self.add_listener()
+        return self
+
+    def add_listener(self) -> str:
+        """Listen on one more port (another of the provider's hosts); its base URL."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -183,6 +201,7 @@ class FakeUpstream:
                     query=parse_qs(split.query),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
+                    port=self.connection.getsockname()[1],
                 )
                 try:
                     response = fake._respond(request)
@@ -220,16 +239,17 @@ class FakeUpstream:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        self._servers.append(server)
+        return self._url_of(server)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        while self._servers:
+            server = self._servers.pop()
+            server.shutdown()
+            server.server_close()
 
     def __enter__(self) -> FakeUpstream:
         return self.start()
