@@ -76,7 +76,7 @@ def test_the_mask_goes_as_stabilitys_white_on_black(fake_stability: FakeStabilit
     [
         ("search-and-replace", {}, "search_prompt"),
         ("outpaint", {}, "at least one of left"),
-        ("stable-image-ultra", {"strength": 1.5}, "from 0.0 to 1.0"),
+        ("stable-image-ultra", {"strength": 1.5}, "a number from 0 to 1"),
         ("erase", {"mask": MASK, "prompt": "x"}, "takes no prompt"),
     ],
 )

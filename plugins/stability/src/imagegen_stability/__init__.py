@@ -26,11 +26,11 @@ from imagegen.exceptions import (
     error_class_for_status,
 )
 from imagegen.images import ImageInput
-from imagegen.params import aspect_ratio_for, reject
+from imagegen.params import aspect_ratio_for
 from imagegen.provider import EDIT, GenerationRequest, Job, ProviderInfo, ProviderRequest
 from imagegen.types import Image, ImageResponse
 
-from .models import ASPECT_RATIOS, FLOAT_RANGES, MODELS, REQUIRED_FIELDS, SERVICES, SIZE_RATIOS
+from .models import ASPECT_RATIOS, MODELS, REQUIRED_FIELDS, SERVICES, SIZE_RATIOS
 
 DEFAULT_API_BASE = "https://api.stability.ai"
 API_KEY_ENV = ("STABILITY_API_KEY", "SAI_API_KEY")
@@ -50,18 +50,6 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
     assert request.spec is not None  # the plugin serves only the models it lists
     name = request.spec.name
     params = request.params
-    for field, (low, high) in FLOAT_RANGES.items():
-        value = params.get(field)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high
-        ):
-            reject(
-                request,
-                field,
-                value,
-                None,
-                reason=f"`{field}`={value!r} is not supported; allowed: a number from {low} to {high}",
-            )
     if (needed := REQUIRED_FIELDS.get(name)) and not params.get(needed):
         raise BadRequestError(f"{name} needs `{needed}`: what to find in the image", param=needed,
                               provider=request.provider, model=request.model)  # fmt: skip

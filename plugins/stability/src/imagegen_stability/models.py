@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from imagegen.provider import ANY, Allowed, IntRange, ModelSpec, OperationSpec
+from imagegen.provider import ANY, Allowed, IntRange, ModelSpec, NumberRange, OperationSpec
 
 ASPECT_RATIOS = ("1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
 # Stability's own pixel sizes for each ratio (Ultra / SD3), besides OpenAI's standard sizes.
@@ -25,6 +25,7 @@ STYLE_PRESETS = frozenset(
      "pixel-art", "tile-texture"}
 )  # fmt: skip
 SEED = IntRange(0, 4294967294)
+UNIT = NumberRange(0, 1)  # strength, creativity, control_strength, fidelity
 PNG_JPEG = frozenset({"png", "jpeg"})
 PNG_JPEG_WEBP = frozenset({"png", "jpeg", "webp"})
 
@@ -50,7 +51,7 @@ def _generate(
 ) -> tuple[ModelSpec, Service]:
     params = {**_COMMON, "size": ANY, "aspect_ratio": frozenset(ASPECT_RATIOS), "negative_prompt": ANY,
               "output_format": formats, **(extra or {})}  # fmt: skip
-    image_to_image = {**_COMMON, "negative_prompt": ANY, "output_format": formats, "strength": ANY}
+    image_to_image = {**_COMMON, "negative_prompt": ANY, "output_format": formats, "strength": UNIT}
     edit = None if path == "generate/core" else OperationSpec(image_to_image)  # Core has no image-to-image
     spec = ModelSpec(name, params, max_images_per_call=1, family="generate", max_prompt_chars=10000, edit=edit)
     return spec, Service(path, sd3_model)
@@ -80,9 +81,9 @@ SD3_MODELS = (
     "sd3-medium",
 )
 _SD3: dict[str, Allowed] = {
-    "cfg_scale": ANY,
+    "cfg_scale": NumberRange(1, 10),
     "mode": frozenset({"text-to-image"}),
-}  # cfg_scale: a float from 1 to 10, checked in map_params
+}
 _GROW_MASK = {"grow_mask": IntRange(0, 20)}
 _SIDES = {side: IntRange(0, 512) for side in ("left", "right", "up", "down")}
 
@@ -98,19 +99,19 @@ _TABLE = (
     _service(
         "search-and-recolor", "edit/search-and-recolor", {"select_prompt": ANY, "negative_prompt": ANY, **_GROW_MASK}
     ),
-    _service("outpaint", "edit/outpaint", {**_SIDES, "creativity": ANY}, prompt="optional"),
+    _service("outpaint", "edit/outpaint", {**_SIDES, "creativity": UNIT}, prompt="optional"),
     _service("remove-background", "edit/remove-background", {}, prompt="none"),
-    _service("control-sketch", "control/sketch", {"control_strength": ANY, "negative_prompt": ANY}),
-    _service("control-structure", "control/structure", {"control_strength": ANY, "negative_prompt": ANY}),
+    _service("control-sketch", "control/sketch", {"control_strength": UNIT, "negative_prompt": ANY}),
+    _service("control-structure", "control/structure", {"control_strength": UNIT, "negative_prompt": ANY}),
     _service(
         "control-style",
         "control/style",
-        {"fidelity": ANY, "aspect_ratio": frozenset(ASPECT_RATIOS), "negative_prompt": ANY},
+        {"fidelity": UNIT, "aspect_ratio": frozenset(ASPECT_RATIOS), "negative_prompt": ANY},
     ),
     _service("upscale-fast", "upscale/fast", {}, prompt="none"),
-    _service("upscale-conservative", "upscale/conservative", {"negative_prompt": ANY, "creativity": ANY}),
+    _service("upscale-conservative", "upscale/conservative", {"negative_prompt": ANY, "creativity": UNIT}),
     _service(
-        "upscale-creative", "upscale/creative", {"negative_prompt": ANY, "creativity": ANY}, answers_with_job=True
+        "upscale-creative", "upscale/creative", {"negative_prompt": ANY, "creativity": UNIT}, answers_with_job=True
     ),
 )
 
@@ -118,10 +119,3 @@ MODELS: tuple[ModelSpec, ...] = tuple(spec for spec, _ in _TABLE)
 SERVICES: dict[str, Service] = {spec.name: service for spec, service in _TABLE}
 REQUIRED_FIELDS = {"search-and-replace": "search_prompt", "search-and-recolor": "select_prompt"}
 """Services that need a native field besides the prompt (what to find in the image)."""
-FLOAT_RANGES = {
-    "cfg_scale": (1.0, 10.0),
-    "strength": (0.0, 1.0),
-    "creativity": (0.0, 1.0),
-    "control_strength": (0.0, 1.0),
-    "fidelity": (0.0, 1.0),
-}
