@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from types import TracebackType
 
 import httpx
@@ -72,6 +72,8 @@ class StreamAssembler:
     def add(self, event: ImageStreamEvent) -> None:
         if self.first_event_at is None:
             self.first_event_at = time.perf_counter()
+            if self.call.observer is not None:
+                self.call.observer.first_event(self.first_event_at)
         if isinstance(event, CompletedImageEvent):
             self._completed.append(event)
 
@@ -89,8 +91,9 @@ class StreamAssembler:
         self._parts.append(ImageResponse(created=completed[0].created_at, data=data, usage=usage))
 
     def finish(self, response: ImageResponse | None = None) -> ImageResponse:
-        """The final response: the assembled parts (or a finished answer's), priced and annotated."""
-        self.response = response or self.call.finish(self._parts)
+        """The final response: the assembled parts (or a finished answer's), priced and annotated; the
+        call succeeded."""
+        self.response = self.call.succeeded(response or self.call.finish(self._parts))
         return self.response
 
 
@@ -120,57 +123,73 @@ async def aopen_stream(call: PreparedCall, request: GenerationRequest, upstream:
 
 def native_events(call: PreparedCall, first: httpx.Response, assembler: StreamAssembler) -> Iterator[ImageStreamEvent]:
     """The events of every part's stream, in turn (`first` is the first part's, already open)."""
-    for index, (request, upstream) in enumerate(call.parts):
-        response = first if index == 0 else open_stream(call, request, upstream)
-        decoder = SSEDecoder()
-        try:
-            for chunk in response.iter_bytes():
-                for sse in decoder.feed(chunk):
-                    event = call.parse_event(request, upstream, sse)
-                    if event is not None:
-                        assembler.add(event)
-                        yield event
-        except httpx.TransportError as exc:
-            raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
-        finally:
-            response.close()
-        assembler.part_done(request)
-    assembler.finish()
+    try:
+        for index, (request, upstream) in enumerate(call.parts):
+            response = first if index == 0 else open_stream(call, request, upstream)
+            decoder = SSEDecoder()
+            try:
+                for chunk in response.iter_bytes():
+                    for sse in decoder.feed(chunk):
+                        event = call.parse_event(request, upstream, sse)
+                        if event is not None:
+                            assembler.add(event)
+                            yield event
+            except httpx.TransportError as exc:
+                raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
+            finally:
+                response.close()
+            assembler.part_done(request)
+        assembler.finish()
+    except BaseException as error:  # GeneratorExit: the caller closed the stream before its end
+        call.failed(error)
+        raise
 
 
 async def anative_events(
     call: PreparedCall, first: httpx.Response, assembler: StreamAssembler
 ) -> AsyncIterator[ImageStreamEvent]:
     """The async twin of `native_events`."""
-    for index, (request, upstream) in enumerate(call.parts):
-        response = first if index == 0 else await aopen_stream(call, request, upstream)
-        decoder = SSEDecoder()
-        try:
-            async for chunk in response.aiter_bytes():
-                for sse in decoder.feed(chunk):
-                    event = call.parse_event(request, upstream, sse)
-                    if event is not None:
-                        assembler.add(event)
-                        yield event
-        except httpx.TransportError as exc:
-            raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
-        finally:
-            await response.aclose()
-        assembler.part_done(request)
-    assembler.finish()
+    try:
+        for index, (request, upstream) in enumerate(call.parts):
+            response = first if index == 0 else await aopen_stream(call, request, upstream)
+            decoder = SSEDecoder()
+            try:
+                async for chunk in response.aiter_bytes():
+                    for sse in decoder.feed(chunk):
+                        event = call.parse_event(request, upstream, sse)
+                        if event is not None:
+                            assembler.add(event)
+                            yield event
+            except httpx.TransportError as exc:
+                raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
+            finally:
+                await response.aclose()
+            assembler.part_done(request)
+        assembler.finish()
+    except BaseException as error:
+        call.failed(error)
+        raise
 
 
-def emulated_events(response: ImageResponse, assembler: StreamAssembler) -> Iterator[ImageStreamEvent]:
+def emulated_events(response: ImageResponse, assembler: StreamAssembler) -> Generator[ImageStreamEvent]:
     """A finished answer's completed events (its URL results already downloaded)."""
-    for event in completed_events(assembler.call, response):
-        assembler.add(event)
-        yield event
-    assembler.finish(response)
+    try:
+        for event in completed_events(assembler.call, response):
+            assembler.add(event)
+            yield event
+        assembler.finish(response)
+    except BaseException as error:
+        assembler.call.failed(error)
+        raise
 
 
 async def aemulated_events(response: ImageResponse, assembler: StreamAssembler) -> AsyncIterator[ImageStreamEvent]:
-    for event in emulated_events(response, assembler):
-        yield event
+    events = emulated_events(response, assembler)
+    try:
+        for event in events:
+            yield event
+    finally:
+        events.close()  # left early: the call is reported cancelled now, not when collected
 
 
 class _StreamBase:

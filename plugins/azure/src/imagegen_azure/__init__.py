@@ -26,7 +26,7 @@ from .models import base_model_spec, spec_from_deployment_name
 
 INFO = ProviderInfo(
     name="Azure OpenAI",
-    settings=frozenset({"azure_ad_token", "azure_ad_token_provider", "base_model", *IDENTITY_SETTINGS}),
+    settings=frozenset({"azure_ad_token", "azure_ad_token_provider", "base_model", "api_type", *IDENTITY_SETTINGS}),
     secret_settings=frozenset({"azure_ad_token", "client_secret", "azure_password"}),
     # Deployment names are the user's; which model one serves is resolved per call in `map_params`.
     pass_through_unknown_models=True,
