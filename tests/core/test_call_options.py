@@ -145,7 +145,9 @@ def test_mock_response_true_returns_real_pngs_of_the_requested_size_without_any_
 
 
 def test_mock_response_needs_no_credentials_nor_network() -> None:
-    response = imagegen.image_generation("otter", model="gpt-image-1", mock_response=True, api_base="http://127.0.0.1:9")
+    response = imagegen.image_generation(
+        "otter", model="gpt-image-1", mock_response=True, api_base="http://127.0.0.1:9"
+    )
     assert response.data[0].b64_json
 
 

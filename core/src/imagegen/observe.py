@@ -284,15 +284,26 @@ def _call_impl(impl: pluggy.HookImpl, record: CallRecord) -> Any:
     return impl.function(*(record for _ in impl.argnames))  # a hookimpl may take `record` or nothing
 
 
+def plugin_callback(name: str, plugin: object) -> PluginCallback | None:
+    """A callback plugin's hooks (checked: a misspelled hook raises), or None if it implements none."""
+    import pluggy
+
+    from .hookspecs import CallbackSpec
+
+    manager = pluggy.PluginManager("imagegen")
+    manager.add_hookspecs(CallbackSpec)
+    manager.register(plugin, name=name)
+    manager.check_pending()
+    impls = {hook: impl for hook in HOOKS for impl in getattr(manager.hook, hook).get_hookimpls()}
+    return PluginCallback(name, impls) if impls else None
+
+
 @functools.cache
 def plugin_callbacks() -> tuple[PluginCallback, ...]:
     """The installed callback plugins (entry-point group `imagegen.callbacks`), loaded once per process.
 
     One that fails to load (or misspells a hook) is logged and left out, unless `IMAGEGEN_STRICT_PLUGINS=1`.
     """
-    import pluggy
-
-    from .hookspecs import CallbackSpec
     from .plugins import _disabled, _entry_points, _strict
 
     disabled = _disabled()
@@ -300,17 +311,13 @@ def plugin_callbacks() -> tuple[PluginCallback, ...]:
     for entry_point in _entry_points(CALLBACK_GROUP):
         if entry_point.name in disabled:
             continue
-        manager = pluggy.PluginManager("imagegen")
-        manager.add_hookspecs(CallbackSpec)
         try:
-            plugin = manager.register(entry_point.load(), name=entry_point.name)
-            manager.check_pending()
+            callback = plugin_callback(entry_point.name, entry_point.load())
         except Exception as exc:
             if _strict():
                 raise
             logger.error("imagegen: the callback plugin %r failed to load: %s", entry_point.name, exc)
             continue
-        impls = {hook: impl for hook in HOOKS for impl in getattr(manager.hook, hook).get_hookimpls()}
-        if plugin is not None and impls:
-            loaded.append(PluginCallback(entry_point.name, impls))
+        if callback is not None:
+            loaded.append(callback)
     return tuple(loaded)

@@ -203,6 +203,11 @@ class _StreamBase:
             raise RuntimeError("the stream has not ended yet: iterate over every event first")
         return self._assembler.response
 
+    def _left(self) -> None:
+        """Closed: before its end (even before its first event), the call was cancelled by its caller."""
+        if self._assembler.response is None:
+            self._assembler.call.failed(GeneratorExit())
+
     @property
     def time_to_first_event(self) -> float | None:
         """Seconds from the call's start to its first event (None before the first event)."""
@@ -228,6 +233,7 @@ class ImageStream(_StreamBase):
         close = getattr(self._events, "close", None)
         if close is not None:
             close()
+        self._left()
 
     def __enter__(self) -> ImageStream:
         return self
@@ -255,6 +261,7 @@ class AsyncImageStream(_StreamBase):
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
+        self._left()
 
     async def __aenter__(self) -> AsyncImageStream:
         return self
