@@ -89,7 +89,7 @@ def begin(
     globally: Sequence[object] = imagegen.callbacks or ()
     plugins = plugin_callbacks()
     tracer = telemetry.tracer()
-    if not (callbacks or globally or plugins or context or tracer):
+    if not (callbacks or globally or plugins or tracer or (context is not None and context.callbacks)):
         return None
     listeners = [*(callbacks or ()), *globally, *plugins]
     log_prompts = bool(imagegen.log_prompts)
@@ -99,8 +99,6 @@ def begin(
         metadata = {**(context.metadata or {}), **(metadata or {})}
         fields = {"request_id": context.request_id, "key_alias": context.key_alias, "key_hash": context.key_hash,
                   **fields}  # fmt: skip
-    if not listeners and tracer is None:
-        return None
     return Observer(operation, listeners, tracer, metadata, log_prompts, fields)
 
 

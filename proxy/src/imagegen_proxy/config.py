@@ -26,7 +26,7 @@ import yaml  # type: ignore[import-untyped]
 
 from imagegen.exceptions import ImageGenError, PluginError
 from imagegen.params import check_params
-from imagegen.plugins import Provider, registry
+from imagegen.plugins import Provider, registry, with_provider
 from imagegen.provider import COMMON_SECRETS, COMMON_SETTINGS, GenerationRequest, Settings
 
 ENV_PREFIX = "os.environ/"
@@ -55,8 +55,9 @@ _ROUTER_KEYS = frozenset(
      "content_policy_fallbacks"}
 )  # fmt: skip
 _LITELLM_SETTINGS = frozenset(
-    {"drop_params", "num_retries", "request_timeout", "fallbacks", "content_policy_fallbacks"}
-)
+    {"drop_params", "num_retries", "request_timeout", "fallbacks", "content_policy_fallbacks", "callbacks",
+     "success_callback", "failure_callback"}
+)  # fmt: skip
 
 Kind = Literal["image", "unverified", "not_image"]
 
@@ -117,6 +118,7 @@ class ProxyConfig:
     router: RouterSettings = field(default_factory=RouterSettings)
     master_key: str | None = field(default=None, repr=False)
     general_settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    litellm_settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -194,8 +196,9 @@ class _Checker:
         router = self._router(router_data, deployments)
         master_key = self._master_key(general.get("master_key"))
         return ProxyConfig(
-            deployments=deployments, router=router, master_key=master_key, general_settings=general, path=path
-        )
+            deployments=deployments, router=router, master_key=master_key, general_settings=general, path=path,
+            litellm_settings=litellm_settings,
+        )  # fmt: skip
 
     def _section(self, data: Mapping[str, Any], name: str, known: frozenset[str]) -> dict[str, Any]:
         section = data.get(name)
@@ -274,7 +277,7 @@ class _Checker:
         params, missing = _resolve_env(dict(raw))
         model = str(params.pop("model"))
         if provider_name := params.pop("custom_llm_provider", None):
-            model = f"{provider_name}/{model}"
+            model = with_provider(model, str(provider_name))
         provider, kind = self._classify(where_params, group, model, model_info)
         # LiteLLM's `model_info.base_model` names the model behind a deployment: a setting where the plugin reads one.
         base_model = params.pop("base_model", None) or model_info.get("base_model")

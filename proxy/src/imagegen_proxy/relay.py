@@ -30,9 +30,11 @@ import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from imagegen import pricing, transport
+from imagegen import observe, pricing, transport
 from imagegen.api import asend_part, asettle
 from imagegen.calls import PreparedCall, prepare
+from imagegen.exceptions import APIConnectionError
+from imagegen.provider import GENERATION
 from imagegen.types import Image, ImageResponse, Usage
 
 from .config import Deployment
@@ -61,6 +63,7 @@ class Answer:
     upstream: httpx.Response | None = field(default=None, repr=False)  # open while `rest` streams
     length: int | None = None  # the body's length when known in advance
     call: PreparedCall | None = field(default=None, repr=False)
+    usage: Usage | None = None  # of an answer read whole
 
     async def close(self) -> None:
         if self.upstream is not None:
@@ -68,19 +71,40 @@ class Answer:
 
 
 async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
-    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError."""
+    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError.
+
+    The call is observed (callbacks, spans) as one of the request's (`observe.current_context`); a
+    streamed answer reports its end when its body is closed (`StreamedBody.close`)."""
+    observer = observe.begin(GENERATION, model_group=deployment.model_group, deployment=deployment.id)
     call = prepare(
         prompt, deployment.model, {}, {**deployment.params, **params},
         timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=deployment.num_retries,
+        observer=observer,
     )  # fmt: skip
-    if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
-        return await _pass_through(deployment, call)
-    # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
-    outcomes = await asyncio.gather(*(asend_part(call, part) for part in call.parts), return_exceptions=True)
-    response = call.finish(list(outcomes))
-    # Serialised once, straight to bytes: images can be megabytes of base64.
-    body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
-    return Answer([body], len(response.data), _cost(deployment, call, response))
+    try:
+        if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
+            answered = await _pass_through(deployment, call)
+        else:
+            # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
+            outcomes = await asyncio.gather(*(asend_part(call, part) for part in call.parts), return_exceptions=True)
+            response = call.finish(list(outcomes))
+            # Serialised once, straight to bytes: images can be megabytes of base64.
+            body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
+            answered = Answer([body], len(response.data), _cost(deployment, call, response), usage=response.usage)
+    except BaseException as error:
+        call.failed(error)
+        raise
+    if answered.rest is None:
+        report_success(call, answered.images, answered.cost, answered.usage)
+    return answered
+
+
+def report_success(call: PreparedCall, images: int, cost: float | None, usage: Usage | None) -> None:
+    """Tell the call's observer it succeeded, with what the proxy counted and charged."""
+    if call.observer is not None:
+        counted = ImageResponse.model_construct(data=[Image()] * images, usage=usage)
+        counted._annotate(call.provider.prefix, call.request.model, list(call.request.warnings), cost)
+        call.succeeded(counted)
 
 
 async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
@@ -91,7 +115,7 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
         if not response.is_success or (declared.isdigit() and int(declared) <= SMALL_BODY_BYTES):
             await response.aread()  # an error, or a small body: read whole and parsed by the plugin
             parsed = call.finish([await asettle(call, part, call.parse(part, upstream, response))])
-            return Answer([response.content], len(parsed.data), _cost(deployment, call, parsed))
+            return Answer([response.content], len(parsed.data), _cost(deployment, call, parsed), usage=parsed.usage)
         chunks = response.aiter_bytes()
         head: list[bytes] = []
         size = 0
@@ -103,7 +127,7 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
                 return Answer(head, 0, cost, chunks, response, _known_length(response), call)
         await response.aclose()
         parsed = call.finish([await asettle(call, part, call.parse(part, upstream, _whole(response, head)))])
-        return Answer(head, len(parsed.data), _cost(deployment, call, parsed))
+        return Answer(head, len(parsed.data), _cost(deployment, call, parsed), usage=parsed.usage)
     except httpx.TransportError as exc:
         await response.aclose()
         raise transport.transport_error(exc, call.provider.prefix, part.model, upstream.secrets) from None
@@ -297,7 +321,19 @@ class StreamedBody:
         finally:
             images, cost = self._charge()
             self._finish(self._status, images, cost)
+            self._report(images, cost)
             await self._answer.close()
+
+    def _report(self, images: int, cost: float | None) -> None:
+        """How the call ended, for its observer: read whole, broken off upstream, or left by its client."""
+        call = self._answer.call
+        assert call is not None
+        if self._status == 200:
+            report_success(call, images, cost, self._scan.usage())
+        elif self._status == CLIENT_GONE:
+            call.failed(GeneratorExit())
+        else:
+            call.failed(APIConnectionError("the upstream broke off a streamed answer", provider=call.provider.prefix))
 
     async def _drain(self) -> None:
         """The client left: read the rest of the answer, already made and billed upstream, for its `usage`."""
