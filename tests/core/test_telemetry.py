@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import imagegen
 from imagegen import transport
 from imagegen.plugins import registry
+from tests import otel
 from tests.fakes.openai_fake import FakeOpenAI
 
 from .job_plugin import PREFIX as JOBS
@@ -24,24 +24,14 @@ from .job_plugin import FakeJobs
 from .job_plugin import install as install_jobs
 
 API_KEY = "sk-test-key-1234"
-_EXPORTER = InMemorySpanExporter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _tracer_provider() -> None:
-    """The application's tracer provider (OpenTelemetry allows setting one once per process)."""
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        trace.set_tracer_provider(provider)
 
 
 @pytest.fixture
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.setattr(transport, "INITIAL_BACKOFF", 0.001)
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
+    exporter = otel.install()
+    yield exporter
+    exporter.clear()
 
 
 @pytest.fixture
