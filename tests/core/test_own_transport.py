@@ -45,6 +45,6 @@ def test_the_core_retries_through_the_plugins_transport() -> None:
 
 @pytest.mark.anyio
 async def test_a_transport_without_async_support_is_a_plugin_error_on_the_async_path() -> None:
-    with pytest.raises(imagegen.PluginError, match="cannot send async requests"):
+    with pytest.raises(imagegen.PluginError, match="no handle_async_request"):
         await imagegen.aimage_generation("otter", model=MODEL, sync_only=True)
     assert imagegen.image_generation("otter", model=MODEL, sync_only=True).data

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -41,6 +41,7 @@ CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocke
 _sync_client: httpx.Client | None = None
 _sync_lock = threading.Lock()
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_C = TypeVar("_C", httpx.Client, httpx.AsyncClient)
 _own_transport_clients: weakref.WeakKeyDictionary[object, httpx.Client] = weakref.WeakKeyDictionary()
 _own_transport_async_clients: weakref.WeakKeyDictionary[object, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
@@ -99,32 +100,28 @@ def async_client() -> httpx.AsyncClient:
 
 def _client_for(request: ProviderRequest) -> httpx.Client:
     """The client that sends `request`: the pooled one, or one around the plugin's own transport."""
-    own = request.transport
-    if own is None:
+    if request.transport is None:
         return sync_client()
-    client = _own_transport_clients.get(own)
-    if client is None:
-        if not isinstance(own, httpx.BaseTransport):
-            raise PluginError(
-                f"the plugin's transport {type(own).__name__} cannot send sync requests (no handle_request)"
-            )
-        with _sync_lock:
-            client = _own_transport_clients.setdefault(own, _Client(transport=own, headers={"user-agent": _USER_AGENT}))
-    return client
+    with _sync_lock:
+        return _own_client(request.transport, _own_transport_clients, httpx.BaseTransport, _Client, "handle_request")
 
 
 def _async_client_for(request: ProviderRequest) -> httpx.AsyncClient:
     """The async twin of `_client_for`."""
-    own = request.transport
-    if own is None:
+    if request.transport is None:
         return async_client()
-    client = _own_transport_async_clients.get(own)
+    return _own_client(
+        request.transport, _own_transport_async_clients, httpx.AsyncBaseTransport, _AsyncClient, "handle_async_request"
+    )
+
+
+def _own_client(own: Any, clients: weakref.WeakKeyDictionary[object, _C], kind: type, make: Any, method: str) -> _C:
+    """The one client of a plugin's own transport (built on first use); a PluginError if it cannot do `method`."""
+    client = clients.get(own)
     if client is None:
-        if not isinstance(own, httpx.AsyncBaseTransport):
-            raise PluginError(
-                f"the plugin's transport {type(own).__name__} cannot send async requests (no handle_async_request)"
-            )
-        client = _own_transport_async_clients[own] = _AsyncClient(transport=own, headers={"user-agent": _USER_AGENT})
+        if not isinstance(own, kind):
+            raise PluginError(f"the plugin's transport {type(own).__name__} has no {method}: it cannot send this call")
+        client = clients[own] = make(transport=own, headers={"user-agent": _USER_AGENT})
     return client
 
 

@@ -15,7 +15,7 @@ import httpx
 
 from imagegen import hookimpl
 from imagegen.exceptions import BadRequestError
-from imagegen.params import check_images, check_operation, check_params, parse_size, reject
+from imagegen.params import check_resolved, parse_size, reject
 from imagegen.provider import (
     ANY,
     EDIT,
@@ -74,10 +74,7 @@ def provider_info() -> ProviderInfo:
 @hookimpl
 def map_params(request: GenerationRequest) -> dict[str, Any]:
     request.spec = MODEL  # any model name: the checks and the (zero) price of mock-image-1
-    check_operation(request.provider, request.model, MODEL, request.operation, able=INFO.models)
-    if request.operation != GENERATION:
-        check_images(request)
-    check_params(request)
+    check_resolved(request, able=INFO.models)
     _check_size(request)
     body: dict[str, Any] = {"model": request.model, **request.params}
     if request.prompt:
