@@ -35,12 +35,14 @@ def parse_response(request, response):
 """
 
 
-def write_distribution(root: Path, dist: str, prefix: str, module: str, source: str) -> None:
-    """A distribution `dist` whose entry point `prefix` in `imagegen.providers` names `module`."""
+def write_distribution(
+    root: Path, dist: str, prefix: str, module: str, source: str, group: str = "imagegen.providers"
+) -> None:
+    """A distribution `dist` whose entry point `prefix` in `group` names `module`."""
     info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[imagegen.providers]\n{prefix} = {module}\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{prefix} = {module}\n")
     (root / f"{module}.py").write_text(textwrap.dedent(source))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 from pathlib import Path
@@ -9,18 +10,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from imagegen.hookspecs import CommandSpec, ProviderSpec
+import imagegen
+from imagegen.exceptions import ImageGenError
+from imagegen.hookspecs import CallbackSpec, CommandSpec, ProviderSpec, hookimpl
 from imagegen.plugins import registry
 from imagegen.provider import HOOKS_VERSION, GenerationRequest, ProviderInfo, ProviderRequest, Settings
+from imagegen.records import CallRecord
 from imagegen.testing import TINY_PNG_B64
 
 GUIDE = Path(__file__).parents[2] / "docs" / "writing-a-plugin.md"
-HOOKS = [name for spec in (ProviderSpec, CommandSpec) for name, _ in inspect.getmembers(spec, inspect.isfunction)]
+SPECS = (ProviderSpec, CommandSpec, CallbackSpec)
+HOOKS = [name for spec in SPECS for name, _ in inspect.getmembers(spec, inspect.isfunction)]
 
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_contract_docstring(hook: str) -> None:
-    spec = getattr(ProviderSpec, hook, None) or getattr(CommandSpec, hook)
+    spec = next(getattr(kind, hook) for kind in SPECS if hasattr(kind, hook))
     assert len((spec.__doc__ or "").strip()) > 40
 
 
@@ -128,3 +133,45 @@ def test_hook_register_commands() -> None:
     commands = parser.add_subparsers()
     manager.hook.register_commands(subparsers=commands)
     assert "hello" in commands.choices
+
+
+class AuditPlugin:
+    """A callback plugin: hook functions taking the record, or nothing."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def on_request(self, record: CallRecord) -> None:
+        self.seen.append(("on_request", record.status))
+
+    @hookimpl
+    def on_success(self, record: CallRecord) -> None:
+        self.seen.append(("on_success", record.status))
+
+    @hookimpl
+    def on_failure(self) -> None:
+        self.seen.append(("on_failure", "-"))
+
+
+def audited(**kwargs: object) -> list[tuple[str, str]]:
+    """The hooks an `AuditPlugin`, loaded as the core loads callback plugins, is called with for one mocked call."""
+    from imagegen.observe import plugin_callback
+
+    plugin = AuditPlugin()
+    callback = plugin_callback("audit", plugin)
+    with contextlib.suppress(ImageGenError):
+        imagegen.image_generation("otter", model="dall-e-3", callbacks=[callback], **kwargs)  # type: ignore[arg-type]
+    return plugin.seen
+
+
+def test_hook_on_request() -> None:
+    assert audited(mock_response=True)[0] == ("on_request", "started")
+
+
+def test_hook_on_success() -> None:
+    assert audited(mock_response=True)[-1] == ("on_success", "success")
+
+
+def test_hook_on_failure() -> None:
+    assert audited(mock_response="imagegen.RateLimitError") == [("on_request", "started"), ("on_failure", "-")]

@@ -261,7 +261,7 @@ def test_every_model_our_plugins_declare_has_a_list_price(provider: str, model: 
 def test_every_price_rule_has_a_positive_usd_amount() -> None:
     table = pricing._price_table()
     for provider, models in table.items():
-        if provider.startswith("_") or provider == "aliases":
+        if provider.startswith("_") or provider in ("aliases", "mock"):  # imagegen-mock is free by design
             continue
         for name in models:
             price = pricing.price_of(provider, name)
@@ -270,3 +270,9 @@ def test_every_price_rule_has_a_positive_usd_amount() -> None:
             assert all(rule.usd > 0 for rule in price.per_image)
             assert price.per_megapixel is None or price.per_megapixel.usd > 0
             assert all(amount > 0 for amount in price.per_token.values())
+
+
+def test_the_mock_provider_costs_zero_not_none() -> None:
+    price = pricing.price_of("mock", "any-name", base_model="mock-image-1")
+    assert price is not None
+    assert price.cost(ImageResponse(data=[Image(b64_json="aGk=")] * 3), {"size": "64x64"}) == 0.0

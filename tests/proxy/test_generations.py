@@ -153,7 +153,7 @@ def test_models_need_the_key_too(proxy: RunningProxy) -> None:
 
 def _error(response: object) -> dict[str, object]:
     error = response.json()["error"]  # type: ignore[attr-defined]
-    assert set(error) == {"message", "type", "param", "code"}
+    assert set(error) == {"message", "type", "param", "code", "request_id"}
     return dict(error)
 
 
@@ -375,6 +375,6 @@ def test_logs_carry_no_prompt_key_or_image_data(proxy: RunningProxy, upstream: F
 
     logs = proxy.logs()
 
-    assert "generation model=gpt-image-1 deployment=gpt-image-1#1 provider=openai status=200 images=1" in logs
+    assert "model=gpt-image-1 deployment=gpt-image-1#1 provider=openai status=200 images=1" in logs
     for leaked in (secret_prompt, MASTER_KEY, UPSTREAM_KEY, "sk-wrong-key-in-log?", TINY_PNG_B64[:24]):
         assert leaked not in logs

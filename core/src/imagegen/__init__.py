@@ -16,6 +16,10 @@ __version__ = "0.1.0"
 
 drop_params: bool = False
 """Set to True to drop unsupported parameters (with a warning) instead of raising, for every call."""
+callbacks: list[Any] = []
+"""Callbacks told of every call (objects with `on_request` / `on_success` / `on_failure`; docs/callbacks.md)."""
+log_prompts: bool = False
+"""Set to True to put prompts in the records callbacks receive (`CallRecord.prompt`); off by default."""
 
 _EXPORTS = {
     "image_generation": "api",
@@ -40,6 +44,7 @@ _EXPORTS = {
     "NumberRange": "provider",
     "GenerationRequest": "provider",
     "ProviderRequest": "provider",
+    "CallRecord": "records",
     "hookimpl": "hookspecs",
     **dict.fromkeys(
         [
@@ -61,7 +66,7 @@ _EXPORTS = {
     ),
 }
 
-__all__ = ["__version__", "drop_params", *_EXPORTS]
+__all__ = ["__version__", "callbacks", "drop_params", "log_prompts", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
@@ -107,6 +112,7 @@ if TYPE_CHECKING:  # the lazy attributes above, for type checkers (redundant ali
     from .provider import OperationSpec as OperationSpec
     from .provider import ProviderInfo as ProviderInfo
     from .provider import ProviderRequest as ProviderRequest
+    from .records import CallRecord as CallRecord
     from .streaming import AsyncImageStream as AsyncImageStream
     from .streaming import ImageStream as ImageStream
     from .types import CompletedImageEvent as CompletedImageEvent

@@ -2,17 +2,18 @@
 
 One call's journey: `calls.prepare` (resolve the plugin → check the operation, parameters and input
 images → map_params → build_request) → send each part (retries; a job is polled) → parse → `finish`
-(merge, price). The sync and async functions share everything but the I/O.
+(merge, price). The sync and async functions share everything but the I/O. A call someone watches
+(callbacks, OpenTelemetry: `imagegen.observe`) reports how it went; a `mock_response` sends nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, overload
 
-from . import jobs, results, streaming, transport
+from . import jobs, mocking, observe, results, streaming, transport
 from .calls import PreparedCall, prepare
 from .images import ImageSource, aload_image, load_image
 from .provider import EDIT, GENERATION, VARIATION, GenerationRequest, Job, Operation, ProviderRequest
@@ -43,10 +44,11 @@ async def asend_part(call: PreparedCall, part: tuple[GenerationRequest, Provider
     )
 
 
-def run(call: PreparedCall, *, b64: bool = False) -> ImageResponse:
-    """Send every part (concurrently when fanned out), poll jobs, merge and price; `b64`: results as base64."""
-    if len(call.parts) == 1:
-        outcomes: list[ImageResponse | BaseException] = [_part(call, call.parts[0])]
+def _outcome(call: PreparedCall, b64: bool) -> ImageResponse:
+    if call.mock_response is not None:
+        outcomes: list[ImageResponse | BaseException] = [mocking.respond(call)]
+    elif len(call.parts) == 1:
+        outcomes = [_part(call, call.parts[0])]
     else:
         with ThreadPoolExecutor(max_workers=call.concurrency) as pool:
             futures = [pool.submit(_part, call, part) for part in call.parts]
@@ -56,10 +58,11 @@ def run(call: PreparedCall, *, b64: bool = False) -> ImageResponse:
     return response
 
 
-async def arun(call: PreparedCall, *, b64: bool = False) -> ImageResponse:
-    """The async twin of `run` (real async I/O on the running event loop)."""
-    if len(call.parts) == 1:
-        outcomes: list[ImageResponse | BaseException] = [await asend_part(call, call.parts[0])]
+async def _aoutcome(call: PreparedCall, b64: bool) -> ImageResponse:
+    if call.mock_response is not None:
+        outcomes: list[ImageResponse | BaseException] = [mocking.respond(call)]
+    elif len(call.parts) == 1:
+        outcomes = [await asend_part(call, call.parts[0])]
     else:
         limit = asyncio.Semaphore(call.concurrency)
 
@@ -73,25 +76,51 @@ async def arun(call: PreparedCall, *, b64: bool = False) -> ImageResponse:
     return response
 
 
+def run(call: PreparedCall) -> ImageResponse:
+    """Send every part (concurrently when fanned out), poll jobs, merge and price."""
+    try:
+        return call.succeeded(_outcome(call, b64=False))
+    except BaseException as error:
+        call.failed(error)
+        raise
+
+
+async def arun(call: PreparedCall) -> ImageResponse:
+    """The async twin of `run` (real async I/O on the running event loop)."""
+    try:
+        return call.succeeded(await _aoutcome(call, b64=False))
+    except BaseException as error:
+        call.failed(error)
+        raise
+
+
 def run_stream(call: PreparedCall) -> ImageStream:
     """The call's events: the provider's own stream (its answer has begun when this returns, so an error
     before the first event is raised here, after retries), else the finished answer's completed events."""
     assembler = StreamAssembler(call)
-    if call.streams_natively:
-        request, upstream = call.parts[0]
-        first = streaming.open_stream(call, request, upstream)
-        return ImageStream(streaming.native_events(call, first, assembler), assembler, first)
-    return ImageStream(streaming.emulated_events(run(call, b64=True), assembler), assembler)
+    try:
+        if call.streams_natively:
+            request, upstream = call.parts[0]
+            first = streaming.open_stream(call, request, upstream)
+            return ImageStream(streaming.native_events(call, first, assembler), assembler, first)
+        return ImageStream(streaming.emulated_events(_outcome(call, b64=True), assembler), assembler)
+    except BaseException as error:
+        call.failed(error)
+        raise
 
 
 async def arun_stream(call: PreparedCall) -> AsyncImageStream:
     """The async twin of `run_stream`."""
     assembler = StreamAssembler(call)
-    if call.streams_natively:
-        request, upstream = call.parts[0]
-        first = await streaming.aopen_stream(call, request, upstream)
-        return AsyncImageStream(streaming.anative_events(call, first, assembler), assembler, first)
-    return AsyncImageStream(streaming.aemulated_events(await arun(call, b64=True), assembler), assembler)
+    try:
+        if call.streams_natively:
+            request, upstream = call.parts[0]
+            first = await streaming.aopen_stream(call, request, upstream)
+            return AsyncImageStream(streaming.anative_events(call, first, assembler), assembler, first)
+        return AsyncImageStream(streaming.aemulated_events(await _aoutcome(call, b64=True), assembler), assembler)
+    except BaseException as error:
+        call.failed(error)
+        raise
 
 
 def _images(image: ImageSource | Sequence[ImageSource]) -> list[tuple[str, ImageSource]]:
@@ -111,11 +140,18 @@ def _call(
     image: ImageSource | Sequence[ImageSource] | None = None,
     mask: ImageSource | None = None,
 ) -> PreparedCall:
-    images = [load_image(source, name=name) for name, source in _images(image)] if image is not None else []
-    loaded_mask = load_image(mask, name="mask") if mask is not None else None
+    observer = observe.begin(operation, callbacks=options.pop("callbacks"), metadata=options.pop("metadata"))
+    try:
+        images = [load_image(source, name=name) for name, source in _images(image)] if image is not None else []
+        loaded_mask = load_image(mask, name="mask") if mask is not None else None
+    except BaseException as error:
+        if observer is not None:
+            observer.failed(error)
+        raise
     return prepare(
-        prompt, model, openai_params, provider_params, operation=operation, images=images, mask=loaded_mask, **options
-    )
+        prompt, model, openai_params, provider_params, operation=operation, images=images, mask=loaded_mask,
+        observer=observer, **options,
+    )  # fmt: skip
 
 
 async def _acall(
@@ -128,11 +164,18 @@ async def _acall(
     image: ImageSource | Sequence[ImageSource] | None = None,
     mask: ImageSource | None = None,
 ) -> PreparedCall:
-    images = [await aload_image(source, name=name) for name, source in _images(image)] if image is not None else []
-    loaded_mask = await aload_image(mask, name="mask") if mask is not None else None
+    observer = observe.begin(operation, callbacks=options.pop("callbacks"), metadata=options.pop("metadata"))
+    try:
+        images = [await aload_image(source, name=name) for name, source in _images(image)] if image is not None else []
+        loaded_mask = await aload_image(mask, name="mask") if mask is not None else None
+    except BaseException as error:
+        if observer is not None:
+            observer.failed(error)
+        raise
     return prepare(
-        prompt, model, openai_params, provider_params, operation=operation, images=images, mask=loaded_mask, **options
-    )
+        prompt, model, openai_params, provider_params, operation=operation, images=images, mask=loaded_mask,
+        observer=observer, **options,
+    )  # fmt: skip
 
 
 @overload
@@ -158,6 +201,12 @@ def image_generation(
     num_retries: int | None = None,
     stream: bool = False,
     partial_images: int | None = None,
+    api_type: str | None = None,
+    custom_llm_provider: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    mock_response: Any = None,
+    callbacks: Sequence[object] | None = None,
     **provider_params: Any,
 ) -> ImageResponse | ImageStream:
     """Generate images from a text prompt with any installed provider.
@@ -166,14 +215,21 @@ def image_generation(
     (`dall-e-3`); it defaults to `openai/gpt-image-1`. Any keyword not listed here is a provider
     parameter or setting (`background`, `cfg_scale`, `aws_region_name`, …). `stream=True` returns an
     `ImageStream` of events (`partial_images` 0-3 partial images first, where the provider streams).
+
+    `custom_llm_provider`: the plugin to route to whatever `model` says (as a `prefix/`). `api_type`:
+    Azure's `azure` (key) or `azure_ad` (Entra ID); ignored with a warning elsewhere. `extra_headers`:
+    sent upstream on every attempt (never over a header the plugin sets; masked in errors). `metadata`:
+    carried to callbacks, never sent. `mock_response`: answer without any request (`imagegen.mocking`).
+    `callbacks`: objects with `on_request` / `on_success` / `on_failure` for this call (docs/callbacks.md).
     """
     openai_params = dict(
         n=n, quality=quality, response_format=response_format, size=size, style=style, user=user,
-        api_key=api_key, api_base=api_base, api_version=api_version,
+        api_key=api_key, api_base=api_base, api_version=api_version, api_type=api_type, extra_headers=extra_headers,
     )  # fmt: skip
     options = dict(
-        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries
-    )
+        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries,
+        custom_llm_provider=custom_llm_provider, mock_response=mock_response, metadata=metadata, callbacks=callbacks,
+    )  # fmt: skip
     call = _call(GENERATION, prompt, model, openai_params, provider_params, options)
     return run_stream(call) if stream else run(call)
 
@@ -203,16 +259,23 @@ async def aimage_generation(
     num_retries: int | None = None,
     stream: bool = False,
     partial_images: int | None = None,
+    api_type: str | None = None,
+    custom_llm_provider: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    mock_response: Any = None,
+    callbacks: Sequence[object] | None = None,
     **provider_params: Any,
 ) -> ImageResponse | AsyncImageStream:
     """The async twin of `image_generation` (real async I/O on the running event loop)."""
     openai_params = dict(
         n=n, quality=quality, response_format=response_format, size=size, style=style, user=user,
-        api_key=api_key, api_base=api_base, api_version=api_version,
+        api_key=api_key, api_base=api_base, api_version=api_version, api_type=api_type, extra_headers=extra_headers,
     )  # fmt: skip
     options = dict(
-        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries
-    )
+        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries,
+        custom_llm_provider=custom_llm_provider, mock_response=mock_response, metadata=metadata, callbacks=callbacks,
+    )  # fmt: skip
     call = await _acall(GENERATION, prompt, model, openai_params, provider_params, options)
     return await arun_stream(call) if stream else await arun(call)
 
@@ -253,6 +316,12 @@ def image_edit(
     num_retries: int | None = None,
     stream: bool = False,
     partial_images: int | None = None,
+    api_type: str | None = None,
+    custom_llm_provider: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    mock_response: Any = None,
+    callbacks: Sequence[object] | None = None,
     **provider_params: Any,
 ) -> ImageResponse | ImageStream:
     """Edit images following an instruction, with any provider that edits.
@@ -265,11 +334,12 @@ def image_edit(
     """
     openai_params = dict(
         n=n, quality=quality, response_format=response_format, size=size, user=user,
-        api_key=api_key, api_base=api_base, api_version=api_version,
+        api_key=api_key, api_base=api_base, api_version=api_version, api_type=api_type, extra_headers=extra_headers,
     )  # fmt: skip
     options = dict(
-        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries
-    )
+        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries,
+        custom_llm_provider=custom_llm_provider, mock_response=mock_response, metadata=metadata, callbacks=callbacks,
+    )  # fmt: skip
     call = _call(EDIT, prompt, model, openai_params, provider_params, options, image, mask)
     return run_stream(call) if stream else run(call)
 
@@ -310,16 +380,23 @@ async def aimage_edit(
     num_retries: int | None = None,
     stream: bool = False,
     partial_images: int | None = None,
+    api_type: str | None = None,
+    custom_llm_provider: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    mock_response: Any = None,
+    callbacks: Sequence[object] | None = None,
     **provider_params: Any,
 ) -> ImageResponse | AsyncImageStream:
     """The async twin of `image_edit`."""
     openai_params = dict(
         n=n, quality=quality, response_format=response_format, size=size, user=user,
-        api_key=api_key, api_base=api_base, api_version=api_version,
+        api_key=api_key, api_base=api_base, api_version=api_version, api_type=api_type, extra_headers=extra_headers,
     )  # fmt: skip
     options = dict(
-        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries
-    )
+        stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params, num_retries=num_retries,
+        custom_llm_provider=custom_llm_provider, mock_response=mock_response, metadata=metadata, callbacks=callbacks,
+    )  # fmt: skip
     call = await _acall(EDIT, prompt, model, openai_params, provider_params, options, image, mask)
     return await arun_stream(call) if stream else await arun(call)
 
@@ -337,15 +414,24 @@ def image_variation(
     api_version: str | None = None,
     drop_params: bool | None = None,
     num_retries: int | None = None,
+    api_type: str | None = None,
+    custom_llm_provider: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    mock_response: Any = None,
+    callbacks: Sequence[object] | None = None,
     **provider_params: Any,
 ) -> ImageResponse:
     """Make variations of an image: dall-e-2 (the default model) and every model with a variation mode
     (Amazon Titan / Nova Canvas). `image` as in `image_edit`."""
     openai_params = dict(
         n=n, response_format=response_format, size=size, user=user,
-        api_key=api_key, api_base=api_base, api_version=api_version,
+        api_key=api_key, api_base=api_base, api_version=api_version, api_type=api_type, extra_headers=extra_headers,
     )  # fmt: skip
-    options = dict(timeout=timeout, drop_params=drop_params, num_retries=num_retries)
+    options = dict(
+        timeout=timeout, drop_params=drop_params, num_retries=num_retries, custom_llm_provider=custom_llm_provider,
+        mock_response=mock_response, metadata=metadata, callbacks=callbacks,
+    )  # fmt: skip
     return run(_call(VARIATION, None, model, openai_params, provider_params, options, image))
 
 
@@ -362,12 +448,21 @@ async def aimage_variation(
     api_version: str | None = None,
     drop_params: bool | None = None,
     num_retries: int | None = None,
+    api_type: str | None = None,
+    custom_llm_provider: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    mock_response: Any = None,
+    callbacks: Sequence[object] | None = None,
     **provider_params: Any,
 ) -> ImageResponse:
     """The async twin of `image_variation`."""
     openai_params = dict(
         n=n, response_format=response_format, size=size, user=user,
-        api_key=api_key, api_base=api_base, api_version=api_version,
+        api_key=api_key, api_base=api_base, api_version=api_version, api_type=api_type, extra_headers=extra_headers,
     )  # fmt: skip
-    options = dict(timeout=timeout, drop_params=drop_params, num_retries=num_retries)
+    options = dict(
+        timeout=timeout, drop_params=drop_params, num_retries=num_retries, custom_llm_provider=custom_llm_provider,
+        mock_response=mock_response, metadata=metadata, callbacks=callbacks,
+    )  # fmt: skip
     return await arun(await _acall(VARIATION, None, model, openai_params, provider_params, options, image))

@@ -1,25 +1,26 @@
 """A call before and after its I/O: routing, checks, mapping and request building; then parsing and pricing.
 
 `prepare` turns what a caller asked for into a `PreparedCall`: the plugin, the checked request and one
-(request, upstream request) pair per fanned-out part. The SDK's sync and async paths, and the proxy,
-send those parts their own way and hand the answers back to the call to parse and to `finish`.
+(request, upstream request) pair per fanned-out part (none for a `mock_response`). The SDK's sync and
+async paths, and the proxy, send those parts their own way, hand the answers back to the call to parse
+and to `finish`, and say how the call ended (`succeeded` / `failed`) to its observer, if it has one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from . import pricing, transport
+from . import mocking, pricing, transport
 from .exceptions import BadRequestError, ImageGenError, InternalServerError, PluginError, UnsupportedParamsError
 from .images import ImageInput
 from .params import check_images, check_operation, check_params
-from .plugins import Provider, registry
+from .plugins import Provider, registry, with_provider
 from .provider import (
     COMMON_SECRETS,
     COMMON_SETTINGS,
@@ -36,6 +37,9 @@ from .provider import (
 from .sse import ServerSentEvent
 from .types import CompletedImageEvent, ImageResponse, ImageStreamEvent, PartialImageEvent
 
+if TYPE_CHECKING:
+    from .observe import ExchangeKind, Observer
+
 logger = logging.getLogger("imagegen")
 
 DEFAULT_CONCURRENCY = 16
@@ -43,6 +47,7 @@ DEFAULT_CONCURRENCY = 16
 MAX_PARTIAL_IMAGES = 3
 _RESULTS = (ImageResponse, Job)
 _EVENTS = (PartialImageEvent, CompletedImageEvent, type(None))
+_FRAMING_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
 
 
 def _global_drop_params() -> bool:
@@ -62,6 +67,10 @@ class PreparedCall:
     started: float
     deadline: float = field(default=0.0)
     """`time.monotonic()` when the whole call (every attempt and poll) must be over."""
+    mock_response: Any = None
+    """What to answer instead of sending anything (see `imagegen.mocking`); None: a real call."""
+    observer: Observer | None = field(default=None, repr=False)
+    """Told how the call goes (callbacks, spans); None when nothing watches."""
 
     @property
     def base_model(self) -> str | None:
@@ -83,13 +92,27 @@ class PreparedCall:
         """Seconds left before the call's deadline."""
         return self.deadline - time.monotonic()
 
-    def send_kwargs(self, *, polling: bool = False) -> dict[str, Any]:
+    def send_kwargs(self, *, kind: ExchangeKind = "attempt") -> dict[str, Any]:
+        """`transport.send`'s arguments for this call: a job's `poll` or `cancel` is sent once, unretried."""
         return {
             "timeout": max(self.remaining(), 0.001),
-            "num_retries": 0 if polling else self.num_retries,
+            "num_retries": self.num_retries if kind == "attempt" else 0,
             "provider": self.provider.prefix,
             "model": self.request.model,
+            "observer": self.observer,
+            "kind": kind,
         }
+
+    def succeeded(self, response: ImageResponse) -> ImageResponse:
+        """The call ended with `response` (its observer's `on_success`); returns it."""
+        if self.observer is not None:
+            self.observer.succeeded(response)
+        return response
+
+    def failed(self, error: BaseException) -> None:
+        """The call ended with `error`, or its caller left (its observer's `on_failure`)."""
+        if self.observer is not None:
+            self.observer.failed(error)
 
     def error(self, part: GenerationRequest, upstream: ProviderRequest, response: httpx.Response) -> ImageGenError:
         """The error of a non-2xx answer (its body already read): the plugin's, else the default mapping."""
@@ -183,9 +206,11 @@ class PreparedCall:
                 f"returning the {len(response.data)} image(s) that were generated"
             )
         request = self.request
-        cost = pricing.cost_of(
-            self.provider.prefix, request.model, request.params, response, base_model=self.base_model
-        )
+        cost: float | None = 0.0  # a mock: nothing was sent, nothing spent
+        if self.mock_response is None:
+            cost = pricing.cost_of(
+                self.provider.prefix, request.model, request.params, response, base_model=self.base_model
+            )
         response._annotate(self.provider.prefix, request.model, warnings, cost)
         logger.debug(
             "imagegen %s %s/%s: %d image(s) in %.0f ms",
@@ -212,17 +237,66 @@ def prepare(
     timeout: float | None,
     drop_params: bool | None,
     num_retries: int | None,
+    custom_llm_provider: str | None = None,
+    mock_response: Any = None,
+    observer: Observer | None = None,
 ) -> PreparedCall:
     """Everything before the I/O: routing, validation (operation, prompt, params, input images),
-    mapping and request building. Raises before any request for anything the model cannot take."""
+    mapping and request building. Raises before any request for anything the model cannot take.
+
+    `custom_llm_provider` routes to that plugin whatever `model` says; a `mock_response` is checked
+    like a real call but builds no request. The `observer`, if any, is told the call is ready
+    (`on_request`), or that it failed here.
+    """
+    try:
+        call = _prepare(
+            prompt, model, openai_params, provider_params, operation=operation, images=images, mask=mask,
+            stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params,
+            num_retries=num_retries, custom_llm_provider=custom_llm_provider, mock_response=mock_response,
+        )  # fmt: skip
+    except BaseException as error:
+        if observer is not None:
+            observer.failed(error)
+        raise
+    if observer is not None:
+        call.observer = observer
+        observer.prepared(call)
+    return call
+
+
+def _prepare(
+    prompt: str | None,
+    model: str | None,
+    openai_params: dict[str, Any],
+    provider_params: dict[str, Any],
+    *,
+    operation: Operation,
+    images: Sequence[ImageInput],
+    mask: ImageInput | None,
+    stream: bool,
+    partial_images: int | None,
+    timeout: float | None,
+    drop_params: bool | None,
+    num_retries: int | None,
+    custom_llm_provider: str | None,
+    mock_response: Any,
+) -> PreparedCall:
     started = time.perf_counter()
-    provider, model_id = registry.resolve(model, operation)
+    if mock_response is not None:
+        mocking.check(mock_response)
+    if custom_llm_provider and not model:
+        raise BadRequestError("pass `model` with `custom_llm_provider`", param="model")
+    provider, model_id = registry.resolve(with_provider(model, custom_llm_provider) if model else model, operation)
     info = provider.info
     setting_names = COMMON_SETTINGS | info.settings
     settings_values = {k: provider_params.pop(k) for k in list(provider_params) if k in setting_names}
     settings_values.update((k, v) for k, v in openai_params.items() if k in COMMON_SETTINGS)
     params = {k: v for k, v in openai_params.items() if k not in COMMON_SETTINGS and v is not None}
     params.update((k, v) for k, v in provider_params.items() if v is not None)
+    extra_headers = _checked_extra_headers(settings_values.pop("extra_headers", None))
+    ignored_api_type = settings_values.get("api_type") is not None and "api_type" not in info.settings
+    if ignored_api_type:
+        settings_values.pop("api_type")
 
     spec = provider.model(model_id)
     if spec is None and not info.pass_through_unknown_models:
@@ -254,13 +328,18 @@ def prepare(
     if request.partial_images is not None and not stream:
         request.partial_images = None
         request.warnings.append("ignored `partial_images`: partial images only arrive in a stream (stream=True)")
+    if ignored_api_type:
+        request.warnings.append(f"ignored `api_type`: {provider.prefix} has no API types (Azure's are azure, azure_ad)")
     if operation != GENERATION:
         check_images(request)
     check_params(request)
     parts = []
-    for part in _fan_out(request):
+    for part in _fan_out(request) if mock_response is None else ():
         body = provider.hook.map_params(request=part)
-        parts.append((part, provider.hook.build_request(request=part, body=body)))
+        upstream = provider.hook.build_request(request=part, body=body)
+        if extra_headers:
+            _add_extra_headers(part, upstream, extra_headers)
+        parts.append((part, upstream))
     call = PreparedCall(
         provider=provider,
         request=request,
@@ -268,12 +347,32 @@ def prepare(
         num_retries=transport.DEFAULT_NUM_RETRIES if num_retries is None else num_retries,
         started=started,
         deadline=time.monotonic() + request.timeout,
+        mock_response=mock_response,
     )
     if stream and request.partial_images and not call.streams_natively:
         request.warnings.append(
             f"{provider.prefix}/{model_id} does not stream partial images; each image arrives once complete"
         )
     return call
+
+
+def _checked_extra_headers(headers: Any) -> Mapping[str, str] | None:
+    if headers is None:
+        return None
+    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in (*headers, *headers.values())):
+        raise BadRequestError("`extra_headers` must map header names to string values", param="extra_headers")
+    return headers
+
+
+def _add_extra_headers(request: GenerationRequest, upstream: ProviderRequest, extra: Mapping[str, str]) -> None:
+    """The caller's headers on the upstream request, except those the plugin set (its credentials among
+    them) and the body's framing: the plugin's win. An auth flow (`upstream.auth`) runs after, and wins too."""
+    taken = {name.lower() for name in upstream.headers} | _FRAMING_HEADERS
+    added = {name: value for name, value in extra.items() if name.lower() not in taken}
+    for name in extra.keys() - added.keys():
+        request.warnings.append(f"ignored the extra header {name!r}: the provider's own request sets it")
+    upstream.headers = {**upstream.headers, **added}  # a copy: a plugin may share one headers dict between calls
+    upstream.secrets = [*upstream.secrets, *added.values()]  # masked in messages like credentials
 
 
 def _checked_prompt(prompt: str | None, operation: Operation, spec: OperationSpec | None) -> str:

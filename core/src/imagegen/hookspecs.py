@@ -11,6 +11,9 @@ The core imports it the first time that prefix is used. One call runs:
 The same hooks serve every operation (generation, edit, variation): `request.operation` says which.
 `parse_event` and `parse_poll` are optional: a plugin implements them only if its provider streams
 or answers with jobs. Hooks are called with keyword arguments; a plugin may accept only those it needs.
+
+A callback plugin (entry-point group `imagegen.callbacks`) implements some of `CallbackSpec`'s hooks:
+it is told of every call of the process, SDK and proxy alike (see docs/callbacks.md).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
     from .exceptions import ImageGenError
     from .provider import GenerationRequest, Job, ProviderInfo, ProviderRequest
+    from .records import CallRecord
     from .sse import ServerSentEvent
     from .types import ImageResponse, ImageStreamEvent
 
@@ -114,3 +118,30 @@ class CommandSpec:
     @hookspec
     def register_commands(self, subparsers: argparse._SubParsersAction[Any]) -> None:
         """Add subcommands to the `imagegen` CLI; set `func` via `set_defaults(func=...)` on each."""
+
+
+class CallbackSpec:
+    """Hooks of a callback plugin (entry-point group `imagegen.callbacks`): logging and monitoring
+    integrations, told of every call the process makes (SDK and proxy). Each hook may be a plain
+    function or `async def`; a hook that raises is logged once and never fails the call. Keep plain
+    hooks quick: they run on the caller's thread (async ones run as tasks on the async path).
+    """
+
+    @hookspec
+    def on_request(self, record: CallRecord) -> None:
+        """A call is checked and about to be sent upstream (`record.status == "started"`).
+
+        `record` (`imagegen.records.CallRecord`) has the provider, model, parameters and metadata;
+        a call refused before this point (a bad parameter, no plugin) gets only `on_failure`.
+        """
+
+    @hookspec
+    def on_success(self, record: CallRecord) -> None:
+        """A call returned its images (`record.status == "success"`): `images`, `cost`, `usage`,
+        `latency_ms`, `retries`, `polls`, and for a stream `time_to_first_event_ms` (called when
+        the stream ends)."""
+
+    @hookspec
+    def on_failure(self, record: CallRecord) -> None:
+        """A call raised (`record.status == "failure"`: `error_class`, `error_message`, `status_code`)
+        or its caller left (`"cancelled"`: a stream closed before its end, a cancelled task)."""

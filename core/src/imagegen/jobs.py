@@ -97,7 +97,7 @@ def wait_for(call: PreparedCall, request: GenerationRequest, job: Job) -> ImageR
         if call.remaining() <= 0:
             break
         try:
-            response = transport.send(poller.job.poll, **call.send_kwargs(polling=True))
+            response = transport.send(poller.job.poll, **call.send_kwargs(kind="poll"))
         except ImageGenError as error:
             poller.failed_poll(error)
             response = None
@@ -120,7 +120,7 @@ async def await_job(call: PreparedCall, request: GenerationRequest, job: Job) ->
         if call.remaining() <= 0:
             break
         try:
-            response = await transport.asend(poller.job.poll, **call.send_kwargs(polling=True))
+            response = await transport.asend(poller.job.poll, **call.send_kwargs(kind="poll"))
         except ImageGenError as error:
             poller.failed_poll(error)
             response = None
@@ -135,4 +135,4 @@ async def await_job(call: PreparedCall, request: GenerationRequest, job: Job) ->
 
 
 def _cancel_kwargs(call: PreparedCall) -> dict[str, Any]:
-    return {**call.send_kwargs(polling=True), "timeout": CANCEL_TIMEOUT}
+    return {**call.send_kwargs(kind="cancel"), "timeout": CANCEL_TIMEOUT}

@@ -2,13 +2,17 @@
 
 Each image is sent from the bytes or the file it already lives in (a file-backed image is read piece by
 piece), and the body can be iterated again from the start: every retry of a request re-sends it whole.
-Its length is known up front, so it goes with a `Content-Length` rather than chunked.
+Its length is known up front, so it goes with a `Content-Length` rather than chunked. `parse_form` reads
+one strictly, for whatever receives them (the conformance kit's fakes, the in-process mock provider).
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -68,3 +72,40 @@ class MultipartForm(httpx.SyncByteStream, httpx.AsyncByteStream):
         # A file-backed image is read in 64 KiB pieces: short reads, from the page cache as a rule.
         for chunk in self:
             yield chunk
+
+
+@dataclass
+class FormFile:
+    """A file part of a multipart body."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def parse_form(content_type: str, body: bytes) -> tuple[dict[str, list[str]], dict[str, list[FormFile]]]:
+    """A `multipart/form-data` body as (text fields, files), each by name in the order sent.
+
+    Raises ValueError for a body that is not one (its sender gets a 400).
+    """
+    if not content_type.startswith("multipart/form-data") or "boundary=" not in content_type:
+        raise ValueError(f"expected multipart/form-data with a boundary, got {content_type!r}")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    if not message.is_multipart() or message.defects:
+        raise ValueError(f"malformed multipart body: {message.defects or 'no parts'}")
+    fields: dict[str, list[str]] = {}
+    files: dict[str, list[FormFile]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_content_disposition() != "form-data" or not isinstance(name, str):
+            raise ValueError("every part needs Content-Disposition: form-data with a name")
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        filename = part.get_filename()
+        if filename is None:
+            fields.setdefault(name, []).append(payload.decode())
+        else:
+            files.setdefault(name, []).append(FormFile(filename, part.get_content_type(), payload))
+    return fields, files

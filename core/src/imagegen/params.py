@@ -52,6 +52,17 @@ def check_operation(
     )
 
 
+def check_resolved(request: GenerationRequest, *, able: Iterable[ModelSpec]) -> None:
+    """What the core checks before any request, for a plugin that resolves the model's spec per call
+    (an Azure deployment, any mock model) and has just set `request.spec`: the operation (naming the
+    models of `able` that can), the input images, and the parameters."""
+    if request.spec is not None:
+        check_operation(request.provider, request.model, request.spec, request.operation, able=able)
+    if request.operation != "generation":
+        check_images(request)
+    check_params(request)
+
+
 def check_params(request: GenerationRequest) -> None:
     """Check `request.params` against `request.spec` for the request's operation (no spec: nothing is checked).
 

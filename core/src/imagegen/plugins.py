@@ -229,5 +229,13 @@ def load_command_plugins() -> pluggy.PluginManager:
     return manager
 
 
+def with_provider(model: str, custom_llm_provider: str | None) -> str:
+    """`model` routed to the plugin `custom_llm_provider` whatever its name says (LiteLLM's
+    `custom_llm_provider`): exactly `prefix/model`, unless `model` already has that prefix."""
+    if not custom_llm_provider or model.startswith(f"{custom_llm_provider}/"):
+        return model
+    return f"{custom_llm_provider}/{model}"
+
+
 registry = PluginRegistry()
 """The process-wide plugin registry."""

@@ -176,7 +176,10 @@ class ProviderInfo:
         return None
 
 
-COMMON_SETTINGS = frozenset({"api_key", "api_base", "api_version"})
+COMMON_SETTINGS = frozenset({"api_key", "api_base", "api_version", "api_type", "extra_headers"})
+"""Settings every call takes. `api_type` means something only to a plugin that lists it in its own
+settings (Azure: `azure` or `azure_ad`); elsewhere it is ignored with a warning. `extra_headers` are
+added to every upstream request by the core; plugins never see them."""
 COMMON_SECRETS = frozenset({"api_key"})
 
 
@@ -254,6 +257,9 @@ class ProviderRequest:
     `auth` (an `httpx.Auth`) runs on every attempt, so a signature (SigV4) or a token is fresh on
     retries; its async flow must not block the event loop. `secrets` lists credential values to
     mask in any error message. `event_stream`: the answer is Server-Sent Events, read with `parse_event`.
+    `transport`: an httpx transport to send through instead of the network (an in-process provider,
+    like imagegen-mock); it implements `handle_request` for sync calls and `handle_async_request` for
+    async ones, and the async one must not block the event loop.
     """
 
     url: str
@@ -267,6 +273,7 @@ class ProviderRequest:
     form: Mapping[str, Any] | None = None
     files: Sequence[tuple[str, ImageInput]] = ()
     event_stream: bool = False
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = field(default=None, repr=False)
 
 
 @dataclass

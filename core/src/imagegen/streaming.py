@@ -72,6 +72,8 @@ class StreamAssembler:
     def add(self, event: ImageStreamEvent) -> None:
         if self.first_event_at is None:
             self.first_event_at = time.perf_counter()
+            if self.call.observer is not None:
+                self.call.observer.first_event(self.first_event_at)
         if isinstance(event, CompletedImageEvent):
             self._completed.append(event)
 
@@ -89,8 +91,9 @@ class StreamAssembler:
         self._parts.append(ImageResponse(created=completed[0].created_at, data=data, usage=usage))
 
     def finish(self, response: ImageResponse | None = None) -> ImageResponse:
-        """The final response: the assembled parts (or a finished answer's), priced and annotated."""
-        self.response = response or self.call.finish(self._parts)
+        """The final response: the assembled parts (or a finished answer's), priced and annotated; the
+        call succeeded."""
+        self.response = self.call.succeeded(response or self.call.finish(self._parts))
         return self.response
 
 
@@ -122,59 +125,75 @@ def native_events(
     call: PreparedCall, first: httpx.Response, assembler: StreamAssembler
 ) -> Generator[ImageStreamEvent, None, None]:
     """The events of every part's stream, in turn (`first` is the first part's, already open)."""
-    for index, (request, upstream) in enumerate(call.parts):
-        response = first if index == 0 else open_stream(call, request, upstream)
-        decoder = SSEDecoder()
-        try:
-            for chunk in response.iter_bytes():
-                for sse in decoder.feed(chunk):
-                    event = call.parse_event(request, upstream, sse)
-                    if event is not None:
-                        assembler.add(event)
-                        yield event
-        except httpx.TransportError as exc:
-            raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
-        finally:
-            response.close()
-        assembler.part_done(request)
-    assembler.finish()
+    try:
+        for index, (request, upstream) in enumerate(call.parts):
+            response = first if index == 0 else open_stream(call, request, upstream)
+            decoder = SSEDecoder()
+            try:
+                for chunk in response.iter_bytes():
+                    for sse in decoder.feed(chunk):
+                        event = call.parse_event(request, upstream, sse)
+                        if event is not None:
+                            assembler.add(event)
+                            yield event
+            except httpx.TransportError as exc:
+                raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
+            finally:
+                response.close()
+            assembler.part_done(request)
+        assembler.finish()
+    except BaseException as error:  # GeneratorExit: the caller closed the stream before its end
+        call.failed(error)
+        raise
 
 
 async def anative_events(
     call: PreparedCall, first: httpx.Response, assembler: StreamAssembler
 ) -> AsyncGenerator[ImageStreamEvent, None]:
     """The async twin of `native_events`."""
-    for index, (request, upstream) in enumerate(call.parts):
-        response = first if index == 0 else await aopen_stream(call, request, upstream)
-        decoder = SSEDecoder()
-        try:
-            async for chunk in response.aiter_bytes():
-                for sse in decoder.feed(chunk):
-                    event = call.parse_event(request, upstream, sse)
-                    if event is not None:
-                        assembler.add(event)
-                        yield event
-        except httpx.TransportError as exc:
-            raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
-        finally:
-            await response.aclose()
-        assembler.part_done(request)
-    assembler.finish()
+    try:
+        for index, (request, upstream) in enumerate(call.parts):
+            response = first if index == 0 else await aopen_stream(call, request, upstream)
+            decoder = SSEDecoder()
+            try:
+                async for chunk in response.aiter_bytes():
+                    for sse in decoder.feed(chunk):
+                        event = call.parse_event(request, upstream, sse)
+                        if event is not None:
+                            assembler.add(event)
+                            yield event
+            except httpx.TransportError as exc:
+                raise transport.transport_error(exc, call.provider.prefix, request.model, upstream.secrets) from None
+            finally:
+                await response.aclose()
+            assembler.part_done(request)
+        assembler.finish()
+    except BaseException as error:
+        call.failed(error)
+        raise
 
 
 def emulated_events(response: ImageResponse, assembler: StreamAssembler) -> Generator[ImageStreamEvent, None, None]:
     """A finished answer's completed events (its URL results already downloaded)."""
-    for event in completed_events(assembler.call, response):
-        assembler.add(event)
-        yield event
-    assembler.finish(response)
+    try:
+        for event in completed_events(assembler.call, response):
+            assembler.add(event)
+            yield event
+        assembler.finish(response)
+    except BaseException as error:
+        assembler.call.failed(error)
+        raise
 
 
 async def aemulated_events(
     response: ImageResponse, assembler: StreamAssembler
 ) -> AsyncGenerator[ImageStreamEvent, None]:
-    for event in emulated_events(response, assembler):
-        yield event
+    events = emulated_events(response, assembler)
+    try:
+        for event in events:
+            yield event
+    finally:
+        events.close()  # left early: the call is reported cancelled now, not when collected
 
 
 class _StreamBase:
@@ -187,6 +206,11 @@ class _StreamBase:
         if self._assembler.response is None:
             raise RuntimeError("the stream has not ended yet: iterate over every event first")
         return self._assembler.response
+
+    def _left(self) -> None:
+        """Closed: before its end (even before its first event), the call was cancelled by its caller."""
+        if self._assembler.response is None:
+            self._assembler.call.failed(GeneratorExit())
 
     @property
     def time_to_first_event(self) -> float | None:
@@ -219,6 +243,7 @@ class ImageStream(_StreamBase):
         self._events.close()
         if self._upstream is not None:
             self._upstream.close()
+        self._left()
 
     def __enter__(self) -> ImageStream:
         return self
@@ -252,6 +277,7 @@ class AsyncImageStream(_StreamBase):
         await self._events.aclose()
         if self._upstream is not None:
             await self._upstream.aclose()
+        self._left()
 
     async def __aenter__(self) -> AsyncImageStream:
         return self

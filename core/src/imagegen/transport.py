@@ -1,8 +1,9 @@
 """Sending a plugin's request: shared connection pools, retries with backoff, transport errors.
 
 One `httpx.Client` per process and one `httpx.AsyncClient` per event loop (an async client's
-connections belong to the loop that opened them). The sync and async paths share every decision;
-only the I/O and the sleep differ.
+connections belong to the loop that opened them); a plugin's own transport (`ProviderRequest.transport`,
+an in-process provider) gets a client of its own. The sync and async paths share every decision;
+only the I/O and the sleep differ. An observed call (`imagegen.observe`) is told of every exchange.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import random
 import threading
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from .exceptions import APIConnectionError, ImageGenError, Timeout
+from .exceptions import APIConnectionError, ImageGenError, PluginError, Timeout
 from .multipart import MultipartForm
 from .provider import ProviderRequest
+
+if TYPE_CHECKING:
+    from .observe import ExchangeKind, Observer
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 2
@@ -37,6 +41,9 @@ CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocke
 _sync_client: httpx.Client | None = None
 _sync_lock = threading.Lock()
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_C = TypeVar("_C", httpx.Client, httpx.AsyncClient)
+_own_transport_clients: weakref.WeakKeyDictionary[object, httpx.Client] = weakref.WeakKeyDictionary()
+_own_transport_async_clients: weakref.WeakKeyDictionary[object, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
 class _NoCookies(httpx.Cookies):
@@ -88,6 +95,33 @@ def async_client() -> httpx.AsyncClient:
     client = _async_clients.get(loop)
     if client is None:
         client = _async_clients[loop] = _AsyncClient(limits=_LIMITS, headers={"user-agent": _USER_AGENT})
+    return client
+
+
+def _client_for(request: ProviderRequest) -> httpx.Client:
+    """The client that sends `request`: the pooled one, or one around the plugin's own transport."""
+    if request.transport is None:
+        return sync_client()
+    with _sync_lock:
+        return _own_client(request.transport, _own_transport_clients, httpx.BaseTransport, _Client, "handle_request")
+
+
+def _async_client_for(request: ProviderRequest) -> httpx.AsyncClient:
+    """The async twin of `_client_for`."""
+    if request.transport is None:
+        return async_client()
+    return _own_client(
+        request.transport, _own_transport_async_clients, httpx.AsyncBaseTransport, _AsyncClient, "handle_async_request"
+    )
+
+
+def _own_client(own: Any, clients: weakref.WeakKeyDictionary[object, _C], kind: type, make: Any, method: str) -> _C:
+    """The one client of a plugin's own transport (built on first use); a PluginError if it cannot do `method`."""
+    client = clients.get(own)
+    if client is None:
+        if not isinstance(own, kind):
+            raise PluginError(f"the plugin's transport {type(own).__name__} has no {method}: it cannot send this call")
+        client = clients[own] = make(transport=own, headers={"user-agent": _USER_AGENT})
     return client
 
 
@@ -214,22 +248,38 @@ class _Attempts:
 
 
 def send(
-    request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str, stream: bool = False
+    request: ProviderRequest,
+    *,
+    timeout: float,
+    num_retries: int,
+    provider: str,
+    model: str,
+    stream: bool = False,
+    observer: Observer | None = None,
+    kind: ExchangeKind = "attempt",
 ) -> httpx.Response:
     """Send with retries on 408/409/429/5xx and connection errors; returns the final response.
 
     With `stream=True` its body is not read yet: the caller reads it (`iter_bytes`, or `read` for
-    an error) and closes it; a response retried on its status is closed here, unread.
+    an error) and closes it; a response retried on its status is closed here, unread. `observer` is
+    told of each exchange (an `attempt`, a job's `poll` or `cancel`).
     """
     attempts = _Attempts(request, timeout, num_retries, provider, model)
-    client = sync_client()
+    client = _client_for(request)
     attempt = 0
     while True:
+        exchange = observer.exchange(request, attempt, kind) if observer is not None else None
         try:
             response = client.send(attempts.build(client), auth=request.auth, stream=stream)
-        except httpx.TransportError as exc:
+        except BaseException as exc:
+            if exchange is not None:
+                exchange.ended(None, exc)
+            if not isinstance(exc, httpx.TransportError):
+                raise
             delay = attempts.after_error(attempt, exc)
         else:
+            if exchange is not None:
+                exchange.ended(response, None)
             retry_in = attempts.after_response(attempt, response)
             if retry_in is None:
                 return response
@@ -240,18 +290,33 @@ def send(
 
 
 async def asend(
-    request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str, stream: bool = False
+    request: ProviderRequest,
+    *,
+    timeout: float,
+    num_retries: int,
+    provider: str,
+    model: str,
+    stream: bool = False,
+    observer: Observer | None = None,
+    kind: ExchangeKind = "attempt",
 ) -> httpx.Response:
     """The async twin of `send`."""
     attempts = _Attempts(request, timeout, num_retries, provider, model)
-    client = async_client()
+    client = _async_client_for(request)
     attempt = 0
     while True:
+        exchange = observer.exchange(request, attempt, kind) if observer is not None else None
         try:
             response = await client.send(attempts.build(client), auth=request.auth, stream=stream)
-        except httpx.TransportError as exc:
+        except BaseException as exc:
+            if exchange is not None:
+                exchange.ended(None, exc)
+            if not isinstance(exc, httpx.TransportError):
+                raise
             delay = attempts.after_error(attempt, exc)
         else:
+            if exchange is not None:
+                exchange.ended(response, None)
             retry_in = attempts.after_response(attempt, response)
             if retry_in is None:
                 return response

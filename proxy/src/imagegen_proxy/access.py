@@ -29,6 +29,7 @@ class Caller:
     key_hash: str | None = None  # None for the master key / unauthenticated local use
     models: frozenset[str] | None = None  # None = every model group
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    key_alias: str | None = None
 
 
 @dataclass
@@ -46,6 +47,7 @@ class RequestRecord:
     latency_ms: float
     status: int
     prompt: str | None = None  # only when general_settings.store_prompts is true
+    request_id: str | None = None  # the request's x-request-id
 
 
 class AccessControl(Protocol):

@@ -3,7 +3,9 @@
 One generation: authenticate → read the body (≤ 1 MiB) → refuse client-chosen endpoints or
 credentials → resolve the model group → admit → route (retries, fallbacks) → answer (an OpenAI-shaped
 upstream's body passed through, streamed when large; any other serialised once) → record. Logs carry
-the model, deployment, status, latency and image count: never a body, a prompt, a key or image data.
+the request id, key alias, model, deployment, status, latency, cost and image count: never a body, a
+prompt, a key or image data. Every answer carries an `x-request-id` (`observability`); the calls a
+request makes are told to the config's callbacks (`callbacks`) and to OpenTelemetry.
 """
 
 from __future__ import annotations
@@ -20,21 +22,24 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from imagegen import transport
+from imagegen import observe, transport
 from imagegen.plugins import registry
 from imagegen.provider import COMMON_SETTINGS
 
 from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
+from .callbacks import load_callbacks
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
 from .console import console_routes
 from .errors import ProxyError
 from .insights import insight_routes
 from .metrics import CONTENT_TYPE, ProxyMetrics
+from .observability import RequestContext, current_request_id
 from .relay import StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
 
@@ -47,11 +52,13 @@ MAX_BODY_BYTES = 1 << 20
 # these, anything starting with the prefixes, and every installed provider's declared settings.
 FORBIDDEN_FIELDS = frozenset(
     {"api_base", "base_url", "api_key", "api_version", "azure_ad_token", "vertex_credentials", "vertex_ai_project",
-     "vertex_ai_location", "user_config", "custom_llm_provider"}
+     "vertex_ai_location", "user_config", "custom_llm_provider", "mock_response", "callbacks"}
 )  # fmt: skip
 FORBIDDEN_PREFIXES = ("aws_", "azure_", "vertex_")
 # How a call is retried and timed out is the operator's choice, set per deployment in the config.
 CONFIG_ONLY_FIELDS = frozenset({"timeout", "num_retries", "max_retries", "drop_params"})
+CALLBACK_DRAIN_SECONDS = 10.0
+"""How long shutdown waits for async callbacks still running."""
 
 
 def forbidden_fields() -> frozenset[str]:
@@ -92,6 +99,7 @@ class Proxy:
         self.served = self.router.names.groups
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
+        self.callbacks, _ = load_callbacks(config.litellm_settings, config.path)
 
     # -- generation ---------------------------------------------------------------------------------
 
@@ -117,9 +125,26 @@ class Proxy:
             raise ProxyError(
                 400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter"
             )
+        metadata = body.pop("metadata", None)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ProxyError(400, "`metadata` must be a JSON object", param="metadata")
         self._check_call_fields(body)
         await self.access.admit(caller, group)
+        self._observe(caller, metadata)
         return await self._route(caller, group, prompt, body)
+
+    def _observe(self, caller: Caller, metadata: dict[str, Any] | None) -> None:
+        """What the calls of this request tell callbacks: the config's callbacks, the request's id and key."""
+        observe.current_context.set(
+            observe.CallContext(
+                callbacks=self.callbacks,
+                metadata=metadata,
+                log_prompts=self.config.store_prompts,
+                request_id=current_request_id.get(),
+                key_alias=caller.key_alias,
+                key_hash=caller.key_hash,
+            )
+        )
 
     async def _route(self, caller: Caller, group: str, prompt: str, params: dict[str, Any]) -> Response:
         started = time.perf_counter()
@@ -174,9 +199,15 @@ class Proxy:
         self.metrics.latency.labels(group).observe(elapsed)
         if images:
             self.metrics.images.labels(group, provider).inc(images)
+        request_id = current_request_id.get()
         logger.info(
-            "generation model=%s deployment=%s provider=%s status=%d images=%d latency_ms=%.1f",
-            group, deployment.id if deployment else "-", provider or "-", status, images, elapsed * 1000,
+            "generation request_id=%s key=%s model=%s deployment=%s provider=%s status=%d images=%d latency_ms=%.1f "
+            "cost=%s",
+            request_id, caller.key_alias or "-", group, deployment.id if deployment else "-", provider or "-", status,
+            images, elapsed * 1000, cost,
+            extra={"request_id": request_id, "key_alias": caller.key_alias, "model_group": group,
+                   "deployment": deployment.id if deployment else None, "provider": provider, "status": status,
+                   "images": images, "latency_ms": round(elapsed * 1000, 1), "cost": cost},
         )  # fmt: skip
         merged = {**deployment.params, **params} if deployment else params
         self.access.record(
@@ -192,6 +223,7 @@ class Proxy:
                 latency_ms=elapsed * 1000,
                 status=status,
                 prompt=prompt if self.config.store_prompts else None,
+                request_id=request_id,
             )
         )
 
@@ -278,16 +310,22 @@ class Proxy:
         caller = await self.access.authenticate(presented_key(request))
         return caller.is_admin or self.config.master_key is None
 
+    def _callback_failed(self, callback: str, hook: str) -> None:
+        self.metrics.callback_failures.labels(callback, hook).inc()
+
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         transport.use_async_transport(AiohttpTransport())
         await self.router.start()
         await self.access.startup()
+        observe.failure_listeners.append(self._callback_failed)
         if self.freeze_startup_heap:
             _freeze_startup_heap()
         try:
             yield
         finally:
+            await observe.drain(CALLBACK_DRAIN_SECONDS)
+            observe.failure_listeners.remove(self._callback_failed)
             await self.access.shutdown()
             await self.router.close()
             await transport.async_client().aclose()
@@ -348,6 +386,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(RequestContext)],
         lifespan=proxy.lifespan,
         exception_handlers={ProxyError: _proxy_error, HTTPException: _http_error, Exception: _unexpected_error},
     )

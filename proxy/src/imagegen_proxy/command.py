@@ -44,6 +44,9 @@ def register_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--detailed_debug", action="store_true", help="the same as --log-level debug (LiteLLM's flag)")
+    serve.add_argument(
+        "--log-format", default="text", choices=["text", "json"], help="json: one JSON object per line (default: text)"
+    )
     serve.set_defaults(func=serve_command)
 
 
@@ -57,15 +60,17 @@ def is_loopback(host: str) -> bool:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    from .callbacks import load_callbacks
     from .config import ConfigError, load_config
 
     try:
         config = load_config(args.config)
+        _, callback_warnings = load_callbacks(config.litellm_settings, config.path)
     except ConfigError as exc:
         _print_warnings(exc.warnings)
         print(f"imagegen serve: {exc}", file=sys.stderr)
         return 1
-    _print_warnings(config.warnings)
+    _print_warnings([*config.warnings, *callback_warnings])
     if config.master_key is None and not is_loopback(args.host) and not args.allow_unauthenticated:
         print(
             f"imagegen serve: refusing to listen on {args.host} without authentication: set "
@@ -104,7 +109,11 @@ def _run(args: argparse.Namespace, config: Any) -> None:
     import uvicorn
 
     options: dict[str, Any] = dict(
-        host=args.host, port=args.port, log_config=_log_config(args.log_level), access_log=False, server_header=False
+        host=args.host,
+        port=args.port,
+        log_config=_log_config(args.log_level, args.log_format),
+        access_log=False,
+        server_header=False,
     )
     if args.workers == 1:
         from .app import create_app
@@ -126,10 +135,16 @@ def _run(args: argparse.Namespace, config: Any) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _log_config(level: str) -> dict[str, Any]:
-    """Uvicorn's logging, plus imagegen's loggers (request lines, routing events) at `level`."""
+def _log_config(level: str, log_format: str = "text") -> dict[str, Any]:
+    """Uvicorn's logging, plus imagegen's loggers (request lines, routing events) at `level`; every line
+    knows its request's id, and with `log_format="json"` every line is one JSON object."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = {**LOGGING_CONFIG, "loggers": dict(LOGGING_CONFIG["loggers"])}
     config["loggers"]["imagegen"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    config["filters"] = {"request_id": {"()": "imagegen_proxy.logs.RequestIdFilter"}}
+    config["handlers"] = {name: {**handler, "filters": ["request_id"]} for name, handler in config["handlers"].items()}
+    if log_format == "json":
+        # one dict each: logging's dictConfig pops "()" from the dict it is given
+        config["formatters"] = {name: {"()": "imagegen_proxy.logs.JsonFormatter"} for name in config["formatters"]}
     return config

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ValidationError
 
 from imagegen.exceptions import ImageGenError, PluginError
 from imagegen.params import check_params
-from imagegen.plugins import Provider, registry
+from imagegen.plugins import Provider, registry, with_provider
 from imagegen.provider import COMMON_SECRETS, COMMON_SETTINGS, GenerationRequest, Settings
 
 from .config_file import (
@@ -71,9 +71,6 @@ IGNORED_BECAUSE = {
     "litellm_settings.context_window_fallbacks": "image models have no context window",
     "router_settings.cache_responses": "generations are never cached",
     "litellm_settings.set_verbose": "use --detailed_debug or --log-level debug",
-    "litellm_settings.callbacks": "imagegen has Prometheus /metrics and the spend log",
-    "litellm_settings.success_callback": "imagegen has Prometheus /metrics and the spend log",
-    "litellm_settings.failure_callback": "imagegen has Prometheus /metrics and the spend log",
     "general_settings.store_model_in_db": "models come from the config file only",
 }
 """Why some LiteLLM settings have no meaning here (any other unknown setting is simply not used)."""
@@ -165,6 +162,7 @@ class ProxyConfig:
     router: RouterSettings = field(default_factory=RouterSettings)
     master_key: str | None = field(default=None, repr=False)
     general_settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    litellm_settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     settings: list[SettingReport] = field(default_factory=list)
@@ -282,6 +280,7 @@ class _Checker:
             general_settings=general.model_dump(),
             path=self.path,
             configured_redis_url=_redis_url(router, litellm),
+            litellm_settings=litellm.model_dump(exclude_none=True),
         )
 
     # -- reading: includes, environment ------------------------------------------------------------
@@ -463,7 +462,7 @@ class _Checker:
         model_info = parsed.model_info.model_dump(exclude_none=True)
         where_params = f"{place}.{'litellm_params' if 'litellm_params' in entry else 'params'}"
         params = dict(call.model_extra or {})
-        model = f"{call.custom_llm_provider}/{call.model}" if call.custom_llm_provider else call.model
+        model = with_provider(call.model, call.custom_llm_provider) if call.custom_llm_provider else call.model
         if is_wildcard(model) and not is_wildcard(group):
             self.problems.append(
                 f"{where_params}.model: {model!r} has a `*` but model_name {group!r} has none; a wildcard "

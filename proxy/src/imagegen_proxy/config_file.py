@@ -213,6 +213,11 @@ class LitellmSettingsSection(_Section):
     cache_params: CacheParams | None = Field(
         default=None, json_schema_extra=TRANSLATED, description="its Redis host is shared state, as router_settings'"
     )
+    callbacks: str | list[str] | None = Field(
+        default=None, description="callbacks for every call: import paths like custom_callbacks.proxy_handler_instance"
+    )
+    success_callback: str | list[str] | None = Field(default=None, description="callbacks for successful calls")
+    failure_callback: str | list[str] | None = Field(default=None, description="callbacks for failed calls")
 
 
 class GeneralSettingsSection(_Section):

@@ -1,4 +1,5 @@
-"""The proxy's errors, always answered in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
+"""The proxy's errors, always answered in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`,
+plus the request's id (`request_id`, also in the `x-request-id` header) to quote when reporting it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Mapping
 from starlette.responses import Response
 
 from imagegen.exceptions import APIConnectionError, ImageGenError
+
+from .observability import current_request_id
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -53,9 +56,16 @@ class ProxyError(Exception):
         return cls(status, error.message, error.openai_type, error.code, error.param, headers)
 
     def response(self) -> Response:
-        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        headers = self.headers
+        if (request_id := current_request_id.get()) is not None:
+            error["request_id"] = request_id
+            headers = {**headers, "x-request-id": request_id}  # also for errors answered outside the middleware
         return Response(
-            json.dumps(body, ensure_ascii=False), self.status, headers=self.headers, media_type="application/json"
+            json.dumps({"error": error}, ensure_ascii=False),
+            self.status,
+            headers=headers,
+            media_type="application/json",
         )
 
     def __repr__(self) -> str:

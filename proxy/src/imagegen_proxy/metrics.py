@@ -55,6 +55,10 @@ class ProxyMetrics:
             "imagegen_proxy_fallbacks", "Requests served by a fallback model group.",
             ["model_group", "fallback"], registry=registry,
         )  # fmt: skip
+        self.callback_failures = Counter(
+            "imagegen_proxy_callback_failures", "Callback calls that raised (the call went on), by callback and hook.",
+            ["callback", "hook"], registry=registry,
+        )  # fmt: skip
         self.in_flight = Gauge(
             "imagegen_proxy_requests_in_flight", "Generation requests being served.",
             registry=registry, multiprocess_mode="livesum",

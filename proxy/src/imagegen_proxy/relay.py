@@ -30,9 +30,11 @@ import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from imagegen import pricing, transport
+from imagegen import observe, pricing, transport
 from imagegen.api import asend_part, asettle
 from imagegen.calls import PreparedCall, prepare
+from imagegen.exceptions import APIConnectionError
+from imagegen.provider import GENERATION
 from imagegen.types import Image, ImageResponse, Usage
 
 from .config import Deployment
@@ -62,6 +64,7 @@ class Answer:
     length: int | None = None  # the body's length when known in advance
     call: PreparedCall | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)  # what the core changed on the caller's behalf
+    usage: Usage | None = None  # of an answer read whole
 
     async def close(self) -> None:
         if self.upstream is not None:
@@ -69,24 +72,47 @@ class Answer:
 
 
 async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
-    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError."""
+    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError.
+
+    The call is observed (callbacks, spans) as one of the request's (`observe.current_context`); a
+    streamed answer reports its end when its body is closed (`StreamedBody.close`)."""
+    observer = observe.begin(GENERATION, model_group=deployment.model_group, deployment=deployment.id)
     call = prepare(
         prompt, deployment.model, {}, {**deployment.params, **params},
         timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=deployment.num_retries,
+        observer=observer,
     )  # fmt: skip
-    if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
-        return await _pass_through(deployment, call)
-    # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
-    outcomes = await asyncio.gather(*(asend_part(call, part) for part in call.parts), return_exceptions=True)
-    response = call.finish(list(outcomes))
-    # Serialised once, straight to bytes: images can be megabytes of base64.
-    body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
-    return _answer_of([body], deployment, call, response)
+    try:
+        if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
+            answered = await _pass_through(deployment, call)
+        else:
+            # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
+            outcomes = await asyncio.gather(*(asend_part(call, part) for part in call.parts), return_exceptions=True)
+            response = call.finish(list(outcomes))
+            # Serialised once, straight to bytes: images can be megabytes of base64.
+            body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
+            answered = _answer_of([body], deployment, call, response)
+    except BaseException as error:
+        call.failed(error)
+        raise
+    if answered.rest is None:
+        report_success(call, answered.images, answered.cost, answered.usage)
+    return answered
+
+
+def report_success(call: PreparedCall, images: int, cost: float | None, usage: Usage | None) -> None:
+    """Tell the call's observer it succeeded, with what the proxy counted and charged."""
+    if call.observer is not None:
+        counted = ImageResponse.model_construct(data=[Image()] * images, usage=usage)
+        counted._annotate(call.provider.prefix, call.request.model, list(call.request.warnings), cost)
+        call.succeeded(counted)
 
 
 def _answer_of(body: list[bytes], deployment: Deployment, call: PreparedCall, response: ImageResponse) -> Answer:
     """The answer whose whole `body` was read, and parsed as `response`."""
-    return Answer(body, len(response.data), _cost(deployment, call, response), warnings=response.warnings)
+    return Answer(
+        body, len(response.data), _cost(deployment, call, response), warnings=response.warnings, usage=response.usage
+    )
 
 
 async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
@@ -303,7 +329,19 @@ class StreamedBody:
         finally:
             images, cost = self._charge()
             self._finish(self._status, images, cost)
+            self._report(images, cost)
             await self._answer.close()
+
+    def _report(self, images: int, cost: float | None) -> None:
+        """How the call ended, for its observer: read whole, broken off upstream, or left by its client."""
+        call = self._answer.call
+        assert call is not None
+        if self._status == 200:
+            report_success(call, images, cost, self._scan.usage())
+        elif self._status == CLIENT_GONE:
+            call.failed(GeneratorExit())
+        else:
+            call.failed(APIConnectionError("the upstream broke off a streamed answer", provider=call.provider.prefix))
 
     async def _drain(self) -> None:
         """The client left: read the rest of the answer, already made and billed upstream, for its `usage`."""

@@ -18,8 +18,6 @@ polling gateway, a CDN) gets more listeners from `add_listener()`: each its own 
 from __future__ import annotations
 
 import base64
-import email.parser
-import email.policy
 import json
 import threading
 import time
@@ -29,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from ..multipart import FormFile, parse_form
 
 ERROR_KINDS = (
     "auth",
@@ -68,37 +68,11 @@ class FakeRequest:
 
         Raises ValueError for a body that is not one (a fake answers that with the provider's 400).
         """
-        content_type = self.headers.get("content-type", "")
-        if not content_type.startswith("multipart/form-data") or "boundary=" not in content_type:
-            raise ValueError(f"expected multipart/form-data with a boundary, got {content_type!r}")
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + self.body
-        )
-        if not message.is_multipart() or message.defects:
-            raise ValueError(f"malformed multipart body: {message.defects or 'no parts'}")
-        fields: dict[str, list[str]] = {}
-        files: dict[str, list[FakeFile]] = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if part.get_content_disposition() != "form-data" or not isinstance(name, str):
-                raise ValueError("every part needs Content-Disposition: form-data with a name")
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            filename = part.get_filename()
-            if filename is None:
-                fields.setdefault(name, []).append(payload.decode())
-            else:
-                files.setdefault(name, []).append(FakeFile(filename, part.get_content_type(), payload))
-        return fields, files
+        return parse_form(self.headers.get("content-type", ""), self.body)
 
 
-@dataclass
-class FakeFile:
-    """A file part of a multipart body."""
-
-    filename: str
-    content_type: str
-    data: bytes
+FakeFile = FormFile
+"""A file part of a multipart body."""
 
 
 @dataclass

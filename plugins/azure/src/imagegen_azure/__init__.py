@@ -12,7 +12,7 @@ import httpx
 
 from imagegen import hookimpl
 from imagegen.exceptions import ImageGenError
-from imagegen.params import check_images, check_operation, check_params
+from imagegen.params import check_resolved
 from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.sse import ServerSentEvent
 from imagegen.types import ImageResponse, ImageStreamEvent
@@ -26,7 +26,7 @@ from .models import base_model_spec, spec_from_deployment_name
 
 INFO = ProviderInfo(
     name="Azure OpenAI",
-    settings=frozenset({"azure_ad_token", "azure_ad_token_provider", "base_model", *IDENTITY_SETTINGS}),
+    settings=frozenset({"azure_ad_token", "azure_ad_token_provider", "base_model", "api_type", *IDENTITY_SETTINGS}),
     secret_settings=frozenset({"azure_ad_token", "client_secret", "azure_password"}),
     # Deployment names are the user's; which model one serves is resolved per call in `map_params`.
     pass_through_unknown_models=True,
@@ -44,11 +44,7 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
     # `base_model` is a per-call setting, so the deployment's spec is chosen (and checked) here.
     base_model = request.settings.get("base_model")
     request.spec = base_model_spec(request, base_model) if base_model else spec_from_deployment_name(request.model)
-    if request.spec is not None:  # e.g. a DALL·E 3 deployment cannot edit: say so before sending
-        check_operation(request.provider, request.model, request.spec, request.operation, able=OPENAI_MODELS)
-    if request.operation != GENERATION:
-        check_images(request)
-    check_params(request)
+    check_resolved(request, able=OPENAI_MODELS)  # e.g. a DALL·E 3 deployment cannot edit: said before sending
     return wire.request_body(request, include_model=endpoint(request).v1)
 
 

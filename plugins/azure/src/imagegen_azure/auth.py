@@ -134,16 +134,28 @@ def _is_async_callable(function: object) -> bool:
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
 
 
+API_TYPES = ("azure", "azure_ad")
+
+
 def credentials(request: GenerationRequest) -> Credentials:
     """The credentials of a call: api_key, else azure_ad_token, else azure_ad_token_provider, else a service
-    principal or user (tenant_id/client_id/client_secret, azure_username/azure_password), else Entra sign-in."""
+    principal or user (tenant_id/client_id/client_secret, azure_username/azure_password), else Entra sign-in.
+
+    LiteLLM's `api_type` narrows the choice: `azure` signs in with the API key only, `azure_ad` with
+    Microsoft Entra ID only (an API key, even in the environment, is then not used).
+    """
     settings = request.settings
-    api_key = settings.get("api_key")
+    api_type = settings.get("api_type")
+    if api_type is not None and api_type not in API_TYPES:
+        request.warnings.append(f"ignored api_type={api_type!r}: Azure's are azure (API key) and azure_ad (Entra ID)")
+    elif api_type == "azure":
+        return _key_credentials(request)
+    api_key = None if api_type == "azure_ad" else settings.get("api_key")
     token = settings.get("azure_ad_token")
     token_provider = settings.get("azure_ad_token_provider")
     signs_in = any(name in settings for name in IDENTITY_SETTINGS)
     if not (api_key or token or token_provider or signs_in):  # nothing passed to the call: the environment's
-        api_key = settings.get("api_key", *API_KEY_ENV)
+        api_key = None if api_type == "azure_ad" else settings.get("api_key", *API_KEY_ENV)
         token = settings.get("azure_ad_token", *AD_TOKEN_ENV)
     if api_key:
         return Credentials(headers={"api-key": api_key}, secrets=[api_key])
@@ -160,6 +172,18 @@ def credentials(request: GenerationRequest) -> Credentials:
     secrets = settings.secrets()  # a client_secret or azure_password, then every token fetched
     auth = EntraTokenAuth(token_provider, secrets, provider=request.provider, model=request.model)
     return Credentials(auth=auth, secrets=secrets)
+
+
+def _key_credentials(request: GenerationRequest) -> Credentials:
+    api_key = request.settings.get("api_key", *API_KEY_ENV)
+    if not api_key:
+        raise AuthenticationError(
+            "api_type='azure' signs in with an API key: pass api_key=... or set AZURE_API_KEY "
+            "(or use api_type='azure_ad' for Microsoft Entra ID)",
+            provider=request.provider,
+            model=request.model,
+        )
+    return Credentials(headers={"api-key": api_key}, secrets=[api_key])
 
 
 def _identity_token(request: GenerationRequest) -> CredentialToken:

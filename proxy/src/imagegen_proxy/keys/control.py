@@ -143,6 +143,7 @@ class KeyAccess:
             key_hash=record.token,
             models=frozenset(record.models) if record.models and ALL_MODELS not in record.models else None,
             metadata=record.metadata,
+            key_alias=record.key_alias,
         )
 
     async def admit(self, caller: Caller, model_group: str) -> None:
@@ -186,7 +187,7 @@ class KeyAccess:
         if self.config.spend_logs:
             self.spend_writer.add(
                 {
-                    "request_id": os.urandom(16).hex(),  # as unique as a uuid4, without building one (~4 µs)
+                    "request_id": record.request_id or os.urandom(16).hex(),
                     "start_time": now - timedelta(milliseconds=record.latency_ms),
                     "token": token,
                     "model_group": record.model_group,
