@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.routing import BaseRoute
 
-    from .config import ProxyConfig
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -112,12 +110,3 @@ class MasterKeyAccess:
 
     def routes(self) -> list[BaseRoute]:
         return []
-
-
-def build_access(config: ProxyConfig) -> AccessControl:
-    """The access control the config asks for: with a master key, it and the virtual keys it creates."""
-    if config.master_key is None:
-        return MasterKeyAccess(None)
-    from .keys import KeyAccess
-
-    return KeyAccess(config)

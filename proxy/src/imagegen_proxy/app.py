@@ -28,18 +28,17 @@ from imagegen import transport
 from imagegen.plugins import registry
 from imagegen.provider import COMMON_SETTINGS
 
-from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
+from .access import AccessControl, Caller, MasterKeyAccess, RequestRecord, presented_key
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
 from .errors import ProxyError
 from .metrics import CONTENT_TYPE, ProxyMetrics
 from .relay import StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
+from .workers import CONFIG_ENV
 
 logger = logging.getLogger("imagegen.proxy")
 
-CONFIG_ENV = "IMAGEGEN_PROXY_CONFIG"
-"""The config file a worker process loads (`imagegen serve` sets it for `--workers N`)."""
 MAX_BODY_BYTES = 1 << 20
 # Clients never choose where a request goes or with which credentials (LiteLLM's CVE-2024-6587):
 # these, anything starting with the prefixes, and every installed provider's declared settings.
@@ -74,6 +73,15 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
             if isinstance(item, dict | list):
                 stack.append((where, item))
     return None
+
+
+def build_access(config: ProxyConfig) -> AccessControl:
+    """The access control the config asks for: with a master key, it and the virtual keys it creates."""
+    if config.master_key is None:
+        return MasterKeyAccess(None)
+    from .keys import KeyAccess  # the keys database's modules load only when keys are used
+
+    return KeyAccess(config)
 
 
 class Proxy:

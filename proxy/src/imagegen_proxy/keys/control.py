@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..access import MASTER, Caller, RequestRecord
 from ..errors import ProxyError
+from ..workers import several_workers
 from .cache import KeyCache
 from .counters import Counters, LocalCounters, RedisCounters, SpendKey, period_over
 from .durations import parse_duration
@@ -53,15 +54,6 @@ def database_url_for(config: ProxyConfig) -> str:
         return from_env
     folder = config.path.parent if config.path is not None else Path.cwd()
     return f"sqlite:///{(folder / DEFAULT_DATABASE_FILE).resolve()}"
-
-
-def several_workers() -> bool:
-    """Whether this process is one of several workers (`imagegen serve --workers N` names the config in
-    `IMAGEGEN_PROXY_CONFIG` for its workers; uvicorn's own `--workers` reads `WEB_CONCURRENCY`)."""
-    from ..app import CONFIG_ENV
-
-    concurrency = os.environ.get("WEB_CONCURRENCY", "1")
-    return CONFIG_ENV in os.environ or (concurrency.isdigit() and int(concurrency) > 1)
 
 
 class KeyAccess:
