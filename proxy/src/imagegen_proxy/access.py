@@ -8,7 +8,8 @@ model group before every generation, and hands it a `RequestRecord` after every 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,14 +20,50 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
 
+class AllowedModels(Collection[str]):
+    """The model groups a caller may use: names and `*` wildcards (`openai/*`, `*`), from each list that bounds
+    it (its key's, its team's): a group is in it when every list has a name or a pattern matching it."""
+
+    def __init__(self, *lists: Collection[str]) -> None:
+        self._lists = [frozenset(names) for names in lists]
+        self._patterns = [
+            re.compile("(?:" + "|".join(re.escape(name).replace(r"\*", ".*") for name in names) + r")\Z")
+            for names in lists
+        ]
+
+    def __contains__(self, group: object) -> bool:
+        if not isinstance(group, str):
+            return False
+        return all(
+            group in names or pattern.match(group) for names, pattern in zip(self._lists, self._patterns, strict=True)
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        """The names and patterns of the first list (what an error message shows)."""
+        return iter(sorted(self._lists[0]) if self._lists else ())
+
+    def __len__(self) -> int:
+        return len(self._lists[0]) if self._lists else 0
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AllowedModels):
+            return self._lists == other._lists
+        return len(self._lists) == 1 and isinstance(other, Collection) and self._lists[0] == frozenset(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling."""
+    """Who is calling. `admit` returns it with what the request was admitted with (`admission`)."""
 
     is_admin: bool
     key_hash: str | None = None  # None for the master key / unauthenticated local use
-    models: frozenset[str] | None = None  # None = every model group
+    models: Collection[str] | None = None  # None = every model group; else `group in models` says
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    team_id: str | None = None
+    end_user: str | None = None  # the request's `user`
+    admission: object | None = None  # the access control's own note, from `admit` to `record`
 
 
 @dataclass
@@ -55,8 +92,9 @@ class AccessControl(Protocol):
     async def authenticate(self, token: str | None) -> Caller:
         """The caller holding `token` (None: no key was sent); raise ProxyError(401) to refuse."""
 
-    async def admit(self, caller: Caller, model_group: str) -> None:
-        """Raise ProxyError (403, 429, budget exceeded) if `caller` may not use `model_group` now."""
+    async def admit(self, caller: Caller, model_group: str, params: Mapping[str, Any] | None = None) -> Caller:
+        """The caller as admitted to `model_group` with these request `params` (its `user`, `n`, `quality`…), to
+        hand back in the `RequestRecord`; raise ProxyError (403, 429, budget exceeded) if it may not now."""
 
     def record(self, record: RequestRecord) -> None:
         """Note a finished request. Must not block or await on the response path."""
@@ -102,8 +140,8 @@ class MasterKeyAccess:
             raise ProxyError(401, "invalid API key", code="invalid_api_key")
         return MASTER
 
-    async def admit(self, caller: Caller, model_group: str) -> None:
-        pass
+    async def admit(self, caller: Caller, model_group: str, params: Mapping[str, Any] | None = None) -> Caller:
+        return caller
 
     def record(self, record: RequestRecord) -> None:
         pass

@@ -22,17 +22,18 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from imagegen import transport
 from imagegen.plugins import registry
 from imagegen.provider import COMMON_SETTINGS
 
+from . import __version__, schemas
 from .access import AccessControl, Caller, MasterKeyAccess, RequestRecord, presented_key
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
 from .errors import ProxyError
 from .metrics import CONTENT_TYPE, ProxyMetrics
+from .openapi import ApiRoute, document
 from .relay import StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
 from .workers import CONFIG_ENV
@@ -75,13 +76,13 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
     return None
 
 
-def build_access(config: ProxyConfig) -> AccessControl:
+def build_access(config: ProxyConfig, metrics: ProxyMetrics) -> AccessControl:
     """The access control the config asks for: with a master key, it and the virtual keys it creates."""
     if config.master_key is None:
         return MasterKeyAccess(None)
     from .keys import KeyAccess  # the keys database's modules load only when keys are used
 
-    return KeyAccess(config)
+    return KeyAccess(config, metrics=metrics)
 
 
 class Proxy:
@@ -91,9 +92,9 @@ class Proxy:
         self, config: ProxyConfig, access: AccessControl | None = None, *, freeze_startup_heap: bool = False
     ) -> None:
         self.config = config
-        self.access = access or build_access(config)
-        self.freeze_startup_heap = freeze_startup_heap
         self.metrics = ProxyMetrics()
+        self.access = access or build_access(config, self.metrics)
+        self.freeze_startup_heap = freeze_startup_heap
         groups = config.groups()
         # A chat deployment sharing a model_name with image ones (a LiteLLM config) is never routed to.
         image_groups = {name: [d for d in ds if d.kind != "not_image"] for name, ds in groups.items()}
@@ -102,6 +103,7 @@ class Proxy:
         self.router = Router(self.served, config.router, self.metrics)
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
+        self._openapi: dict[str, Any] | None = None
 
     # -- generation ---------------------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class Proxy:
                 400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter"
             )
         self._check_call_fields(body)
-        await self.access.admit(caller, group)
+        caller = await self.access.admit(caller, group, body)
         return await self._route(caller, group, prompt, body)
 
     async def _route(self, caller: Caller, group: str, prompt: str, params: dict[str, Any]) -> Response:
@@ -280,6 +282,19 @@ class Proxy:
             )
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI document of every route; the master key's, unless made public."""
+        if self.config.general_settings.get("public_openapi") is not True and not await self._is_operator(request):
+            raise ProxyError(
+                403, "/openapi.json is for the master key only (or set general_settings.public_openapi)",
+                code="admin_only",
+            )  # fmt: skip
+        if self._openapi is None:
+            self._openapi = document(
+                request.app.routes, title="imagegen proxy", version=__version__, model_groups=list(self.served)
+            )
+        return JSONResponse(self._openapi)
+
     async def _is_operator(self, request: Request) -> bool:
         """The master key was sent, or none is configured (a loopback server open to all); 401 for a bad key."""
         caller = await self.access.authenticate(presented_key(request))
@@ -339,14 +354,17 @@ def create_app(
     `imagegen serve`), so what start-up built can leave the garbage collector's sight (see `gc.freeze`)."""
     proxy = Proxy(config, access, freeze_startup_heap=freeze_startup_heap)
     routes = [
-        Route("/v1/images/generations", proxy.generations, methods=["POST"]),
-        Route("/images/generations", proxy.generations, methods=["POST"]),
-        Route("/openai/deployments/{deployment}/images/generations", proxy.generations, methods=["POST"]),
-        Route("/v1/models", proxy.models, methods=["GET"]),
-        Route("/models", proxy.models, methods=["GET"]),
-        Route("/health/liveliness", proxy.liveliness, methods=["GET"]),
-        Route("/health/readiness", proxy.readiness, methods=["GET"]),
-        Route("/metrics", proxy.prometheus, methods=["GET"]),
+        ApiRoute("/v1/images/generations", proxy.generations, "POST", schemas.GENERATIONS),
+        ApiRoute("/images/generations", proxy.generations, "POST", schemas.GENERATIONS),
+        ApiRoute(
+            "/openai/deployments/{deployment}/images/generations", proxy.generations, "POST", schemas.AZURE_GENERATIONS
+        ),
+        ApiRoute("/v1/models", proxy.models, "GET", schemas.MODELS),
+        ApiRoute("/models", proxy.models, "GET", schemas.MODELS),
+        ApiRoute("/health/liveliness", proxy.liveliness, "GET", schemas.LIVELINESS),
+        ApiRoute("/health/readiness", proxy.readiness, "GET", schemas.READINESS),
+        ApiRoute("/metrics", proxy.prometheus, "GET", schemas.METRICS),
+        ApiRoute("/openapi.json", proxy.openapi, "GET", schemas.OPENAPI),
         *proxy.access.routes(),
     ]
     app = Starlette(

@@ -50,6 +50,11 @@ _TOP_LEVEL_KEYS = frozenset(
 )
 GENERAL_SETTINGS = frozenset({"master_key", "store_prompts", "database_url", "public_metrics", "disable_spend_logs"})
 """`general_settings` keys the proxy reads; any other is reported as ignored."""
+GENERAL_SETTINGS |= {
+    "public_openapi",
+    "allow_requests_on_db_unavailable",
+    "redis_required",
+}  # app.py's, keys/control.py's
 _ROUTER_KEYS = frozenset(
     {"routing_strategy", "num_retries", "retry_after", "allowed_fails", "cooldown_time", "fallbacks",
      "content_policy_fallbacks"}
