@@ -115,14 +115,17 @@ def invalid(model: type[BaseModel], error: ValidationError) -> ProxyError:
         supported = ", ".join(model.model_fields)
         return ProxyError(400, f"unsupported field(s) {', '.join(unknown)}; supported: {supported}", param=unknown[0])
     problem = problems[0]
-    if not problem["loc"] or problem["type"] in ("json_invalid", "model_type", "dict_type"):
+    if problem["type"] == "json_invalid":
+        return ProxyError(400, f"the request body is not valid JSON ({problem['msg']})", code="invalid_json")
+    if not problem["loc"] or problem["type"] in ("model_type", "dict_type"):
         return ProxyError(400, "the request body must be a JSON object")
     name = str(problem["loc"][0])
     expected = _expected(model, name)
     if problem["type"] == "missing":
         return ProxyError(400, f"`{name}` is required: {expected or 'give it'}", param=name)
-    if problem["type"] == "value_error":  # our own validators' messages already name the field and the fix
-        return ProxyError(400, str(problem.get("ctx", {}).get("error", problem["msg"])), param=name)
+    if problem["type"] == "value_error":  # our own validators' messages say what is wrong and the fix
+        message = str(problem.get("ctx", {}).get("error", problem["msg"]))
+        return ProxyError(400, message if f"`{name}`" in message else f"`{name}`: {message}", param=name)
     what = expected or problem["msg"].lower()
     return ProxyError(400, f"`{name}` must be {what}{_got(problem)}", param=name)
 

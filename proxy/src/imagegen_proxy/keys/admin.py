@@ -105,8 +105,12 @@ def admin_routes(access: KeyAccess) -> list[BaseRoute]:
 
 
 def _given(body: BaseModel, *leave_out: str) -> dict[str, Any]:
-    """The fields the client sent, as columns (`None` metadata is `{}`; `models: null` is `[]`)."""
+    """The fields the client sent, as columns (`None` metadata is `{}`; `models: null` is `[]`; `spend: null` and
+    `blocked: null` are left as they are, as LiteLLM's update routes do)."""
     values = {name: getattr(body, name) for name in body.model_fields_set if name not in leave_out}
+    for name in ("spend", "blocked"):
+        if name in values and values[name] is None:
+            del values[name]
     if "metadata" in values:
         values["metadata"] = values["metadata"] or {}
     if "models" in values:
@@ -274,8 +278,6 @@ async def update_team(access: KeyAccess, body: m.UpdateTeam) -> m.TeamInfo:
     record = await _existing(access, TEAMS, body.team_id, "team_id", "team")
     _check_models(access, body.models)
     values = _given(body, "team_id")
-    if values.get("blocked") is None:
-        values.pop("blocked", None)
     return _team_info(await _changed(access, TEAMS, body.team_id, values) or record)
 
 
@@ -354,8 +356,6 @@ async def update_customer(access: KeyAccess, body: m.UpdateCustomer) -> m.Custom
     """Change an end user (fields left out stay as they are)."""
     record = await _existing(access, END_USERS, body.user_id, "user_id", "end user")
     values = _given(body, "user_id")
-    if values.get("blocked") is None:
-        values.pop("blocked", None)
     return _customer_info(await _changed(access, END_USERS, body.user_id, values) or record)
 
 

@@ -6,6 +6,7 @@ describe the routes in the OpenAPI document. `Expect` says, in words, what a fie
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
@@ -25,19 +26,39 @@ def _duration_of(name: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _storable(value: Any) -> Any:
+    """Text every database stores: no NUL character, no unpaired surrogate (PostgreSQL refuses both)."""
+    text = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" in text:
+        raise ValueError("text may not contain NUL characters (\\u0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text may not contain unpaired surrogates (\\ud800–\\udfff)") from None
+    return value
+
+
+Storable = AfterValidator(_storable)
+MAX_INT = 2**31 - 1  # PostgreSQL's INTEGER
+
 Amount = Annotated[float | None, Field(ge=0, allow_inf_nan=False), Expect("a non-negative number of USD or null")]
-Count = Annotated[int | None, Field(ge=0), Expect("a non-negative integer or null")]
-Parallel = Annotated[int | None, Field(ge=1), Expect("a positive integer (requests at once) or null")]
+Count = Annotated[int | None, Field(ge=0, le=MAX_INT), Expect(f"an integer from 0 to {MAX_INT}, or null")]
+Parallel = Annotated[int | None, Field(ge=1, le=MAX_INT), Expect(f"an integer from 1 to {MAX_INT}, or null")]
 ModelNames = Annotated[
-    list[str] | None, Expect("a list of model names (`*` wildcards allowed, e.g. `openai/*`), or null")
+    list[Annotated[str, Field(min_length=1, max_length=255)]] | None,
+    Storable,
+    Expect("a list of model names (`*` wildcards allowed, e.g. `openai/*`), or null"),
 ]
-Metadata = Annotated[dict[str, Any] | None, Expect("a JSON object")]
+Metadata = Annotated[dict[str, Any] | None, Storable, Expect("a JSON object")]
 Alias = Annotated[
     str | None,
     Field(min_length=1, max_length=255, pattern=r"\S"),
+    Storable,
     Expect("a non-empty string of at most 255 characters"),
 ]
-Identifier = Annotated[str, Field(min_length=1, max_length=255), Expect("a non-empty string of at most 255 characters")]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=255), Storable, Expect("a non-empty string of at most 255 characters")
+]
 Duration = Annotated[str | None, _duration_of("duration")]
 BudgetDuration = Annotated[str | None, _duration_of("budget_duration")]
 
@@ -59,7 +80,7 @@ class KeyFields(Limits):
     models: ModelNames = Field(None, description="Model groups it may use (empty or `all-proxy-models`: all)")
     duration: Duration = Field(None, description="How long until it expires (`30d`…); null: never")
     key_alias: Alias = None
-    team_id: Annotated[str | None, Expect("the id of an existing team, or null")] = Field(
+    team_id: Annotated[str | None, Storable, Expect("the id of an existing team, or null")] = Field(
         None, description="The team whose limits also bound the key and whose spend it adds to"
     )
 
@@ -186,8 +207,8 @@ class GlobalSpend(BaseModel):
 
 
 class Member(Strict):
-    user_id: str | None = None
-    user_email: str | None = None
+    user_id: Annotated[str | None, Field(max_length=255), Storable] = None
+    user_email: Annotated[str | None, Field(max_length=255), Storable] = None
     role: Annotated[str, Expect('"admin" or "user"'), Field(pattern=r"^(admin|user)$")] = "user"
 
 
@@ -199,7 +220,9 @@ class TeamFields(Limits):
 
 
 class NewTeam(TeamFields):
-    team_id: Annotated[str | None, Field(min_length=1, max_length=255), Expect("a non-empty string, or null")] = None
+    team_id: Annotated[
+        str | None, Field(min_length=1, max_length=255), Storable, Expect("a non-empty string, or null")
+    ] = None
 
 
 class UpdateTeam(TeamFields):
