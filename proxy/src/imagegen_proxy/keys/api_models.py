@@ -34,7 +34,7 @@ def _storable(value: Any) -> Any:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("text may not contain unpaired surrogates (\\ud800–\\udfff)") from None
+        raise ValueError("text may not contain unpaired surrogates (\\ud800 to \\udfff)") from None
     return value
 
 

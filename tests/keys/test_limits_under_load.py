@@ -1,0 +1,249 @@
+"""Budgets and limits hold under concurrency, on one proxy and on two replicas sharing PostgreSQL and Redis.
+
+Each request reserves its worst-case price before it goes upstream, so a burst admits exactly what
+the budget allows however slow the upstream is; `max_parallel_requests`, teams' and end users'
+limits hold the same way. The real proxy processes, a fake OpenAI upstream that takes 1 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from imagegen.testing import FakeResponse
+from tests.fakes.openai_fake import FakeOpenAI
+from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, GatedOpenAI, ProxyLauncher, RunningProxy, openai_deployment
+
+UPSTREAM_SECONDS = 1.0
+
+
+class SlowOpenAI(FakeOpenAI):
+    """A fake OpenAI whose every image takes a second, as a real one takes many."""
+
+    def generate(self, body: dict[str, Any]) -> FakeResponse:
+        time.sleep(UPSTREAM_SECONDS)
+        return super().generate(body)
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[ProxyLauncher]:
+    launcher = ProxyLauncher(tmp_path)
+    yield launcher
+    launcher.close()
+
+
+@pytest.fixture
+def slow_upstream() -> Iterator[SlowOpenAI]:
+    with SlowOpenAI(api_keys=(UPSTREAM_KEY,)) as fake:
+        yield fake
+
+
+def config(upstream: FakeOpenAI, **general: Any) -> dict[str, Any]:
+    return {
+        "model_list": [openai_deployment("dall-e-3", upstream), openai_deployment("gpt-image-1", upstream)],
+        "router_settings": {"num_retries": 0},
+        "general_settings": {"master_key": MASTER_KEY, **general},
+    }
+
+
+def admin(proxy: RunningProxy, path: str, **body: Any) -> dict[str, Any]:
+    with proxy.http() as client:
+        response = client.post(path, json=body)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def info(proxy: RunningProxy, path: str, **query: str) -> dict[str, Any]:
+    with proxy.http() as client:
+        response = client.get(path, params=query)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def burst(proxies: Sequence[RunningProxy], key: str, count: int, **body: Any) -> list[httpx.Response]:
+    """`count` generations sent at once, spread over `proxies`."""
+
+    async def send_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=count)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"{proxies[i % len(proxies)].url}/v1/images/generations",
+                        headers={"authorization": f"Bearer {key}"},
+                        json={"model": "dall-e-3", "prompt": "an otter", **body},
+                    )
+                    for i in range(count)
+                )
+            )
+
+    return asyncio.run(send_all())
+
+
+def eventually(check: Any, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("the spend was not written in time")
+        time.sleep(0.05)
+
+
+def assert_exactly_ten_of_fifty(answers: list[httpx.Response], upstream: FakeOpenAI) -> None:
+    statuses = [answer.status_code for answer in answers]
+    refused = [answer.json()["error"] for answer in answers if answer.status_code == 400]
+    assert statuses.count(200) == 10
+    assert statuses.count(400) == 40
+    assert {error["type"] for error in refused} == {"budget_exceeded"}
+    assert len(upstream.requests) == 10  # the refused never went upstream
+
+
+def test_fifty_requests_at_once_spend_exactly_a_budget_of_ten_images(
+    launch: ProxyLauncher, slow_upstream: SlowOpenAI
+) -> None:
+    proxy = launch(config(slow_upstream))
+    key = admin(proxy, "/key/generate", max_budget=0.40)["key"]  # dall-e-3: 0.04 an image
+    answers = burst([proxy], key, 50)
+    assert_exactly_ten_of_fifty(answers, slow_upstream)
+    eventually(lambda: info(proxy, "/key/info", key=key)["info"]["spend"] == pytest.approx(0.40))
+
+
+def test_two_replicas_on_postgres_and_redis_spend_exactly_a_budget_of_ten_images(
+    launch: ProxyLauncher, slow_upstream: SlowOpenAI, postgres_url: str, redis_url: str
+) -> None:
+    shared = config(slow_upstream, database_url=postgres_url)
+    one = launch(shared, env={"REDIS_URL": redis_url}, name="one")
+    two = launch(shared, env={"REDIS_URL": redis_url}, name="two")
+    key = admin(one, "/key/generate", max_budget=0.40)["key"]
+    answers = burst([one, two], key, 50)
+    assert_exactly_ten_of_fifty(answers, slow_upstream)
+    eventually(lambda: info(two, "/key/info", key=key)["info"]["spend"] == pytest.approx(0.40))
+
+
+def test_two_replicas_on_postgres_without_redis_also_spend_exactly_the_budget(
+    launch: ProxyLauncher, slow_upstream: SlowOpenAI, postgres_url: str
+) -> None:
+    shared = config(slow_upstream, database_url=postgres_url)
+    one, two = launch(shared, name="one"), launch(shared, name="two")
+    key = admin(one, "/key/generate", max_budget=0.40)["key"]
+    assert_exactly_ten_of_fifty(burst([one, two], key, 50), slow_upstream)
+
+
+def test_a_request_that_may_cost_more_than_the_budget_left_is_refused_up_front(
+    launch: ProxyLauncher, slow_upstream: SlowOpenAI
+) -> None:
+    proxy = launch(config(slow_upstream))
+    key = admin(proxy, "/key/generate", max_budget=0.10)["key"]
+    [answer] = burst([proxy], key, 1, quality="hd", size="1792x1024")  # 0.12
+    assert answer.status_code == 400
+    assert "may cost up to $0.12" in answer.json()["error"]["message"]
+    assert slow_upstream.requests == []
+
+
+def test_max_parallel_requests_refuses_the_request_over_it_with_429_across_replicas(
+    launch: ProxyLauncher, postgres_url: str, redis_url: str
+) -> None:
+    with GatedOpenAI() as upstream:
+        shared = config(upstream, database_url=postgres_url)
+        one = launch(shared, env={"REDIS_URL": redis_url}, name="one")
+        two = launch(shared, env={"REDIS_URL": redis_url}, name="two")
+        key = admin(one, "/key/generate", max_parallel_requests=2)["key"]
+
+        async def three_at_once() -> list[int]:
+            async with httpx.AsyncClient(timeout=30) as client:
+
+                def send(proxy: RunningProxy) -> Any:
+                    return client.post(
+                        f"{proxy.url}/v1/images/generations",
+                        headers={"authorization": f"Bearer {key}"},
+                        json={"model": "dall-e-3", "prompt": "an otter"},
+                    )
+
+                held = [asyncio.ensure_future(send(one)), asyncio.ensure_future(send(two))]
+                await asyncio.to_thread(upstream.wait_for_requests, 2)
+                third = await send(two)
+                upstream.release()
+                return [third.status_code, *[(await answer).status_code for answer in held]]
+
+        third, *first_two = asyncio.run(three_at_once())
+        after = burst([one], key, 1)[0]
+    assert third == 429
+    assert first_two == [200, 200]
+    assert after.status_code == 200  # their places were let go
+
+
+# -- teams and end users ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def replicas(launch: ProxyLauncher, postgres_url: str, redis_url: str) -> Iterator[tuple[RunningProxy, RunningProxy]]:
+    with FakeOpenAI(api_keys=(UPSTREAM_KEY,)) as upstream:
+        shared = config(upstream, database_url=postgres_url)
+        yield (
+            launch(shared, env={"REDIS_URL": redis_url}, name="one"),
+            launch(shared, env={"REDIS_URL": redis_url}, name="two"),
+        )
+
+
+def draw(proxy: RunningProxy, key: str, model: str = "dall-e-3", **body: Any) -> httpx.Response:
+    with proxy.http(key) as client:
+        return client.post("/v1/images/generations", json={"model": model, "prompt": "an otter", **body})
+
+
+def test_team_budget_bounds_all_its_keys_across_replicas(replicas: tuple[RunningProxy, RunningProxy]) -> None:
+    one, two = replicas
+    admin(one, "/team/new", team_id="search", max_budget=0.08)
+    first = admin(one, "/key/generate", team_id="search")["key"]
+    second = admin(two, "/key/generate", team_id="search", max_budget=10)["key"]
+    assert draw(one, first).status_code == 200
+    assert draw(two, second).status_code == 200
+    refused = draw(two, first)
+    assert refused.status_code == 400
+    assert "the team 'search'" in refused.json()["error"]["message"]
+    eventually(lambda: info(one, "/team/info", team_id="search")["team_info"]["spend"] == pytest.approx(0.08))
+    team = info(two, "/team/info", team_id="search")
+    assert [key["spend"] for key in team["keys"]] == [pytest.approx(0.04)] * 2  # the team's is both keys' spend
+
+
+def test_team_models_and_rpm_limit_bound_its_keys(replicas: tuple[RunningProxy, RunningProxy]) -> None:
+    one, two = replicas
+    admin(one, "/team/new", team_id="art", models=["dall-e-*"], rpm_limit=1)
+    key = admin(one, "/key/generate", team_id="art", models=["*"])["key"]
+    wrong_model = draw(one, key, model="gpt-image-1")
+    assert wrong_model.status_code == 403
+    assert "its team may not use the model 'gpt-image-1'" in wrong_model.json()["error"]["message"]
+    assert draw(one, key).status_code == 200
+    assert draw(two, key).status_code == 429
+
+
+def test_end_user_budget_holds_across_replicas_and_their_spend_is_shown(
+    replicas: tuple[RunningProxy, RunningProxy],
+) -> None:
+    one, two = replicas
+    admin(one, "/customer/new", user_id="u-1", max_budget=0.04)
+    key = admin(one, "/key/generate")["key"]
+    assert draw(one, key, user="u-1").status_code == 200
+    refused = draw(two, key, user="u-1")
+    assert draw(two, key, user="u-2").status_code == 200  # an end user without limits
+    assert refused.status_code == 400
+    assert "the end user 'u-1'" in refused.json()["error"]["message"]
+    eventually(lambda: info(two, "/customer/info", end_user_id="u-1")["spend"] == pytest.approx(0.04))
+    rows = info(one, "/spend/logs", end_user="u-1")
+    assert [(row["end_user"], row["spend"]) for row in rows if row["status"] == 200] == [("u-1", pytest.approx(0.04))]
+
+
+def test_end_user_rpm_limit_and_blocking(replicas: tuple[RunningProxy, RunningProxy]) -> None:
+    one, two = replicas
+    admin(one, "/end_user/new", user_id="u-9", rpm_limit=1)
+    key = admin(one, "/key/generate")["key"]
+    assert draw(one, key, user="u-9").status_code == 200
+    assert draw(two, key, user="u-9").status_code == 429
+    admin(one, "/customer/update", user_id="u-9", blocked=True)
+    assert draw(two, key, user="u-9").status_code == 403
