@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,11 @@ def replicas(launch: ProxyLauncher, postgres_url: str, redis_url: str) -> Iterat
         )
 
 
+def unique(name: str) -> str:
+    """A team or end user id no earlier run used: Redis outlives each test's PostgreSQL schema."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
 def draw(proxy: RunningProxy, key: str, model: str = "dall-e-3", **body: Any) -> httpx.Response:
     with proxy.http(key) as client:
         return client.post("/v1/images/generations", json={"model": model, "prompt": "an otter", **body})
@@ -199,23 +205,25 @@ def draw(proxy: RunningProxy, key: str, model: str = "dall-e-3", **body: Any) ->
 
 def test_team_budget_bounds_all_its_keys_across_replicas(replicas: tuple[RunningProxy, RunningProxy]) -> None:
     one, two = replicas
-    admin(one, "/team/new", team_id="search", max_budget=0.08)
-    first = admin(one, "/key/generate", team_id="search")["key"]
-    second = admin(two, "/key/generate", team_id="search", max_budget=10)["key"]
+    team = unique("search")
+    admin(one, "/team/new", team_id=team, max_budget=0.08)
+    first = admin(one, "/key/generate", team_id=team)["key"]
+    second = admin(two, "/key/generate", team_id=team, max_budget=10)["key"]
     assert draw(one, first).status_code == 200
     assert draw(two, second).status_code == 200
     refused = draw(two, first)
     assert refused.status_code == 400
-    assert "the team 'search'" in refused.json()["error"]["message"]
-    eventually(lambda: info(one, "/team/info", team_id="search")["team_info"]["spend"] == pytest.approx(0.08))
-    team = info(two, "/team/info", team_id="search")
-    assert [key["spend"] for key in team["keys"]] == [pytest.approx(0.04)] * 2  # the team's is both keys' spend
+    assert f"the team '{team}'" in refused.json()["error"]["message"]
+    eventually(lambda: info(one, "/team/info", team_id=team)["team_info"]["spend"] == pytest.approx(0.08))
+    shown = info(two, "/team/info", team_id=team)
+    assert [key["spend"] for key in shown["keys"]] == [pytest.approx(0.04)] * 2  # the team's is both keys' spend
 
 
 def test_team_models_and_rpm_limit_bound_its_keys(replicas: tuple[RunningProxy, RunningProxy]) -> None:
     one, two = replicas
-    admin(one, "/team/new", team_id="art", models=["dall-e-*"], rpm_limit=1)
-    key = admin(one, "/key/generate", team_id="art", models=["*"])["key"]
+    team = unique("art")
+    admin(one, "/team/new", team_id=team, models=["dall-e-*"], rpm_limit=1)
+    key = admin(one, "/key/generate", team_id=team, models=["*"])["key"]
     wrong_model = draw(one, key, model="gpt-image-1")
     assert wrong_model.status_code == 403
     assert "its team may not use the model 'gpt-image-1'" in wrong_model.json()["error"]["message"]
@@ -227,23 +235,25 @@ def test_end_user_budget_holds_across_replicas_and_their_spend_is_shown(
     replicas: tuple[RunningProxy, RunningProxy],
 ) -> None:
     one, two = replicas
-    admin(one, "/customer/new", user_id="u-1", max_budget=0.04)
+    user = unique("u")
+    admin(one, "/customer/new", user_id=user, max_budget=0.04)
     key = admin(one, "/key/generate")["key"]
-    assert draw(one, key, user="u-1").status_code == 200
-    refused = draw(two, key, user="u-1")
-    assert draw(two, key, user="u-2").status_code == 200  # an end user without limits
+    assert draw(one, key, user=user).status_code == 200
+    refused = draw(two, key, user=user)
+    assert draw(two, key, user=unique("other")).status_code == 200  # an end user without limits
     assert refused.status_code == 400
-    assert "the end user 'u-1'" in refused.json()["error"]["message"]
-    eventually(lambda: info(two, "/customer/info", end_user_id="u-1")["spend"] == pytest.approx(0.04))
-    rows = info(one, "/spend/logs", end_user="u-1")
-    assert [(row["end_user"], row["spend"]) for row in rows if row["status"] == 200] == [("u-1", pytest.approx(0.04))]
+    assert f"the end user '{user}'" in refused.json()["error"]["message"]
+    eventually(lambda: info(two, "/customer/info", end_user_id=user)["spend"] == pytest.approx(0.04))
+    rows = info(one, "/spend/logs", end_user=user)
+    assert [(row["end_user"], row["spend"]) for row in rows if row["status"] == 200] == [(user, pytest.approx(0.04))]
 
 
 def test_end_user_rpm_limit_and_blocking(replicas: tuple[RunningProxy, RunningProxy]) -> None:
     one, two = replicas
-    admin(one, "/end_user/new", user_id="u-9", rpm_limit=1)
+    user = unique("u")
+    admin(one, "/end_user/new", user_id=user, rpm_limit=1)
     key = admin(one, "/key/generate")["key"]
-    assert draw(one, key, user="u-9").status_code == 200
-    assert draw(two, key, user="u-9").status_code == 429
-    admin(one, "/customer/update", user_id="u-9", blocked=True)
-    assert draw(two, key, user="u-9").status_code == 403
+    assert draw(one, key, user=user).status_code == 200
+    assert draw(two, key, user=user).status_code == 429
+    admin(one, "/customer/update", user_id=user, blocked=True)
+    assert draw(two, key, user=user).status_code == 403
