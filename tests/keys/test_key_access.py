@@ -415,6 +415,47 @@ async def test_new_database_is_created_at_the_current_schema_version(database_ur
     assert versions == [SCHEMA_VERSION]
 
 
+# The first release's tables, as it created them (schema version 1).
+FIRST_RELEASE_SCHEMA = [
+    "CREATE TABLE imagegen_schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)",
+    "CREATE TABLE imagegen_keys (token VARCHAR(64) PRIMARY KEY, key_name VARCHAR(16) NOT NULL, "
+    "key_alias VARCHAR(255) UNIQUE, models JSON NOT NULL, max_budget FLOAT, budget_duration VARCHAR(16), "
+    "budget_reset_at TIMESTAMP, spend FLOAT NOT NULL, rpm_limit INTEGER, expires TIMESTAMP, "
+    "key_metadata JSON NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)",
+    "CREATE TABLE imagegen_spend_logs (id {row_id} PRIMARY KEY, request_id VARCHAR(64) NOT NULL, "
+    "start_time TIMESTAMP NOT NULL, token VARCHAR(64), model_group VARCHAR(255) NOT NULL, deployment VARCHAR(255), "
+    "provider VARCHAR(64), images INTEGER NOT NULL, size VARCHAR(32), quality VARCHAR(32), cost FLOAT, "
+    "latency_ms FLOAT NOT NULL, status INTEGER NOT NULL, prompt TEXT)",
+    "INSERT INTO imagegen_schema_version VALUES (1, '2026-01-01 00:00:00')",
+    "INSERT INTO imagegen_keys VALUES ('" + hash_key("sk-from-the-first-release") + "', 'sk-...ease', NULL, "
+    "'[\"dall-e-3\"]', 1.0, NULL, NULL, 0.25, NULL, NULL, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+]
+
+
+async def test_a_first_release_database_is_upgraded_at_start_and_its_keys_keep_working(database_url: str) -> None:
+    store = KeyStore(database_url)
+    async with store.engine.begin() as connection:
+        for statement in FIRST_RELEASE_SCHEMA:
+            row_id = "BIGSERIAL" if store.dialect == "postgresql" else "INTEGER"
+            await connection.exec_driver_sql(statement.replace("{row_id}", row_id))
+    await store.close()
+    async with running(database_url) as admin:
+        caller = await admin.caller("sk-from-the-first-release")
+        admitted = await admin.access.admit(caller, "dall-e-3", {"user": "u-1"})
+        await admin.spend("sk-from-the-first-release", 0.04)
+        await admin.access.spend_writer.flush()
+        info = (await admin.call("GET", "/key/info", params={"key": "sk-from-the-first-release"})).json()["info"]
+        logs = (await admin.call("GET", "/spend/logs")).json()
+        team = await admin.call("POST", "/team/new", json={"team_id": "t", "max_budget": 1})
+        async with admin.access.store.engine.connect() as connection:
+            versions = (await connection.execute(select(schema_version.c.version))).scalars().all()
+    assert admitted.end_user == "u-1"
+    assert (info["spend"], info["max_budget"], info["team_id"]) == (pytest.approx(0.29), 1.0, None)
+    assert [row["spend"] for row in logs] == [0.04]
+    assert team.status_code == 200
+    assert sorted(versions) == [1, SCHEMA_VERSION]
+
+
 async def test_database_from_a_newer_proxy_is_refused(sqlite_url: str) -> None:
     store = KeyStore(sqlite_url)
     await store.start()
