@@ -427,7 +427,7 @@ FIRST_RELEASE_SCHEMA = [
     "provider VARCHAR(64), images INTEGER NOT NULL, size VARCHAR(32), quality VARCHAR(32), cost FLOAT, "
     "latency_ms FLOAT NOT NULL, status INTEGER NOT NULL, prompt TEXT)",
     "INSERT INTO imagegen_schema_version VALUES (1, '2026-01-01 00:00:00')",
-    "INSERT INTO imagegen_keys VALUES ('" + hash_key("sk-from-the-first-release") + "', 'sk-...ease', NULL, "
+    "INSERT INTO imagegen_keys VALUES ('" + hash_key("sk-from-the-first-release") + "', 'sk-...ease', NULL, "  # noqa: S608
     "'[\"dall-e-3\"]', 1.0, NULL, NULL, 0.25, NULL, NULL, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
 ]
 

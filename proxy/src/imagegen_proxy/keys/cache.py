@@ -26,7 +26,6 @@ from .store import KEYS, Holders, from_json, to_json
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
 
 logger = logging.getLogger("imagegen.proxy")
 
@@ -34,6 +33,8 @@ INVALIDATION_CHANNEL = "imagegen:keys:invalidate"  # for keys; teams' and end us
 _SHARED_TTL_SECONDS = 60
 _VERSION_TTL_SECONDS = 3600  # far longer than any lookup takes, so a version never vanishes under one
 _NOT_FOUND = b"-"
+_RESUBSCRIBE_SECONDS = 0.5
+_MAX_RESUBSCRIBE_SECONDS = 10.0
 
 # KEYS: the shared entry, the key's version. ARGV: the entry, the version read before the database
 # ("" for none), its TTL. Writes the entry only if no invalidation happened since that version was read.
@@ -72,15 +73,14 @@ class KeyCache:
         self._channel = f"imagegen:{self._kind}s:invalidate"
         self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._last_known: OrderedDict[str, Any] = OrderedDict()
+        self._unannounced: set[str] = set()  # changed while Redis was unreachable
         self._loads: dict[str, _Load] = {}  # only keys being looked up now, so it stays small
         self._listener: asyncio.Task[None] | None = None
         self._set_if_version_unchanged = redis.register_script(_SET_IF_VERSION_UNCHANGED) if redis is not None else None
 
     async def start(self) -> None:
         if self._redis is not None:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(self._channel)
-            self._listener = asyncio.create_task(self._listen(pubsub), name="imagegen-key-invalidation")
+            self._listener = asyncio.create_task(self._listen(), name=f"imagegen-{self._kind}-invalidation")
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -88,19 +88,34 @@ class KeyCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
 
-    async def _listen(self, pubsub: PubSub) -> None:
-        try:
-            async for message in pubsub.listen():
-                data = message.get("data")
-                if isinstance(data, bytes):
-                    self.drop_local(data.decode())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # entries still expire after `ttl`, so this only slows invalidation
-            logger.warning("key invalidation channel lost (%s); key changes now spread within %ss", exc, self.ttl)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+    async def _listen(self) -> None:
+        """Drop what other replicas announce changed; while Redis is away, retry (entries still expire after `ttl`)."""
+        assert self._redis is not None
+        pause = _RESUBSCRIBE_SECONDS
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self._entries.clear()  # changes announced while unsubscribed were missed
+                for token in list(self._unannounced):  # and changes made here were not announced
+                    await self.invalidate(token)
+                pause = _RESUBSCRIBE_SECONDS
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if isinstance(data, bytes):
+                        self.drop_local(data.decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "%s invalidation channel lost (%s); changes spread within %ss until Redis answers again",
+                    self._kind, type(exc).__name__, self.ttl,
+                )  # fmt: skip
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _MAX_RESUBSCRIBE_SECONDS)
 
     async def lookup(self, token: str, load: Callable[[str], Awaitable[Any]]) -> Any:
         """The record `token`, from this process, else Redis, else `load` (the database)."""
@@ -127,15 +142,20 @@ class KeyCache:
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(self._shared_key(token))
         pipe.get(self._version_key(token))
-        shared, version = await pipe.execute()
+        try:
+            shared, version = await pipe.execute()
+        except Exception as exc:  # Redis is away: the database alone, as without Redis
+            logger.warning("%s cache in Redis unreachable (%s); read from the database", self._kind, type(exc).__name__)
+            return await load(token)
         if shared is not None:
             return None if shared == _NOT_FOUND else from_json(self._holders.record, shared)
         record = await load(token)
         value = to_json(record) if record is not None else _NOT_FOUND
-        await self._set_if_version_unchanged(
-            keys=[self._shared_key(token), self._version_key(token)],
-            args=[value, version if version is not None else b"", _SHARED_TTL_SECONDS],
-        )
+        with contextlib.suppress(Exception):  # not shared this time; the next lookup tries again
+            await self._set_if_version_unchanged(
+                keys=[self._shared_key(token), self._version_key(token)],
+                args=[value, version if version is not None else b"", _SHARED_TTL_SECONDS],
+            )
         return record
 
     def _remember(self, token: str, record: Any) -> None:
@@ -169,7 +189,15 @@ class KeyCache:
             pipe.expire(self._version_key(token), _VERSION_TTL_SECONDS)
             pipe.delete(self._shared_key(token))
             pipe.publish(self._channel, token)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+                self._unannounced.discard(token)
+            except Exception as exc:  # announced once Redis answers again (see _listen)
+                self._unannounced.add(token)
+                logger.warning(
+                    "could not announce a changed %s through Redis (%s): announced when Redis answers again",
+                    self._kind, type(exc).__name__,
+                )  # fmt: skip
 
     def _shared_key(self, token: str) -> str:
         return f"imagegen:{self._kind}:{token}"

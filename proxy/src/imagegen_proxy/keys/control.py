@@ -348,8 +348,8 @@ class KeyAccess:
         and allowed; raise the refusal's error when it does not fit."""
         ledger: Ledger = self.ledger
         try:
-            refused = await ledger.reserve(reservation, holds, amount)
             await self._resync()
+            refused = await ledger.reserve(reservation, holds, amount)
         except Exception as exc:
             self._fall_back("budgets and max_parallel_requests", exc)
             self._unsynced.update(hold.subject for hold in holds)
@@ -395,12 +395,17 @@ class KeyAccess:
             self._unsynced.update(hold.subject for hold in holds)
 
     async def _resync(self) -> None:
-        """Redis answers again: drop the shared spend it missed, so that it is re-read from the database."""
-        if self._unsynced and isinstance(self.ledger, RedisLedger):
-            subjects, self._unsynced = self._unsynced, set()
-            for subject in subjects:
-                await self.ledger.forget(subject)
-            logger.warning("Redis answers again: the shared spend of %d subject(s) is re-read", len(subjects))
+        """Redis answers again: the shared spend of the subjects it missed charges of is read from the database
+        (which has every charge once this replica's spend rows are written)."""
+        if not self._unsynced or not isinstance(self.ledger, RedisLedger):
+            return
+        await self.spend_writer.flush()
+        for subject in list(self._unsynced):
+            kind, _, identifier = subject.partition(":")
+            record = await self.store.find(SUBJECT_HOLDERS[kind], identifier)
+            await self.ledger.reseed(subject, record.spend if record is not None else 0.0)
+            self._unsynced.discard(subject)
+        logger.warning("Redis answers again: the shared spend of the subjects it missed was read from the database")
 
     async def _on_shared(self, subject: str, change: Callable[[Ledger], Awaitable[None]]) -> None:
         """Change a subject's shared spend; while Redis is unreachable, note it for when it answers again."""

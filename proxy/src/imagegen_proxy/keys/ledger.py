@@ -341,6 +341,10 @@ class RedisLedger:
     async def forget(self, subject: str) -> None:
         await self._redis.delete(self.spend_key(subject))
 
+    async def reseed(self, subject: str, spend: float) -> None:
+        """The subject's spend is `spend` (as the database has it), its reservations in flight unchanged."""
+        await self._redis.set(self.spend_key(subject), repr(spend), ex=SPEND_TTL_SECONDS)
+
     async def add_spend(self, subject: str, amount: float) -> None:
         """Spend charged with no reservation (a subject without limits), so that limits set later see it."""
         pipe = self._redis.pipeline(transaction=False)
