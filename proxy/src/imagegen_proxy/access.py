@@ -53,6 +53,15 @@ class AllowedModels(Collection[str]):
     __hash__ = None  # type: ignore[assignment]
 
 
+ALL_MODELS = "all-proxy-models"  # LiteLLM's name for "every model group" in a key's `models`
+
+
+def allowed_models(*lists: Collection[str]) -> AllowedModels | None:
+    """What a key (and its team) may use; None: every model group (an empty list, `*` or `all-proxy-models`)."""
+    bounding = [names for names in lists if names and ALL_MODELS not in names and "*" not in names]
+    return AllowedModels(*bounding) if bounding else None
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is calling. `admit` returns it with what the request was admitted with (`admission`)."""

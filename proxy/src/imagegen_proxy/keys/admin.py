@@ -22,11 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from ..access import AllowedModels, presented_key
+from ..access import ALL_MODELS, AllowedModels, presented_key
 from ..errors import ProxyError
 from ..openapi import ApiRoute, Operation, parse_body, parse_query
 from . import api_models as m
-from .control import ALL_MODELS
 from .durations import parse_duration
 from .store import END_USERS, KEYS, TEAMS, EndUserRecord, Holders, KeyRecord, TeamRecord
 from .tokens import hash_key, key_name, new_key, token_of

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..access import MASTER, AllowedModels, Caller, RequestRecord
+from ..access import MASTER, Caller, RequestRecord, allowed_models
 from ..errors import ProxyError
 from ..metrics import ProxyMetrics
 from ..relay import worst_case_cost
@@ -53,7 +53,6 @@ logger = logging.getLogger("imagegen.proxy")
 
 DEFAULT_DATABASE_FILE = "imagegen.db"
 KEY_CACHE_TTL_SECONDS = 3.0
-ALL_MODELS = "all-proxy-models"  # LiteLLM's name for "every model group" in a key's `models`
 _ENV_PREFIX = "os.environ/"
 T = TypeVar("T")
 Budgeted = KeyRecord | TeamRecord | EndUserRecord
@@ -71,12 +70,6 @@ def database_url_for(config: ProxyConfig) -> str:
         return from_env
     folder = config.path.parent if config.path is not None else Path.cwd()
     return f"sqlite:///{(folder / DEFAULT_DATABASE_FILE).resolve()}"
-
-
-def allowed_models(*lists: list[str]) -> AllowedModels | None:
-    """What a key (and its team) may use; None: every model group (no list is a restriction)."""
-    bounding = [names for names in lists if names and ALL_MODELS not in names and "*" not in names]
-    return AllowedModels(*bounding) if bounding else None
 
 
 @dataclass(frozen=True)
