@@ -7,6 +7,7 @@ model group before every generation, and hands it a `RequestRecord` after every 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from collections.abc import Collection, Iterator, Mapping
@@ -58,8 +59,13 @@ ALL_MODELS = "all-proxy-models"  # LiteLLM's name for "every model group" in a k
 
 def allowed_models(*lists: Collection[str]) -> AllowedModels | None:
     """What a key (and its team) may use; None: every model group (an empty list, `*` or `all-proxy-models`)."""
-    bounding = [names for names in lists if names and ALL_MODELS not in names and "*" not in names]
-    return AllowedModels(*bounding) if bounding else None
+    bounding = tuple(tuple(names) for names in lists if names and ALL_MODELS not in names and "*" not in names)
+    return _allowed(bounding) if bounding else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed(lists: tuple[tuple[str, ...], ...]) -> AllowedModels:
+    return AllowedModels(*lists)  # built once per list: compiling its patterns costs ~60 µs
 
 
 @dataclass(frozen=True)

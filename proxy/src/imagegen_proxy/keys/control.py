@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -53,6 +54,7 @@ logger = logging.getLogger("imagegen.proxy")
 
 DEFAULT_DATABASE_FILE = "imagegen.db"
 KEY_CACHE_TTL_SECONDS = 3.0
+_MAX_REMEMBERED_PRICES = 4096
 _ENV_PREFIX = "os.environ/"
 T = TypeVar("T")
 Budgeted = KeyRecord | TeamRecord | EndUserRecord
@@ -118,6 +120,7 @@ class KeyAccess:
         self.spend_writer = SpendWriter(self.store, self._spend_flushed, write_rows=config.spend_logs)
         self._background: set[asyncio.Task[None]] = set()
         self._groups = config.groups()
+        self._worst_cases: dict[tuple[str, str], float] = {}
 
     # --- AccessControl ------------------------------------------------------------------------------
 
@@ -226,7 +229,7 @@ class KeyAccess:
         charges = tuple((_subject(record), record.budget_reset_at) for record in subjects)
         admission = Admission(charges)
         if holds:
-            amount = worst_case_cost(self._serving(group), params) or 0.0
+            amount = self._worst_case_cost(group, params)
             reservation = os.urandom(16).hex()
             ledger = await self._reserve(reservation, holds, amount)
             admission = Admission(charges, tuple(holds), reservation, ledger)
@@ -236,13 +239,14 @@ class KeyAccess:
         now = datetime.now(UTC)
         caller = record.caller
         admission = caller.admission if isinstance(caller.admission, Admission) else Admission(())
-        # Once its period ended, the subject's next request starts a new one: this cost no longer counts there.
-        charges = [(subject, period) for subject, period in admission.charges if not period_over(period, now)]
+        charges = admission.charges
         reservation = admission.reservation
         if reservation is not None and admission.ledger is not None:
             self._in_background(self._settle(admission, record.cost or 0.0))
         elif record.cost and self._redis is not None:
-            self._in_background(self._charge_shared(charges, record.cost))
+            # Once its period ended, the subject's next request starts a new one: this cost no longer counts there.
+            current = [(subject, period) for subject, period in charges if not period_over(period, now)]
+            self._in_background(self._charge_shared(current, record.cost))
         row = {
             "request_id": os.urandom(16).hex(),  # as unique as a uuid4, without building one (~4 µs)
             "start_time": now - timedelta(milliseconds=record.latency_ms),
@@ -416,6 +420,20 @@ class KeyAccess:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _worst_case_cost(self, group: str, params: Mapping[str, Any]) -> float:
+        """What a request may cost at most (see `relay.worst_case_cost`), remembered per group and parameters: it
+        prepares a call for each deployment (~0.3 ms)."""
+        try:
+            asked = json.dumps({k: v for k, v in params.items() if k != "user"}, sort_keys=True)
+        except (TypeError, ValueError):
+            return worst_case_cost(self._serving(group), params) or 0.0
+        cost = self._worst_cases.get((group, asked))
+        if cost is None:
+            cost = self._worst_cases[group, asked] = worst_case_cost(self._serving(group), params) or 0.0
+            if len(self._worst_cases) > _MAX_REMEMBERED_PRICES:
+                self._worst_cases.pop(next(iter(self._worst_cases)))
+        return cost
 
     def _serving(self, group: str) -> list[Deployment]:
         """The deployments a request to `group` may end at: the group's and its fallbacks'."""
