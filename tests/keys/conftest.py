@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from imagegen_proxy.config import ProxyConfig, parse_config
+from tests.proxy.conftest import ProxyLauncher
 
 MASTER_KEY = "sk-master-keys-test-0123456789"
 POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB = "127.0.0.1", 5432, "test"
@@ -80,6 +81,14 @@ def postgres_url() -> Iterator[str]:
 def redis_url() -> str:
     require_service("Redis", 6379)
     return REDIS_URL
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[ProxyLauncher]:
+    """Starts real proxy processes (`imagegen serve`), stopped after the test."""
+    launcher = ProxyLauncher(tmp_path)
+    yield launcher
+    launcher.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,9 @@ import pytest
 
 from imagegen.testing import FakeResponse
 from tests.fakes.openai_fake import FakeOpenAI
-from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, GatedOpenAI, ProxyLauncher, RunningProxy, openai_deployment
+from tests.proxy.conftest import UPSTREAM_KEY, GatedOpenAI, ProxyLauncher, RunningProxy
+
+from .test_proxy_keys import config
 
 UPSTREAM_SECONDS = 1.0
 
@@ -33,24 +34,9 @@ class SlowOpenAI(FakeOpenAI):
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[ProxyLauncher]:
-    launcher = ProxyLauncher(tmp_path)
-    yield launcher
-    launcher.close()
-
-
-@pytest.fixture
 def slow_upstream() -> Iterator[SlowOpenAI]:
     with SlowOpenAI(api_keys=(UPSTREAM_KEY,)) as fake:
         yield fake
-
-
-def config(upstream: FakeOpenAI, **general: Any) -> dict[str, Any]:
-    return {
-        "model_list": [openai_deployment("dall-e-3", upstream), openai_deployment("gpt-image-1", upstream)],
-        "router_settings": {"num_retries": 0},
-        "general_settings": {"master_key": MASTER_KEY, **general},
-    }
 
 
 def admin(proxy: RunningProxy, path: str, **body: Any) -> dict[str, Any]:

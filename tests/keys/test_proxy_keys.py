@@ -19,13 +19,6 @@ from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, ProxyLauncher, Runnin
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[ProxyLauncher]:
-    launcher = ProxyLauncher(tmp_path)
-    yield launcher
-    launcher.close()
-
-
-@pytest.fixture
 def upstream() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(api_keys=(UPSTREAM_KEY,)) as fake:
         yield fake

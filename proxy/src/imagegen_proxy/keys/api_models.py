@@ -106,24 +106,29 @@ class DeleteKeys(Strict):
     ]
 
 
-class KeyInfo(BaseModel):
-    """A key as stored (never the key itself: its SHA-256 `token` and `key_name`, `sk-...` and its last 4)."""
+class HolderInfo(BaseModel):
+    """What a key, a team and an end user show alike: limits, budget, spend of the current period."""
 
-    token: str
-    key_name: str
-    models: list[str]
-    key_alias: str | None
     max_budget: float | None
     budget_duration: str | None
     budget_reset_at: datetime | None
     spend: float
     rpm_limit: int | None
     max_parallel_requests: int | None = None
-    team_id: str | None = None
-    expires: datetime | None
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+class KeyInfo(HolderInfo):
+    """A key as stored (never the key itself: its SHA-256 `token` and `key_name`, `sk-...` and its last 4)."""
+
+    token: str
+    key_name: str
+    models: list[str]
+    key_alias: str | None
+    team_id: str | None = None
+    expires: datetime | None
 
 
 class GeneratedKey(KeyInfo):
@@ -244,21 +249,12 @@ class MemberAdd(Strict):
     member: Annotated[Member | list[Member], Expect('a {"user_id", "role"} object or a list of them')]
 
 
-class TeamInfo(BaseModel):
+class TeamInfo(HolderInfo):
     team_id: str
     team_alias: str | None
     models: list[str]
-    max_budget: float | None
-    budget_duration: str | None
-    budget_reset_at: datetime | None
-    spend: float
-    rpm_limit: int | None
-    max_parallel_requests: int | None
     members_with_roles: list[dict[str, Any]]
-    metadata: dict[str, Any]
     blocked: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 class TeamInfoAnswer(BaseModel):
@@ -301,19 +297,10 @@ class DeleteCustomers(Strict):
     user_ids: Annotated[list[Identifier], Field(min_length=1), Expect("a non-empty list of end user ids")]
 
 
-class CustomerInfo(BaseModel):
+class CustomerInfo(HolderInfo):
     user_id: str
     alias: str | None
-    max_budget: float | None
-    budget_duration: str | None
-    budget_reset_at: datetime | None
-    spend: float
-    rpm_limit: int | None
-    max_parallel_requests: int | None
-    metadata: dict[str, Any]
     blocked: bool
-    created_at: datetime
-    updated_at: datetime
 
 
 class CustomerList(RootModel[list[CustomerInfo]]):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -87,23 +88,31 @@ keys = Table(
     Column("team_id", String(255), nullable=True, index=True),
 )
 
+
+def _budget_columns() -> list[Column[Any]]:
+    """What a team and an end user both have: limits and spend (as a key has), `blocked`, and when they changed."""
+    return [
+        Column("max_budget", Float, nullable=True),
+        Column("budget_duration", String(16), nullable=True),
+        Column("budget_reset_at", UTCDateTime, nullable=True),
+        Column("spend", Float, nullable=False, default=0.0),
+        Column("rpm_limit", Integer, nullable=True),
+        Column("max_parallel_requests", Integer, nullable=True),
+        Column("blocked", Boolean, nullable=False, default=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+    ]
+
+
 teams = Table(
     "imagegen_teams",
     metadata,
     Column("team_id", String(255), primary_key=True),
     Column("team_alias", String(255), nullable=True),
     Column("models", JSON, nullable=False),
-    Column("max_budget", Float, nullable=True),
-    Column("budget_duration", String(16), nullable=True),
-    Column("budget_reset_at", UTCDateTime, nullable=True),
-    Column("spend", Float, nullable=False, default=0.0),
-    Column("rpm_limit", Integer, nullable=True),
-    Column("max_parallel_requests", Integer, nullable=True),
     Column("members_with_roles", JSON, nullable=False),
     Column("team_metadata", JSON, nullable=False),
-    Column("blocked", Boolean, nullable=False, default=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
+    *_budget_columns(),
 )
 
 end_users = Table(  # LiteLLM's "customers": who a request's `user` field names
@@ -111,16 +120,8 @@ end_users = Table(  # LiteLLM's "customers": who a request's `user` field names
     metadata,
     Column("user_id", String(255), primary_key=True),
     Column("alias", String(255), nullable=True),
-    Column("max_budget", Float, nullable=True),
-    Column("budget_duration", String(16), nullable=True),
-    Column("budget_reset_at", UTCDateTime, nullable=True),
-    Column("spend", Float, nullable=False, default=0.0),
-    Column("rpm_limit", Integer, nullable=True),
-    Column("max_parallel_requests", Integer, nullable=True),
     Column("end_user_metadata", JSON, nullable=False),
-    Column("blocked", Boolean, nullable=False, default=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
+    *_budget_columns(),
 )
 
 reservations = Table(  # a request's worst-case price and its place, held against a budget until it is priced

@@ -19,83 +19,60 @@ from .schema import end_users, keys, migrate, reservations, spend_logs, teams
 T = TypeVar("T")
 
 
-@dataclass
-class KeyRecord:
+@dataclass(kw_only=True)
+class BudgetHolder:
+    """What keys, teams and end users share: limits, a budget and the spend of its current period."""
+
+    models: list[str] = field(default_factory=list)
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    budget_reset_at: datetime | None = None
+    spend: float = 0.0
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def info(self) -> dict[str, Any]:
+        """As the admin API shows it (LiteLLM's field names)."""
+        return asdict(self)
+
+
+@dataclass(kw_only=True)
+class KeyRecord(BudgetHolder):
     """One virtual key as stored: its hash (`token`), limits, budget and spend so far."""
 
     token: str
     key_name: str
-    models: list[str] = field(default_factory=list)
     key_alias: str | None = None
-    max_budget: float | None = None
-    budget_duration: str | None = None
-    budget_reset_at: datetime | None = None
-    spend: float = 0.0
-    rpm_limit: int | None = None
     expires: datetime | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    max_parallel_requests: int | None = None
     team_id: str | None = None
-
-    def info(self) -> dict[str, Any]:
-        """The key as the admin API shows it (LiteLLM's field names)."""
-        return asdict(self)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> KeyRecord:
-        values = {f.name: row[f.name] for f in fields(cls) if f.name != "metadata"}
-        return cls(**values, metadata=row["key_metadata"] or {})
-
-    def row(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["key_metadata"] = values.pop("metadata")
-        return values
+        record: KeyRecord = KEYS.load(row)
+        return record
 
 
-@dataclass
-class TeamRecord:
+@dataclass(kw_only=True)
+class TeamRecord(BudgetHolder):
     """A team: limits that bound each of its keys as well as their own, and the spend of all of them."""
 
     team_id: str
     team_alias: str | None = None
-    models: list[str] = field(default_factory=list)
-    max_budget: float | None = None
-    budget_duration: str | None = None
-    budget_reset_at: datetime | None = None
-    spend: float = 0.0
-    rpm_limit: int | None = None
-    max_parallel_requests: int | None = None
     members_with_roles: list[dict[str, Any]] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
     blocked: bool = False
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def info(self) -> dict[str, Any]:
-        return asdict(self)
 
 
-@dataclass
-class EndUserRecord:
-    """An end user (LiteLLM's customer): whom a request's `user` field names, with their own limits."""
+@dataclass(kw_only=True)
+class EndUserRecord(BudgetHolder):
+    """An end user (LiteLLM's customer): whom a request's `user` field names, with their own limits. (`models`
+    is unused: LiteLLM's customers have none.)"""
 
     user_id: str
     alias: str | None = None
-    max_budget: float | None = None
-    budget_duration: str | None = None
-    budget_reset_at: datetime | None = None
-    spend: float = 0.0
-    rpm_limit: int | None = None
-    max_parallel_requests: int | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
     blocked: bool = False
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def info(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -108,11 +85,13 @@ class Holders:
     record: type[Any]
 
     def load(self, row: Mapping[Any, Any]) -> Any:
-        values = {f.name: row[f.name] for f in fields(self.record) if f.name != "metadata"}
+        values = {f.name: row[f.name] for f in fields(self.record) if f.name in row and f.name != "metadata"}
         return self.record(**values, metadata=row[self.metadata_column] or {})
 
     def columns(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {(self.metadata_column if k == "metadata" else k): v for k, v in values.items()}
+        """`values` as this table's columns (`metadata` under its own name; fields it has no column for left out)."""
+        renamed = {(self.metadata_column if k == "metadata" else k): v for k, v in values.items()}
+        return {name: value for name, value in renamed.items() if name in self.table.c}
 
 
 KEYS = Holders(keys, "token", "key_metadata", KeyRecord)
