@@ -116,7 +116,9 @@ class Ledger(Protocol):
     async def set_spend(self, subject: str, amount: float) -> None:
         """A new budget period: the subject's spend is now `amount`, and requests in flight no longer count in it."""
 
-    async def forget(self, subject: str) -> None: ...
+    async def forget(self, subject: str) -> None:
+        """The subject changed or was deleted: drop what this ledger caches of its spend (reservations in flight
+        still count, and expire)."""
 
 
 # -- in the database -------------------------------------------------------------------------------
@@ -176,8 +178,7 @@ class DatabaseLedger:
         pass  # the database's spend and reservations are the truth (`KeyStore.reset_budget`)
 
     async def forget(self, subject: str) -> None:
-        async with self._store.engine.begin() as connection:
-            await connection.execute(delete(reservations).where(reservations.c.subject == subject))
+        pass  # nothing cached: the database's spend and reservations are the truth
 
 
 # -- in this process -------------------------------------------------------------------------------
@@ -201,8 +202,8 @@ class MemoryLedger:
 
     async def reserve(self, reservation: str, holds: Sequence[Hold], amount: float) -> Refusal | None:
         now = time.monotonic()
-        for name in [name for name, held in self._held.items() if held.cost is None and held.expires <= now]:
-            del self._held[name]
+        for name in [name for name, held in self._held.items() if held.expires <= now]:
+            del self._held[name]  # a lost answer, or a cost whose spend row was never written
         for hold in holds:
             mine = [held for held in self._held.values() if hold.subject in held.subjects]
             reserved = sum(held.amount if held.cost is None else held.cost for held in mine)
@@ -228,7 +229,7 @@ class MemoryLedger:
             held.subjects = tuple(s for s in held.subjects if s != subject)
 
     async def forget(self, subject: str) -> None:
-        await self.set_spend(subject, 0.0)
+        pass  # the last known spend comes with the next record read
 
 
 # -- in Redis --------------------------------------------------------------------------------------
