@@ -154,8 +154,8 @@ async def _existing(access: KeyAccess, holders: Holders, identifier: str, param:
 async def _changed(access: KeyAccess, holders: Holders, identifier: str, values: Mapping[str, Any]) -> Any:
     """Store the changed fields of a key, team or end user, and make every replica see them at once."""
     record = await access.store.change(holders, identifier, values) if values else None
-    if values and record is None:
-        raise ProxyError(404, f"no such {holders.table.name.removeprefix('imagegen_')}: {identifier!r}")
+    if values and record is None:  # deleted meanwhile
+        raise ProxyError(404, "it was deleted meanwhile", code="not_found")
     await access.forget_subject(holders, identifier)
     return record
 
@@ -187,7 +187,9 @@ def _key_info(record: KeyRecord) -> m.KeyInfo:
 
 
 async def _key(access: KeyAccess, key: str) -> KeyRecord:
-    record: KeyRecord = await _existing(access, KEYS, token_of(key), "key", "key")
+    record: KeyRecord | None = await access.store.get(token_of(key))
+    if record is None:  # the key is not repeated: it may be a secret
+        raise ProxyError(404, "no such key", code="key_not_found", param="key")
     return record
 
 
