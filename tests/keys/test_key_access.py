@@ -402,6 +402,16 @@ async def test_key_list_pages_through_key_hashes(database_url: str) -> None:
     assert {entry["token"] for entry in full["keys"]} == {hash_key(k) for k in keys}
 
 
+async def test_a_user_field_no_end_user_could_have_is_no_end_users_and_never_reaches_the_database(
+    database_url: str,
+) -> None:
+    async with running(database_url) as admin:
+        caller = await admin.caller(await admin.generate())
+        for user in ("a\x00b", "\ud800", "u" * 256, ""):
+            admitted = await admin.access.admit(caller, "dall-e-3", {"user": user})
+            assert admitted.end_user is None
+
+
 # --- the database ----------------------------------------------------------------------------------------
 
 

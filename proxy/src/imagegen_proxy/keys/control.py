@@ -55,6 +55,7 @@ logger = logging.getLogger("imagegen.proxy")
 DEFAULT_DATABASE_FILE = "imagegen.db"
 KEY_CACHE_TTL_SECONDS = 3.0
 _MAX_REMEMBERED_PRICES = 4096
+_MAX_ID_CHARS = 255
 _ENV_PREFIX = "os.environ/"
 T = TypeVar("T")
 Budgeted = KeyRecord | TeamRecord | EndUserRecord
@@ -191,7 +192,7 @@ class KeyAccess:
     async def admit(self, caller: Caller, model_group: str, params: Mapping[str, Any] | None = None) -> Caller:
         params = params or {}
         user = params.get("user")
-        end_user = user if isinstance(user, str) and user else None
+        end_user = user if isinstance(user, str) and _storable_id(user) else None
         if caller.is_admin or caller.key_hash is None:
             return await self._admit_subjects(caller, model_group, params, [], end_user)
         key = await self._lookup(self.cache, caller.key_hash, self.store.get, "key")
@@ -469,6 +470,15 @@ class KeyAccess:
         if fresh is None:
             raise ProxyError(401, "invalid API key", code="invalid_api_key")
         return fresh  # type: ignore[no-any-return]
+
+
+def _storable_id(text: str) -> bool:
+    """Whether `text` can be an end user's id (what `/customer/new` takes); any other `user` is no end user's."""
+    return (
+        0 < len(text) <= _MAX_ID_CHARS
+        and "\x00" not in text
+        and text.encode("utf-8", "surrogatepass") == (text.encode("utf-8", "replace"))
+    )
 
 
 def _subject(record: Budgeted) -> str:
