@@ -7,6 +7,7 @@ content type and body are the ones the document gives for that route.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from imagegen_proxy.app import create_app
 from imagegen_proxy.config import parse_config
 from imagegen_proxy.openapi import ApiRoute
 from tests.fakes.openai_fake import FakeOpenAI
+from tests.keys.conftest import POSTGRES_PORT, REDIS_URL, postgres_sql, require_service
 
 from .conftest import MASTER_KEY, UPSTREAM_KEY, ProxyLauncher, RunningProxy, openai_deployment
 
-EXAMPLES_PER_ROUTE = 25
+EXAMPLES_PER_ROUTE = 20
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,27 @@ def test_public_openapi_serves_the_document_to_anyone(upstream: FakeOpenAI, tmp_
         launcher.close()
 
 
-def test_every_answer_matches_the_document_and_none_is_a_server_error(proxy: RunningProxy) -> None:
+@pytest.fixture(scope="module")
+def postgres_and_redis_proxy(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
+    """A proxy whose keys live in PostgreSQL (a schema of its own) and whose limits are in Redis."""
+    require_service("PostgreSQL", POSTGRES_PORT)
+    require_service("Redis", 6379)
+    schema = f"imagegen_openapi_{uuid.uuid4().hex[:12]}"
+    user = postgres_sql(f"CREATE SCHEMA {schema}")
+    database_url = f"postgresql://{user}@127.0.0.1:{POSTGRES_PORT}/test?schema={schema}"
+    launcher = ProxyLauncher(tmp_path_factory.mktemp("openapi-postgres"))
+    try:
+        yield launcher(proxy_config(upstream, database_url=database_url), env={"REDIS_URL": REDIS_URL})
+    finally:
+        launcher.close()
+        postgres_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.mark.parametrize("served_by", ["proxy", "postgres_and_redis_proxy"])
+def test_every_answer_matches_the_document_and_none_is_a_server_error(
+    served_by: str, request: pytest.FixtureRequest
+) -> None:
+    proxy: RunningProxy = request.getfixturevalue(served_by)
     schema = schemathesis.openapi.from_dict(document(proxy))
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     headers = {"authorization": f"Bearer {MASTER_KEY}"}

@@ -59,6 +59,10 @@ Alias = Annotated[
 Identifier = Annotated[
     str, Field(min_length=1, max_length=255), Storable, Expect("a non-empty string of at most 255 characters")
 ]
+KeyOrToken = Annotated[
+    str, Field(min_length=1, max_length=255), Storable, Expect("the key (`sk-…`) or its token (hash)")
+]
+Filter = Annotated[str | None, Field(max_length=255), Storable, Expect("at most 255 characters")]
 Duration = Annotated[str | None, _duration_of("duration")]
 BudgetDuration = Annotated[str | None, _duration_of("budget_duration")]
 
@@ -94,14 +98,15 @@ class GenerateKey(KeyFields):
 class UpdateKey(KeyFields):
     """`POST /key/update`: the key, and the fields to change (others are left alone)."""
 
-    key: Annotated[str, Field(min_length=1), Expect("the key (`sk-…`) or its token (hash)")]
+    key: KeyOrToken
     spend: Amount = None
 
 
 class DeleteKeys(Strict):
     keys: Annotated[
-        list[Annotated[str, Field(min_length=1)]],
+        list[Annotated[str, Field(min_length=1, max_length=255)]],
         Field(min_length=1),
+        Storable,
         Expect('a non-empty list of keys, e.g. {"keys": ["sk-…"]}'),
     ]
 
@@ -140,7 +145,7 @@ class UpdatedKey(KeyInfo):
 
 
 class KeyInfoQuery(Query):
-    key: Annotated[str, Field(min_length=1), Expect("the key (`sk-…`) or its token (hash)")]
+    key: KeyOrToken
 
 
 class KeyInfoAnswer(BaseModel):
@@ -159,7 +164,7 @@ class Page(Query):
 
 class KeyListQuery(Page):
     return_full_object: Annotated[bool, Expect("true or false")] = False
-    team_id: str | None = None
+    team_id: Filter = None
 
 
 class KeyList(BaseModel):
@@ -173,9 +178,9 @@ class KeyList(BaseModel):
 
 
 class SpendLogsQuery(Query):
-    api_key: str | None = Field(None, description="Only this key's rows (the key or its token)")
-    team_id: str | None = None
-    end_user: str | None = None
+    api_key: Filter = Field(None, description="Only this key's rows (the key or its token)")
+    team_id: Filter = None
+    end_user: Filter = None
     start_date: Annotated[datetime | None, Expect("a date like 2026-01-31")] = None
     end_date: Annotated[datetime | None, Expect("a date like 2026-01-31 (included)")] = None
     limit: Annotated[int, Field(ge=1, le=10_000), Expect("an integer from 1 to 10000")] = 1000
