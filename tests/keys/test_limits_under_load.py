@@ -104,6 +104,14 @@ def test_fifty_requests_at_once_spend_exactly_a_budget_of_ten_images(
     eventually(lambda: info(proxy, "/key/info", key=key)["info"]["spend"] == pytest.approx(0.40))
 
 
+def test_two_workers_on_sqlite_spend_exactly_a_budget_of_ten_images(
+    launch: ProxyLauncher, slow_upstream: SlowOpenAI
+) -> None:
+    proxy = launch(config(slow_upstream), args=["--workers", "2"])  # reservations in the SQLite file
+    key = admin(proxy, "/key/generate", max_budget=0.40)["key"]
+    assert_exactly_ten_of_fifty(burst([proxy], key, 50), slow_upstream)
+
+
 def test_two_replicas_on_postgres_and_redis_spend_exactly_a_budget_of_ten_images(
     launch: ProxyLauncher, slow_upstream: SlowOpenAI, postgres_url: str, redis_url: str
 ) -> None:

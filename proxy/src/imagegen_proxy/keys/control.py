@@ -20,12 +20,11 @@ once Redis answers again, the spend it missed is re-read from the database.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,13 +111,18 @@ class KeyAccess:
         self._redis: Redis | None = None
         self.counters: Counters = LocalCounters()
         self._local_counters = LocalCounters()
-        self.ledger: Ledger = DatabaseLedger(self.store)
-        self._local_ledger = MemoryLedger()
+        self._local_ledger = MemoryLedger()  # this process's; what the others fall back to
+        # One process on SQLite alone holds every reservation: in memory they are exact and cost no write.
+        alone = self.store.dialect == "sqlite" and not several_workers()
+        self.ledger: Ledger = self._local_ledger if alone else DatabaseLedger(self.store)
         self._unsynced: set[str] = set()  # subjects whose spend Redis missed while unreachable
         self.cache = KeyCache(key_cache_ttl)
         self.teams = KeyCache(key_cache_ttl, holders=TEAMS)
         self.end_users = KeyCache(key_cache_ttl, holders=END_USERS)
-        self.spend_writer = SpendWriter(self.store, self._spend_flushed, write_rows=config.spend_logs)
+        self.spend_writer = SpendWriter(
+            self.store, self._spend_flushed, write_rows=config.spend_logs,
+            reservations_in_database=isinstance(self.ledger, DatabaseLedger),
+        )  # fmt: skip
         self._background: set[asyncio.Task[None]] = set()
         self._groups = config.groups()
         self._worst_cases: dict[tuple[str, str], float] = {}
@@ -138,6 +142,7 @@ class KeyAccess:
                 raise RuntimeError(f"cannot reach Redis at REDIS_URL ({type(exc).__name__}: {exc})") from None
             self.counters = RedisCounters(self._redis)
             self.ledger = RedisLedger(self._redis)
+            self.spend_writer.reservations_in_database = False
             self.cache = KeyCache(self._key_cache_ttl, self._redis)
             self.teams = KeyCache(self._key_cache_ttl, self._redis, holders=TEAMS)
             self.end_users = KeyCache(self._key_cache_ttl, self._redis, holders=END_USERS)
@@ -194,13 +199,13 @@ class KeyAccess:
         user = params.get("user")
         end_user = user if isinstance(user, str) and _storable_id(user) else None
         if caller.is_admin or caller.key_hash is None:
-            return await self._admit_subjects(caller, model_group, params, [], end_user)
+            return await self._admit_subjects(caller, model_group, params, [], end_user, caller.models, None)
         key = await self._lookup(self.cache, caller.key_hash, self.store.get, "key")
         if key is None:
             raise ProxyError(401, "invalid API key", code="invalid_api_key")
         team = await self._team(key.team_id) if key.team_id else None
-        for names, whose in ((key.models, "this key"), (team.models if team else [], "its team")):
-            allowed = allowed_models(names)
+        models = allowed_models(key.models)
+        for allowed, whose in ((models, "this key"), (allowed_models(team.models) if team else None, "its team")):
             if allowed is not None and model_group not in allowed:
                 raise ProxyError(
                     403,
@@ -208,14 +213,23 @@ class KeyAccess:
                     code="model_not_allowed",
                     param="model",
                 )
-        models = allowed_models(key.models, *([team.models] if team else []))
+        if team is not None:
+            models = allowed_models(key.models, team.models)
         subjects: list[Budgeted] = [key, *([team] if team else [])]
-        admitted = dataclasses.replace(caller, models=models, team_id=key.team_id)
-        return await self._admit_subjects(admitted, model_group, params, subjects, end_user)
+        return await self._admit_subjects(caller, model_group, params, subjects, end_user, models, key.team_id)
 
     async def _admit_subjects(
-        self, caller: Caller, group: str, params: Mapping[str, Any], subjects: list[Budgeted], end_user: str | None
+        self,
+        caller: Caller,
+        group: str,
+        params: Mapping[str, Any],
+        subjects: list[Budgeted],
+        end_user: str | None,
+        models: Collection[str] | None,
+        team_id: str | None,
     ) -> Caller:
+        """Admit the caller under its key's and team's limits (`subjects`) and its end user's; the caller as
+        admitted, with the `models` it may use."""
         if end_user is not None:
             found = await self._lookup(self.end_users, end_user, lambda u: self.store.find(END_USERS, u), "end user")
             if found is not None:
@@ -234,7 +248,7 @@ class KeyAccess:
             reservation = os.urandom(16).hex()
             ledger = await self._reserve(reservation, holds, amount)
             admission = Admission(charges, tuple(holds), reservation, ledger)
-        return dataclasses.replace(caller, end_user=end_user, admission=admission)
+        return Caller(caller.is_admin, caller.key_hash, models, caller.metadata, team_id, end_user, admission)
 
     def record(self, record: RequestRecord) -> None:
         now = datetime.now(UTC)
@@ -242,8 +256,11 @@ class KeyAccess:
         admission = caller.admission if isinstance(caller.admission, Admission) else Admission(())
         charges = admission.charges
         reservation = admission.reservation
-        if reservation is not None and admission.ledger is not None:
+        if isinstance(admission.ledger, MemoryLedger):
+            admission.ledger.settle_here(reservation, record.cost or 0.0)
+        elif isinstance(admission.ledger, RedisLedger):
             self._in_background(self._settle(admission, record.cost or 0.0))
+            reservation = None  # settled there: nothing for the spend writer to let go
         elif record.cost and self._redis is not None:
             # Once its period ended, the subject's next request starts a new one: this cost no longer counts there.
             current = [(subject, period) for subject, period in charges if not period_over(period, now)]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -186,50 +186,76 @@ class DatabaseLedger:
 
 @dataclass
 class _Held:
-    amount: float
+    amount: float  # what it counts for: its worst-case price, then (once settled) its cost
     expires: float
     subjects: tuple[str, ...]
-    cost: float | None = None  # settled: charged here until the database has it
+    settled: bool = False  # its cost counts here until the database's spend (the holds' `spend`) includes it
 
 
-@dataclass
 class MemoryLedger:
-    """This process's reservations and not yet written costs, over each subject's last known spend."""
+    """This process's reservations and not yet written costs, over each subject's last known spend; each
+    subject's totals are kept as they change, so a reservation costs the same however many are held."""
 
-    ttl: float = RESERVATION_TTL_SECONDS
     shared = False
-    _held: dict[str, _Held] = field(default_factory=dict)
+
+    def __init__(self, ttl: float = RESERVATION_TTL_SECONDS) -> None:
+        self._ttl = ttl
+        self._held: dict[str, _Held] = {}
+        self._totals: dict[str, tuple[float, int]] = {}  # subject → (amount held, requests in flight)
+        self._next_sweep = 0.0
 
     async def reserve(self, reservation: str, holds: Sequence[Hold], amount: float) -> Refusal | None:
         now = time.monotonic()
-        for name in [name for name, held in self._held.items() if held.expires <= now]:
-            del self._held[name]  # a lost answer, or a cost whose spend row was never written
+        if now >= self._next_sweep:
+            self._sweep(now)
         for hold in holds:
-            mine = [held for held in self._held.values() if hold.subject in held.subjects]
-            reserved = sum(held.amount if held.cost is None else held.cost for held in mine)
-            in_flight = sum(1 for held in mine if held.cost is None)
+            reserved, in_flight = self._totals.get(hold.subject, (0.0, 0))
             refused = refusal(hold, hold.spend, reserved, in_flight, amount)
             if refused is not None:
                 return refused
-        self._held[reservation] = _Held(amount, now + self.ttl, tuple(h.subject for h in holds))
+        held = self._held[reservation] = _Held(amount, now + self._ttl, tuple(h.subject for h in holds))
+        self._count(held, held.subjects, +1)
         return None
 
     async def settle(self, reservation: str, holds: Sequence[Hold], cost: float) -> bool:
-        held = self._held.get(reservation)
-        if held is not None:
-            held.cost = cost  # counts until the database's spend (the holds' `spend`) includes it
+        self.settle_here(reservation, cost)
         return False
+
+    def settle_here(self, reservation: str | None, cost: float) -> None:
+        """`settle`, with no I/O to wait for (on the response path)."""
+        held = self._held.get(reservation) if reservation is not None else None
+        if held is not None and not held.settled:
+            self._count(held, held.subjects, -1)
+            held.amount, held.settled = cost, True
+            self._count(held, held.subjects, +1)
 
     def release(self, reservations: Iterable[str]) -> None:
         for name in reservations:
-            self._held.pop(name, None)
+            if (held := self._held.pop(name, None)) is not None:
+                self._count(held, held.subjects, -1)
 
     async def set_spend(self, subject: str, amount: float) -> None:
         for held in self._held.values():
-            held.subjects = tuple(s for s in held.subjects if s != subject)
+            if subject in held.subjects:
+                self._count(held, (subject,), -1)
+                held.subjects = tuple(s for s in held.subjects if s != subject)
 
     async def forget(self, subject: str) -> None:
         pass  # the last known spend comes with the next record read
+
+    def _count(self, held: _Held, subjects: Iterable[str], sign: int) -> None:
+        for subject in subjects:
+            reserved, in_flight = self._totals.get(subject, (0.0, 0))
+            reserved, in_flight = reserved + sign * held.amount, in_flight + sign * (not held.settled)
+            if in_flight or abs(reserved) > _EPSILON:
+                self._totals[subject] = (reserved, in_flight)
+            else:
+                self._totals.pop(subject, None)
+
+    def _sweep(self, now: float) -> None:
+        """Let go of what expired: a lost answer, or a cost whose spend row was never written."""
+        self.release([name for name, held in self._held.items() if held.expires <= now])
+        self._next_sweep = now + 1.0
 
 
 # -- in Redis --------------------------------------------------------------------------------------

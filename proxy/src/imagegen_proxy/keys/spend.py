@@ -106,7 +106,8 @@ class SpendWriter:
 
     `on_flushed(spend, settled)` runs after spend reached the database, with the amounts added to each subject
     and the reservations settled. Without `write_rows` (`disable_spend_logs`) a queued row only carries its
-    `cost`: its spend is charged and no log row is written.
+    `cost`: its spend is charged and no log row is written. With `reservations_in_database` the settled
+    reservations are deleted in the same transaction (see `ledger.DatabaseLedger`).
     """
 
     def __init__(
@@ -118,9 +119,11 @@ class SpendWriter:
         max_pending: int = MAX_PENDING_ROWS,
         max_attempts: int = MAX_WRITE_ATTEMPTS,
         write_rows: bool = True,
+        reservations_in_database: bool = True,
     ) -> None:
         self._store = store
         self._write_rows = write_rows
+        self.reservations_in_database = reservations_in_database
         self._on_flushed = on_flushed
         self._interval = interval
         self._batch_size = batch_size
@@ -179,7 +182,7 @@ class SpendWriter:
             self._rows.clear()
             self._prompt_chars = 0
             try:
-                added = await self._store.record_spend(self._rows_of(batch), _spend_of(batch), _settled(batch))
+                added = await self._store.record_spend(self._rows_of(batch), _spend_of(batch), self._released_of(batch))
             except Exception:
                 return await self._write_one_by_one(batch)
             self._on_flushed(added, _settled(batch))
@@ -187,6 +190,9 @@ class SpendWriter:
 
     def _rows_of(self, batch: list[_Pending]) -> list[dict[str, Any]]:
         return [row.values for row in batch] if self._write_rows else []
+
+    def _released_of(self, batch: list[_Pending]) -> list[str]:
+        return _settled(batch) if self.reservations_in_database else []
 
     async def _write_one_by_one(self, batch: list[_Pending]) -> bool:
         """After a failed batch: write its rows one at a time, so that a row the database refuses costs only itself."""
@@ -197,7 +203,10 @@ class SpendWriter:
         reached = True
         for index, row in enumerate(batch):
             try:
-                _merge(added, await self._store.record_spend(self._rows_of([row]), _spend_of([row]), _settled([row])))
+                written = await self._store.record_spend(
+                    self._rows_of([row]), _spend_of([row]), self._released_of([row])
+                )
+                _merge(added, written)
                 settled += _settled([row])
                 continue
             except Exception as exc:
@@ -211,7 +220,7 @@ class SpendWriter:
                 refused.add(type(exc).__name__)
                 refused_rows += 1
                 with contextlib.suppress(Exception):  # the row is lost; its cost still counts
-                    _merge(added, await self._store.record_spend([], _spend_of([row]), _settled([row])))
+                    _merge(added, await self._store.record_spend([], _spend_of([row]), self._released_of([row])))
                     settled += _settled([row])
         if added or settled:
             self._on_flushed(added, settled)
