@@ -125,7 +125,7 @@ async def test_key_is_stored_only_as_its_hash(sqlite_url: str, tmp_path: Path) -
 
 async def test_key_lookups_are_cached_so_auth_adds_no_database_round_trip(sqlite_url: str) -> None:
     async with running(sqlite_url) as admin:
-        key = await admin.generate(models=["dall-e-3"], rpm_limit=1000)  # a budget is reserved in the database
+        key = await admin.generate(models=["dall-e-3"], rpm_limit=1000, max_budget=10)  # one process: in memory
         caller = await admin.caller(key)
         statements: list[str] = []
         event.listen(admin.access.store.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
