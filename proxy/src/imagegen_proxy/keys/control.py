@@ -215,7 +215,7 @@ class KeyAccess:
                 )
         if team is not None:
             models = allowed_models(key.models, team.models)
-        subjects: list[Budgeted] = [key, *([team] if team else [])]
+        subjects: list[Budgeted] = [key, *([team] if team else [])]  # key, team, end user: the order rows lock in
         return await self._admit_subjects(caller, model_group, params, subjects, end_user, models, key.team_id)
 
     async def _admit_subjects(

@@ -10,18 +10,19 @@ the real prices of requests already admitted. A reservation left by a crash or a
 after `RESERVATION_TTL_SECONDS`. No lock is held while a request waits on its upstream.
 
 - `DatabaseLedger`: reservations are rows of `imagegen_reservations`; reserving is one transaction that
-  locks the subjects' rows (PostgreSQL's `FOR UPDATE`, SQLite's write lock) and reads their spend and
-  unexpired reservations. Settling happens in the spend writer's transaction that adds the cost.
+  locks the subjects' rows (PostgreSQL's `FOR UPDATE`, always in the order key, team, end user; SQLite's
+  write lock) and reads their spend and unexpired reservations. Settling happens in the spend writer's
+  transaction that adds the cost.
 - `RedisLedger`: shared by replicas; one Lua script reserves for every subject or for none, another
   settles (releases and charges the shared spend counter, seeded from the database).
-- `MemoryLedger`: this process alone; what the others fall back to while Redis (or, with
-  `allow_requests_on_db_unavailable`, the database) is unreachable.
+- `MemoryLedger`: this process alone: exact for a single process on SQLite, and what the others fall
+  back to while Redis (or, with `allow_requests_on_db_unavailable`, the database) is unreachable.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -101,8 +102,6 @@ def refusal(hold: Hold, spent: float, reserved: float, in_flight: int, amount: f
 
 
 class Ledger(Protocol):
-    shared: bool  # whether other replicas see these reservations
-
     async def reserve(self, reservation: str, holds: Sequence[Hold], amount: float) -> Refusal | None:
         """Hold `amount` and one place against every hold, or nothing and say which did not fit."""
 
@@ -126,8 +125,6 @@ class Ledger(Protocol):
 
 class DatabaseLedger:
     """Reservations as rows, taken in one short transaction per request (see the module's docstring)."""
-
-    shared = True
 
     def __init__(self, store: KeyStore, ttl: float = RESERVATION_TTL_SECONDS) -> None:
         self._store = store
@@ -195,8 +192,6 @@ class _Held:
 class MemoryLedger:
     """This process's reservations and not yet written costs, over each subject's last known spend; each
     subject's totals are kept as they change, so a reservation costs the same however many are held."""
-
-    shared = False
 
     def __init__(self, ttl: float = RESERVATION_TTL_SECONDS) -> None:
         self._ttl = ttl
@@ -316,8 +311,6 @@ SPEND_TTL_SECONDS = 86400  # an idle subject's shared spend is re-read from the 
 class RedisLedger:
     """Reservations and spend shared by every replica (see the module's docstring)."""
 
-    shared = True
-
     def __init__(self, redis: Redis, ttl: float = RESERVATION_TTL_SECONDS) -> None:
         self._redis = redis
         self._ttl = ttl
@@ -382,9 +375,3 @@ class RedisLedger:
 
 def _optional(value: float | int | None) -> str:
     return "" if value is None else repr(value)
-
-
-def holds_of(subjects: Mapping[str, Hold]) -> list[Hold]:
-    """The holds that limit something, in a fixed order (key, team, end user), so that rows lock in one order."""
-    order = {"key": 0, "team": 1, "user": 2}
-    return sorted((h for h in subjects.values() if h.limited), key=lambda h: order[h.subject.partition(":")[0]])
