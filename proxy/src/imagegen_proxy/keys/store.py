@@ -143,7 +143,7 @@ SQLITE_ROWS_PER_INSERT = 100
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # WAL lets several workers read while one writes; busy_timeout waits for a lock instead of failing. In WAL,
-    # synchronous=NORMAL syncs at checkpoints rather than every commit (a reservation cost ~10 ms, now ~0.3 ms):
+    # synchronous=NORMAL syncs at checkpoints rather than every commit (a reservation took ~10 ms, then ~3 ms):
     # a power cut may lose the last commits, never the database.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
