@@ -7,10 +7,6 @@ Each PostgreSQL test gets its own schema (dropped afterwards), so reruns and par
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,68 +14,27 @@ from typing import Any
 import pytest
 
 from imagegen_proxy.config import ProxyConfig, parse_config
+from tests.proxy.conftest import ProxyLauncher
+from tests.services import (  # noqa: F401 (fixtures, and helpers the keys tests import from here)
+    POSTGRES_DB,
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    REDIS_URL,
+    postgres_sql,
+    postgres_url,
+    redis_url,
+    require_service,
+)
 
 MASTER_KEY = "sk-master-keys-test-0123456789"
-POSTGRES_HOST, POSTGRES_PORT, POSTGRES_DB = "127.0.0.1", 5432, "test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, port: int) -> None:
-    if _answers(port):
-        return
-    message = f"{name} is not running on 127.0.0.1:{port}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}, and CI=true requires it")
-    pytest.skip(f"{message} (start it to run this test; under CI=true its absence fails)")
-
-
-def postgres_sql(sql: str | None = None) -> str:
-    """Run `sql` as the first of postgres/root that may log in (trust auth); returns that user."""
-    import asyncpg
-
-    async def run() -> str:
-        for user in ("postgres", "root"):
-            try:
-                connection = await asyncpg.connect(
-                    host=POSTGRES_HOST, port=POSTGRES_PORT, user=user, database=POSTGRES_DB
-                )
-            except (asyncpg.PostgresError, OSError):
-                continue
-            try:
-                if sql:
-                    await connection.execute(sql)
-            finally:
-                await connection.close()
-            return user
-        pytest.fail(f"PostgreSQL answers on {POSTGRES_HOST}:{POSTGRES_PORT} but neither postgres nor root may log in")
-
-    return asyncio.run(run())
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose tables live in a schema of their own, dropped after the test."""
-    require_service("PostgreSQL", POSTGRES_PORT)
-    schema = f"imagegen_test_{uuid.uuid4().hex[:12]}"
-    user = postgres_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"postgresql://{user}@{POSTGRES_HOST}:{POSTGRES_PORT}/{POSTGRES_DB}?schema={schema}"
-    finally:
-        postgres_sql(f"DROP SCHEMA {schema} CASCADE")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    require_service("Redis", 6379)
-    return REDIS_URL
+def launch(tmp_path: Path) -> Iterator[ProxyLauncher]:
+    """Starts real proxy processes (`imagegen serve`), stopped after the test."""
+    launcher = ProxyLauncher(tmp_path)
+    yield launcher
+    launcher.close()
 
 
 @pytest.fixture

@@ -61,8 +61,9 @@ class Admin:
     async def caller(self, key: str) -> Caller:
         return await self.access.authenticate(key)
 
-    def spend(self, key: str, cost: float, model_group: str = "dall-e-3", prompt: str | None = None) -> None:
-        caller = Caller(is_admin=False, key_hash=hash_key(key))
+    async def spend(self, key: str, cost: float, model_group: str = "dall-e-3", prompt: str | None = None) -> None:
+        """A request of `key` admitted (its worst-case price reserved), then answered at `cost`."""
+        caller = await self.access.admit(await self.access.authenticate(key), model_group)
         self.access.record(
             RequestRecord(
                 caller, model_group, "openai/dall-e-3", "openai", 1, "1024x1024", "hd", cost, 12.5, 200, prompt
@@ -124,7 +125,7 @@ async def test_key_is_stored_only_as_its_hash(sqlite_url: str, tmp_path: Path) -
 
 async def test_key_lookups_are_cached_so_auth_adds_no_database_round_trip(sqlite_url: str) -> None:
     async with running(sqlite_url) as admin:
-        key = await admin.generate(models=["dall-e-3"], rpm_limit=1000, max_budget=10)
+        key = await admin.generate(models=["dall-e-3"], rpm_limit=1000, max_budget=10)  # one process: in memory
         caller = await admin.caller(key)
         statements: list[str] = []
         event.listen(admin.access.store.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
@@ -161,22 +162,33 @@ async def test_key_whose_spend_reaches_its_budget_is_refused(database_url: str) 
     async with running(database_url) as admin:
         key = await admin.generate(max_budget=0.1)
         caller = await admin.caller(key)
-        admin.spend(key, 0.06)
-        await asyncio.sleep(0)  # the spend is counted off the response path
-        await admin.access.admit(caller, "dall-e-3")
-        admin.spend(key, 0.06)
-        await asyncio.sleep(0)
+        await admin.spend(key, 0.06)
+        await admin.spend(key, 0.06)  # admitted: 0.04 reserved while the first was held at 0.04
+        await admin.access.spend_writer.flush()
         error = await refused(admin.access.admit(caller, "dall-e-3"))
     assert error.status == 400
     assert error.type == "budget_exceeded"
     assert "budget exceeded" in error.message
+    assert "$0.12 of its $0.1 budget" in error.message
+
+
+async def test_key_is_refused_when_its_reservations_in_flight_would_pass_its_budget(database_url: str) -> None:
+    async with running(database_url) as admin:
+        key = await admin.generate(max_budget=0.1)
+        caller = await admin.caller(key)
+        await admin.access.admit(caller, "dall-e-3")  # 0.04 held while it is in flight
+        await admin.access.admit(caller, "dall-e-3")
+        error = await refused(admin.access.admit(caller, "dall-e-3"))
+    assert error.type == "budget_exceeded"
+    assert "$0.08 is held by requests in flight" in error.message
+    assert "may cost up to $0.04" in error.message
 
 
 async def test_budget_counts_spend_written_to_the_database(database_url: str) -> None:
     async with running(database_url) as admin:
         key = await admin.generate(max_budget=0.1)
         caller = await admin.caller(key)
-        admin.spend(key, 0.12)
+        await admin.spend(key, 0.12)
         await admin.access.spend_writer.flush()
         error = await refused(admin.access.admit(caller, "dall-e-3"))
     assert error.type == "budget_exceeded"
@@ -186,7 +198,7 @@ async def test_budget_starts_again_after_its_budget_duration(database_url: str) 
     async with running(database_url) as admin:
         key = await admin.generate(max_budget=0.1, budget_duration="30d")
         caller = await admin.caller(key)
-        admin.spend(key, 0.2)
+        await admin.spend(key, 0.2)
         await admin.access.spend_writer.flush()
         assert (await refused(admin.access.admit(caller, "dall-e-3"))).type == "budget_exceeded"
         # The period ends (as if 30 days had passed).
@@ -211,8 +223,8 @@ async def test_master_key_has_no_limits(database_url: str) -> None:
 async def test_spend_is_written_on_shutdown_and_survives_a_restart(database_url: str) -> None:
     async with running(database_url) as admin:
         key = await admin.generate()
-        admin.spend(key, 0.08)
-        admin.spend(key, 0.04)
+        await admin.spend(key, 0.08)
+        await admin.spend(key, 0.04)
     async with running(database_url) as admin:
         info = (await admin.call("GET", "/key/info", params={"key": key})).json()["info"]
         logs = (await admin.call("GET", "/spend/logs", params={"api_key": key})).json()
@@ -231,8 +243,8 @@ async def test_disable_spend_logs_writes_no_rows_but_keys_still_count_spend(data
     async with running(database_url, disable_spend_logs=True) as admin:
         key = await admin.generate(max_budget=0.1)
         caller = await admin.caller(key)
-        admin.spend(key, 0.08)
-        admin.spend(key, 0.04)
+        await admin.spend(key, 0.06)
+        await admin.spend(key, 0.06)
         await admin.access.spend_writer.flush()
         error = await refused(admin.access.admit(caller, "dall-e-3"))
     async with running(database_url, disable_spend_logs=True) as admin:  # and the spend reached the database
@@ -246,16 +258,16 @@ async def test_disable_spend_logs_writes_no_rows_but_keys_still_count_spend(data
 async def test_prompts_are_not_stored_by_default(sqlite_url: str) -> None:
     async with running(sqlite_url) as admin:
         key = await admin.generate()
-        admin.spend(key, 0.04, prompt="a secret otter")
+        await admin.spend(key, 0.04, prompt="a secret otter")
         await admin.access.spend_writer.flush()
         logs = (await admin.call("GET", "/spend/logs")).json()
-    assert "prompt" not in logs[0]
+    assert logs[0]["prompt"] is None
 
 
 async def test_prompts_are_stored_with_store_prompts(sqlite_url: str) -> None:
     async with running(sqlite_url, store_prompts=True) as admin:
         key = await admin.generate()
-        admin.spend(key, 0.04, prompt="an otter")
+        await admin.spend(key, 0.04, prompt="an otter")
         await admin.access.spend_writer.flush()
         logs = (await admin.call("GET", "/spend/logs")).json()
     assert logs[0]["prompt"] == "an otter"
@@ -264,8 +276,8 @@ async def test_prompts_are_stored_with_store_prompts(sqlite_url: str) -> None:
 async def test_spend_logs_filter_by_key_and_date(sqlite_url: str) -> None:
     async with running(sqlite_url) as admin:
         first, second = await admin.generate(), await admin.generate()
-        admin.spend(first, 0.04)
-        admin.spend(second, 0.08)
+        await admin.spend(first, 0.04)
+        await admin.spend(second, 0.08)
         await admin.access.spend_writer.flush()
         today = datetime.now(UTC).date().isoformat()
         mine = (await admin.call("GET", "/spend/logs", params={"api_key": hash_key(second)})).json()
@@ -353,7 +365,7 @@ async def test_update_applies_at_once(database_url: str) -> None:
 async def test_update_can_reset_spend(database_url: str) -> None:
     async with running(database_url) as admin:
         key = await admin.generate(max_budget=0.1)
-        admin.spend(key, 0.2)
+        await admin.spend(key, 0.2)
         await admin.access.spend_writer.flush()
         await admin.call("POST", "/key/update", json={"key": key, "spend": 0})
         await admin.access.admit(await admin.caller(key), "dall-e-3")
@@ -390,6 +402,16 @@ async def test_key_list_pages_through_key_hashes(database_url: str) -> None:
     assert {entry["token"] for entry in full["keys"]} == {hash_key(k) for k in keys}
 
 
+async def test_a_user_field_no_end_user_could_have_is_no_end_users_and_never_reaches_the_database(
+    database_url: str,
+) -> None:
+    async with running(database_url) as admin:
+        caller = await admin.caller(await admin.generate())
+        for user in ("a\x00b", "\ud800", "u" * 256, ""):
+            admitted = await admin.access.admit(caller, "dall-e-3", {"user": user})
+            assert admitted.end_user is None
+
+
 # --- the database ----------------------------------------------------------------------------------------
 
 
@@ -401,6 +423,47 @@ async def test_new_database_is_created_at_the_current_schema_version(database_ur
         versions = (await connection.execute(select(schema_version.c.version))).scalars().all()
     await store.close()
     assert versions == [SCHEMA_VERSION]
+
+
+# The first release's tables, as it created them (schema version 1).
+FIRST_RELEASE_SCHEMA = [
+    "CREATE TABLE imagegen_schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)",
+    "CREATE TABLE imagegen_keys (token VARCHAR(64) PRIMARY KEY, key_name VARCHAR(16) NOT NULL, "
+    "key_alias VARCHAR(255) UNIQUE, models JSON NOT NULL, max_budget FLOAT, budget_duration VARCHAR(16), "
+    "budget_reset_at TIMESTAMP, spend FLOAT NOT NULL, rpm_limit INTEGER, expires TIMESTAMP, "
+    "key_metadata JSON NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)",
+    "CREATE TABLE imagegen_spend_logs (id {row_id} PRIMARY KEY, request_id VARCHAR(64) NOT NULL, "
+    "start_time TIMESTAMP NOT NULL, token VARCHAR(64), model_group VARCHAR(255) NOT NULL, deployment VARCHAR(255), "
+    "provider VARCHAR(64), images INTEGER NOT NULL, size VARCHAR(32), quality VARCHAR(32), cost FLOAT, "
+    "latency_ms FLOAT NOT NULL, status INTEGER NOT NULL, prompt TEXT)",
+    "INSERT INTO imagegen_schema_version VALUES (1, '2026-01-01 00:00:00')",
+    "INSERT INTO imagegen_keys VALUES ('" + hash_key("sk-from-the-first-release") + "', 'sk-...ease', NULL, "  # noqa: S608
+    "'[\"dall-e-3\"]', 1.0, NULL, NULL, 0.25, NULL, NULL, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+]
+
+
+async def test_a_first_release_database_is_upgraded_at_start_and_its_keys_keep_working(database_url: str) -> None:
+    store = KeyStore(database_url)
+    async with store.engine.begin() as connection:
+        for statement in FIRST_RELEASE_SCHEMA:
+            row_id = "BIGSERIAL" if store.dialect == "postgresql" else "INTEGER"
+            await connection.exec_driver_sql(statement.replace("{row_id}", row_id))
+    await store.close()
+    async with running(database_url) as admin:
+        caller = await admin.caller("sk-from-the-first-release")
+        admitted = await admin.access.admit(caller, "dall-e-3", {"user": "u-1"})
+        await admin.spend("sk-from-the-first-release", 0.04)
+        await admin.access.spend_writer.flush()
+        info = (await admin.call("GET", "/key/info", params={"key": "sk-from-the-first-release"})).json()["info"]
+        logs = (await admin.call("GET", "/spend/logs")).json()
+        team = await admin.call("POST", "/team/new", json={"team_id": "t", "max_budget": 1})
+        async with admin.access.store.engine.connect() as connection:
+            versions = (await connection.execute(select(schema_version.c.version))).scalars().all()
+    assert admitted.end_user == "u-1"
+    assert (info["spend"], info["max_budget"], info["team_id"]) == (pytest.approx(0.29), 1.0, None)
+    assert [row["spend"] for row in logs] == [0.04]
+    assert team.status_code == 200
+    assert sorted(versions) == [1, SCHEMA_VERSION]
 
 
 async def test_database_from_a_newer_proxy_is_refused(sqlite_url: str) -> None:

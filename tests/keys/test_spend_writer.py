@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from imagegen_proxy.access import Caller, RequestRecord
+from imagegen_proxy.access import RequestRecord
 from imagegen_proxy.keys.counters import SpendKey
 from imagegen_proxy.keys.spend import MAX_STORED_PROMPT_CHARS, SpendWriter
 from imagegen_proxy.keys.store import SQLITE_ROWS_PER_INSERT, KeyStore
@@ -31,11 +31,11 @@ REFUSE_POISON = {
 }
 
 
-def request(
+async def request(
     admin: Admin, key: str, cost: float | None, *, group: str = "dall-e-3", size: str | None = "1024x1024",
     quality: str | None = "hd", status: int = 200, prompt: str | None = None,
 ) -> None:  # fmt: skip
-    caller = Caller(is_admin=False, key_hash=hash_key(key))
+    caller = await admin.access.admit(await admin.access.authenticate(key), group)
     admin.access.record(
         RequestRecord(caller, group, "openai/dall-e-3", "openai", 1, size, quality, cost, 5.0, status, prompt)
     )
@@ -77,7 +77,7 @@ def log_row(**values: Any) -> dict[str, Any]:
 
 
 def writer(store: KeyStore, **options: Any) -> SpendWriter:
-    def flushed(_added: Mapping[SpendKey, float]) -> None:
+    def flushed(_added: Mapping[SpendKey, float], _settled: list[str]) -> None:
         pass
 
     return SpendWriter(store, flushed, interval=0.01, **options)
@@ -86,8 +86,8 @@ def writer(store: KeyStore, **options: Any) -> SpendWriter:
 async def test_client_values_too_long_for_their_columns_are_cut_or_left_out(database_url: str) -> None:
     async with running(database_url) as admin:
         key = await admin.generate()
-        request(admin, key, None, group="m" * 300, size="x" * 40, quality="q" * 1_000_000, status=400)
-        request(admin, key, 0.04)
+        await request(admin, key, None, group="m" * 300, size="x" * 40, quality="q" * 1_000_000, status=400)
+        await request(admin, key, 0.04)
         assert await admin.access.spend_writer.flush()
         rejected, normal = sorted(await spend_logs(admin), key=lambda row: row["status"], reverse=True)
         spend = await key_spend(admin, key)
@@ -101,7 +101,7 @@ async def test_client_values_too_long_for_their_columns_are_cut_or_left_out(data
 async def test_stored_prompt_is_capped_and_stripped_of_what_postgres_refuses(database_url: str) -> None:
     async with running(database_url, store_prompts=True) as admin:
         key = await admin.generate()
-        request(admin, key, 0.04, prompt="an \x00otter \ud800" + "p" * 40_000)
+        await request(admin, key, 0.04, prompt="an \x00otter \ud800" + "p" * 40_000)
         assert await admin.access.spend_writer.flush()
         (row,) = await spend_logs(admin)
     assert row["prompt"].startswith("an otter ?ppp")
@@ -114,12 +114,12 @@ async def test_a_row_the_database_refuses_is_dropped_alone_and_the_others_are_wr
     async with running(database_url, store_prompts=True) as admin:
         await execute(admin.access.store, REFUSE_POISON[admin.access.store.dialect])
         key = await admin.generate()
-        request(admin, key, 0.04)
-        request(admin, key, 0.02, group="poison", prompt="a secret otter")
-        request(admin, key, 0.08)
+        await request(admin, key, 0.04)
+        await request(admin, key, 0.02, group="poison", prompt="a secret otter")
+        await request(admin, key, 0.08)
         with caplog.at_level(logging.WARNING, logger="imagegen.proxy"):
             assert await admin.access.spend_writer.flush()
-        request(admin, key, 0.01)
+        await request(admin, key, 0.01)
         assert await admin.access.spend_writer.flush()  # and later batches go through as before
         logs = await spend_logs(admin)
         spend = await key_spend(admin, key)
@@ -135,11 +135,11 @@ async def test_spend_write_failures_log_no_sql_and_no_row_values(
     async with running(sqlite_url, store_prompts=True) as admin:
         await execute(admin.access.store, REFUSE_POISON["sqlite"])
         key = await admin.generate()
-        request(admin, key, 0.02, group="poison", prompt="a secret otter")
+        await request(admin, key, 0.02, group="poison", prompt="a secret otter")
         with caplog.at_level(logging.DEBUG, logger="imagegen.proxy"):
             assert await admin.access.spend_writer.flush()
             async with spend_table_gone(admin.access.store):
-                request(admin, key, 0.02, prompt="another secret otter")
+                await request(admin, key, 0.02, prompt="another secret otter")
                 assert not await admin.access.spend_writer.flush()
     assert "refused" in caplog.text
     assert "unreachable" in caplog.text
@@ -153,8 +153,8 @@ async def test_spend_rows_wait_while_the_database_is_unreachable_then_are_writte
     async with running(database_url) as admin:
         key = await admin.generate()
         async with spend_table_gone(admin.access.store):
-            request(admin, key, 0.04)
-            request(admin, key, 0.08)
+            await request(admin, key, 0.04)
+            await request(admin, key, 0.08)
             with caplog.at_level(logging.WARNING, logger="imagegen.proxy"):
                 assert not await admin.access.spend_writer.flush()
             assert admin.access.spend_writer.pending == 2

@@ -30,7 +30,7 @@ import yaml
 from imagegen.testing import FakeResponse
 from tests.conftest import _PROVIDER_ENV
 from tests.fakes.openai_fake import FakeOpenAI
-from tests.keys.conftest import postgres_url, redis_url  # noqa: F401 (fixtures for the replica tests)
+from tests.services import postgres_url, redis_url  # noqa: F401 (fixtures for the replica tests)
 
 MASTER_KEY = "sk-master-test-0123456789"
 UPSTREAM_KEY = "sk-upstream-test-key-1234"

@@ -7,8 +7,10 @@ model group before every generation, and hands it a `RequestRecord` after every 
 
 from __future__ import annotations
 
+import functools
 import hmac
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,18 +20,66 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.routing import BaseRoute
 
-    from .config import ProxyConfig
+
+class AllowedModels(Collection[str]):
+    """The model groups a caller may use: names and `*` wildcards (`openai/*`, `*`), from each list that bounds
+    it (its key's, its team's): a group is in it when every list has a name or a pattern matching it."""
+
+    def __init__(self, *lists: Collection[str]) -> None:
+        self._lists = [frozenset(names) for names in lists]
+        self._patterns = [
+            re.compile("(?:" + "|".join(re.escape(name).replace(r"\*", ".*") for name in names) + r")\Z")
+            for names in lists
+        ]
+
+    def __contains__(self, group: object) -> bool:
+        if not isinstance(group, str):
+            return False
+        return all(
+            group in names or pattern.match(group) for names, pattern in zip(self._lists, self._patterns, strict=True)
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        """The names and patterns of the first list (what an error message shows)."""
+        return iter(sorted(self._lists[0]) if self._lists else ())
+
+    def __len__(self) -> int:
+        return len(self._lists[0]) if self._lists else 0
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AllowedModels):
+            return self._lists == other._lists
+        return len(self._lists) == 1 and isinstance(other, Collection) and self._lists[0] == frozenset(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+ALL_MODELS = "all-proxy-models"  # LiteLLM's name for "every model group" in a key's `models`
+
+
+def allowed_models(*lists: Collection[str]) -> AllowedModels | None:
+    """What a key (and its team) may use; None: every model group (an empty list, `*` or `all-proxy-models`)."""
+    bounding = tuple(tuple(names) for names in lists if names and ALL_MODELS not in names and "*" not in names)
+    return _allowed(bounding) if bounding else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed(lists: tuple[tuple[str, ...], ...]) -> AllowedModels:
+    return AllowedModels(*lists)  # built once per list: compiling its patterns costs ~60 µs
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling."""
+    """Who is calling. `admit` returns it with what the request was admitted with (`admission`)."""
 
     is_admin: bool
     key_hash: str | None = None  # None for the master key / unauthenticated local use
-    models: frozenset[str] | None = None  # None = every model group
+    models: Collection[str] | None = None  # None = every model group; else `group in models` says
     metadata: Mapping[str, Any] = field(default_factory=dict)
     key_alias: str | None = None
+    team_id: str | None = None
+    end_user: str | None = None  # the request's `user`
+    admission: object | None = None  # the access control's own note, from `admit` to `record`
 
 
 @dataclass
@@ -59,8 +109,9 @@ class AccessControl(Protocol):
     async def authenticate(self, token: str | None) -> Caller:
         """The caller holding `token` (None: no key was sent); raise ProxyError(401) to refuse."""
 
-    async def admit(self, caller: Caller, model_group: str) -> None:
-        """Raise ProxyError (403, 429, budget exceeded) if `caller` may not use `model_group` now."""
+    async def admit(self, caller: Caller, model_group: str, params: Mapping[str, Any] | None = None) -> Caller:
+        """The caller as admitted to `model_group` with these request `params` (its `user`, `n`, `quality`…), to
+        hand back in the `RequestRecord`; raise ProxyError (403, 429, budget exceeded) if it may not now."""
 
     def record(self, record: RequestRecord) -> None:
         """Note a finished request. Must not block or await on the response path."""
@@ -106,20 +157,11 @@ class MasterKeyAccess:
             raise ProxyError(401, "invalid API key", code="invalid_api_key")
         return MASTER
 
-    async def admit(self, caller: Caller, model_group: str) -> None:
-        pass
+    async def admit(self, caller: Caller, model_group: str, params: Mapping[str, Any] | None = None) -> Caller:
+        return caller
 
     def record(self, record: RequestRecord) -> None:
         pass
 
     def routes(self) -> list[BaseRoute]:
         return []
-
-
-def build_access(config: ProxyConfig) -> AccessControl:
-    """The access control the config asks for: with a master key, it and the virtual keys it creates."""
-    if config.master_key is None:
-        return MasterKeyAccess(None)
-    from .keys import KeyAccess
-
-    return KeyAccess(config)

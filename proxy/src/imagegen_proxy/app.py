@@ -25,13 +25,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from imagegen import observe, transport
 from imagegen.plugins import registry
 from imagegen.provider import COMMON_SETTINGS
 
-from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
+from . import __version__, schemas
+from .access import AccessControl, Caller, MasterKeyAccess, RequestRecord, presented_key
 from .callbacks import load_callbacks
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
@@ -40,13 +40,13 @@ from .errors import ProxyError
 from .insights import insight_routes
 from .metrics import CONTENT_TYPE, ProxyMetrics
 from .observability import RequestContext, current_request_id
+from .openapi import ApiRoute, document
 from .relay import StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
+from .workers import CONFIG_ENV
 
 logger = logging.getLogger("imagegen.proxy")
 
-CONFIG_ENV = "IMAGEGEN_PROXY_CONFIG"
-"""The config file a worker process loads (`imagegen serve` sets it for `--workers N`)."""
 MAX_BODY_BYTES = 1 << 20
 # Clients never choose where a request goes or with which credentials (LiteLLM's CVE-2024-6587):
 # these, anything starting with the prefixes, and every installed provider's declared settings.
@@ -85,6 +85,15 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
     return None
 
 
+def build_access(config: ProxyConfig, metrics: ProxyMetrics) -> AccessControl:
+    """The access control the config asks for: with a master key, it and the virtual keys it creates."""
+    if config.master_key is None:
+        return MasterKeyAccess(None)
+    from .keys import KeyAccess  # the keys database's modules load only when keys are used
+
+    return KeyAccess(config, metrics=metrics)
+
+
 class Proxy:
     """The proxy's state and request handlers (one per worker process)."""
 
@@ -92,14 +101,15 @@ class Proxy:
         self, config: ProxyConfig, access: AccessControl | None = None, *, freeze_startup_heap: bool = False
     ) -> None:
         self.config = config
-        self.access = access or build_access(config)
-        self.freeze_startup_heap = freeze_startup_heap
         self.metrics = ProxyMetrics()
+        self.access = access or build_access(config, self.metrics)
+        self.freeze_startup_heap = freeze_startup_heap
         self.router = Router(config, self.metrics)
         self.served = self.router.names.groups
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
         self.callbacks, _ = load_callbacks(config.litellm_settings, config.path)
+        self._openapi: dict[str, Any] | None = None
 
     # -- generation ---------------------------------------------------------------------------------
 
@@ -129,7 +139,7 @@ class Proxy:
         if metadata is not None and not isinstance(metadata, dict):
             raise ProxyError(400, "`metadata` must be a JSON object", param="metadata")
         self._check_call_fields(body)
-        await self.access.admit(caller, group)
+        caller = await self.access.admit(caller, group, body)
         self._observe(caller, metadata)
         return await self._route(caller, group, prompt, body)
 
@@ -305,6 +315,19 @@ class Proxy:
             )
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    async def openapi(self, request: Request) -> Response:
+        """The OpenAPI document of every route; the master key's, unless made public."""
+        if self.config.general_settings.get("public_openapi") is not True and not await self._is_operator(request):
+            raise ProxyError(
+                403, "/openapi.json is for the master key only (or set general_settings.public_openapi)",
+                code="admin_only",
+            )  # fmt: skip
+        if self._openapi is None:
+            self._openapi = document(
+                request.app.routes, title="imagegen proxy", version=__version__, model_groups=list(self.served)
+            )
+        return JSONResponse(self._openapi)
+
     async def _is_operator(self, request: Request) -> bool:
         """The master key was sent, or none is configured (a loopback server open to all); 401 for a bad key."""
         caller = await self.access.authenticate(presented_key(request))
@@ -372,14 +395,17 @@ def create_app(
     `imagegen serve`), so what start-up built can leave the garbage collector's sight (see `gc.freeze`)."""
     proxy = Proxy(config, access, freeze_startup_heap=freeze_startup_heap)
     routes = [
-        Route("/v1/images/generations", proxy.generations, methods=["POST"]),
-        Route("/images/generations", proxy.generations, methods=["POST"]),
-        Route("/openai/deployments/{deployment}/images/generations", proxy.generations, methods=["POST"]),
-        Route("/v1/models", proxy.models, methods=["GET"]),
-        Route("/models", proxy.models, methods=["GET"]),
-        Route("/health/liveliness", proxy.liveliness, methods=["GET"]),
-        Route("/health/readiness", proxy.readiness, methods=["GET"]),
-        Route("/metrics", proxy.prometheus, methods=["GET"]),
+        ApiRoute("/v1/images/generations", proxy.generations, "POST", schemas.GENERATIONS),
+        ApiRoute("/images/generations", proxy.generations, "POST", schemas.GENERATIONS),
+        ApiRoute(
+            "/openai/deployments/{deployment}/images/generations", proxy.generations, "POST", schemas.AZURE_GENERATIONS
+        ),
+        ApiRoute("/v1/models", proxy.models, "GET", schemas.MODELS),
+        ApiRoute("/models", proxy.models, "GET", schemas.MODELS),
+        ApiRoute("/health/liveliness", proxy.liveliness, "GET", schemas.LIVELINESS),
+        ApiRoute("/health/readiness", proxy.readiness, "GET", schemas.READINESS),
+        ApiRoute("/metrics", proxy.prometheus, "GET", schemas.METRICS),
+        ApiRoute("/openapi.json", proxy.openapi, "GET", schemas.OPENAPI),
         *proxy.access.routes(),
         *insight_routes(proxy),
         *console_routes(config.ui),

@@ -120,8 +120,8 @@ def _run(args: argparse.Namespace, config: Any) -> None:
 
         uvicorn.run(create_app(config, freeze_startup_heap=True), **options)
         return
-    from .app import CONFIG_ENV
     from .metrics import MULTIPROC_ENV
+    from .workers import CONFIG_ENV
 
     # Workers are fresh processes: they load the config themselves and share metrics through files.
     os.environ[CONFIG_ENV] = str(Path(args.config).resolve())

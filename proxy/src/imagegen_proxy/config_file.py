@@ -231,6 +231,11 @@ class GeneralSettingsSection(_Section):
     public_metrics: bool = Field(default=False, description="/metrics without a key")
     disable_spend_logs: bool = Field(default=False, description="no spend log row per request (keys still count spend)")
     ui: bool = Field(default=True, description="the web console at /ui")
+    public_openapi: bool = Field(default=False, description="/openapi.json without a key")
+    allow_requests_on_db_unavailable: bool = Field(
+        default=False, description="keys verified before a database outage keep working during it"
+    )
+    redis_required: bool = Field(default=False, description="refuse requests (503) while Redis cannot be reached")
 
 
 class ConfigFile(_Section):

@@ -64,6 +64,17 @@ class ProxyMetrics:
             registry=registry, multiprocess_mode="livesum",
         )  # fmt: skip
 
+        self.degraded_decisions = Counter(
+            "imagegen_proxy_degraded_decisions",
+            "Limit checks made by one replica alone, or from keys as last read, because Redis or the keys database "
+            "was unreachable; by store.",
+            ["store"], registry=registry,
+        )  # fmt: skip
+        self.spend_rows_pending = Gauge(
+            "imagegen_proxy_spend_rows_pending", "Spend log rows waiting to be written to the keys database.",
+            registry=registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+
     def exposition(self) -> bytes:
         """The text format of every metric (of every worker process, in multiprocess mode)."""
         return generate_latest(self._all_workers())

@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 from imagegen import observe, pricing, transport
 from imagegen.api import asend_part, asettle
 from imagegen.calls import PreparedCall, prepare
-from imagegen.exceptions import APIConnectionError
+from imagegen.exceptions import APIConnectionError, ImageGenError
 from imagegen.provider import GENERATION
 from imagegen.types import Image, ImageResponse, Usage
 
@@ -179,21 +179,42 @@ def _cost_up_front(deployment: Deployment, call: PreparedCall) -> float | None:
 
 
 def estimated_cost(deployment: Deployment, call: PreparedCall, images: int) -> float | None:
-    """The cost of an answer whose `usage` never arrived: `images` at the per-image price.
+    """The most `images` images of this call can cost, at the per-image price (a token-priced model's
+    per-image table bounds it too): an answer whose `usage` never arrived is charged this, and a request
+    reserves it against its budgets before it goes upstream.
 
-    Without a `quality` (nor a default one) the highest quality's price is charged: a budget is
-    never under-charged because an answer broke off.
+    At the asked quality; without one (nor a default), or with one the price does not name (`auto`), the
+    highest quality's price; without a size, the largest size's: a budget is never under-charged.
     """
     price = _price(deployment, call)
     if price is None:
         return None
     params = call.request.params
-    variants: list[Mapping[str, Any]] = [params]
-    if "quality" not in params and "quality" not in price.defaults:
-        qualities = sorted({quality for rule in price.per_image for quality in rule.quality or ()})
-        variants += [{**params, "quality": quality} for quality in qualities]
+    asked = price.cost(_images(images), params) if "quality" in params or "quality" in price.defaults else None
+    if asked is not None:
+        return round(asked, 10)
+    qualities = sorted({quality for rule in price.per_image for quality in rule.quality or ()})
+    variants = [params, *({**params, "quality": quality} for quality in qualities)]
     costs = [cost for variant in variants if (cost := price.cost(_images(images), variant)) is not None]
     return round(max(costs), 10) if costs else None
+
+
+def worst_case_cost(deployments: Iterable[Deployment], params: Mapping[str, Any]) -> float | None:
+    """What a request with `params` may cost at most, served by any of `deployments` (its group and fallbacks):
+    `estimated_cost` of the `n` images asked for. None when none of them is priced."""
+    costs = []
+    for deployment in deployments:
+        try:
+            call = prepare(
+                "-", deployment.model, {}, {**deployment.params, **params},
+                timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=0,
+            )  # fmt: skip
+        except ImageGenError:
+            continue  # this deployment will refuse the request before any cost
+        cost = estimated_cost(deployment, call, requested_images(call))
+        if cost is not None:
+            costs.append(cost)
+    return max(costs) if costs else None
 
 
 def _images(count: int) -> ImageResponse:

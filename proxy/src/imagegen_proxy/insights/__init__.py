@@ -8,35 +8,22 @@ calls an upstream or writes anything, and none of it is on a generation's path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from ..access import Caller, presented_key
+from ..access import presented_key
+from ..openapi import ApiRoute, Operation
 from .health import HealthWindow, deployment_totals
 from .models import deployment_info, group_info, visible_groups
+from .viewer import viewer_of
 
 if TYPE_CHECKING:
     from ..app import Proxy
     from ..keys import KeyAccess
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who asks: `operator` is the master key, or anyone on a server without one (loopback only)."""
-
-    caller: Caller
-    operator: bool
-
-
-async def viewer_of(proxy: Proxy, request: Request) -> Viewer:
-    """The caller of `request` (401 for a wrong key)."""
-    caller = await proxy.access.authenticate(presented_key(request))
-    return Viewer(caller, caller.is_admin or proxy.config.master_key is None)
 
 
 class Insights:
@@ -94,13 +81,18 @@ def _key_access(proxy: Proxy) -> KeyAccess | None:
     return proxy.access if isinstance(proxy.access, KeyAccess) else None
 
 
+TAG = "console"
+
+
 def insight_routes(proxy: Proxy) -> list[BaseRoute]:
     insights = Insights(proxy)
     routes: list[BaseRoute] = [
-        Route("/auth/info", insights.auth_info, methods=["GET"]),
-        Route("/model_group/info", insights.model_group_info, methods=["GET"]),
-        Route("/model/info", insights.model_info, methods=["GET"]),
-    ]
+        ApiRoute("/auth/info", insights.auth_info, "GET", Operation("Who the key is", TAG, errors=(401,))),
+        ApiRoute("/model_group/info", insights.model_group_info, "GET",
+                 Operation("The model groups the key may use, with what each takes", TAG, errors=(401,))),
+        ApiRoute("/model/info", insights.model_info, "GET",
+                 Operation("Every deployment with its health (groups only, for a virtual key)", TAG, errors=(401,))),
+    ]  # fmt: skip
     if (access := _key_access(proxy)) is not None:
         from .spend import SpendInsights
 

@@ -9,7 +9,7 @@ default image parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from imagegen import pricing
@@ -191,7 +191,7 @@ def deployment_info(deployment: Deployment, state: DeploymentState, recent: Rece
 
 
 def visible_groups(
-    served: Mapping[str, list[Deployment]], allowed: frozenset[str] | None
+    served: Mapping[str, list[Deployment]], allowed: Collection[str] | None
 ) -> dict[str, list[Deployment]]:
     """The groups a caller may use (`allowed` None: all), by name."""
     return {name: served[name] for name in sorted(served) if allowed is None or name in allowed}

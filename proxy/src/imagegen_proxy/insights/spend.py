@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ..errors import ProxyError
-from ..keys.admin import spend_log_entry
+from ..keys.admin import spend_log_row
 from ..keys.reports import STATUS_CLASSES, SpendQuery, spend_log_page, spend_report, stream_spend_logs
 from ..keys.tokens import token_of
-from . import viewer_of
+from ..openapi import ApiRoute, Operation
+from .viewer import viewer_of
 
 if TYPE_CHECKING:
     from ..app import Proxy
@@ -86,9 +87,24 @@ class SpendInsights:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/spend/summary", self.summary, methods=["GET"]),
-            Route("/spend/logs/ui", self.log_page, methods=["GET"]),
-            Route("/spend/logs/export", self.export, methods=["GET"]),
+            ApiRoute(
+                "/spend/summary",
+                self.summary,
+                "GET",
+                Operation("Spend totals, per day, key, model group and provider", "console", errors=(400, 401, 403)),
+            ),
+            ApiRoute(
+                "/spend/logs/ui",
+                self.log_page,
+                "GET",
+                Operation("A page of the spend log, with filters", "console", errors=(400, 401, 403)),
+            ),
+            ApiRoute(
+                "/spend/logs/export",
+                self.export,
+                "GET",
+                Operation("The spend log as CSV", "console", errors=(400, 401, 403), media_type="text/csv"),
+            ),
         ]
 
     async def _query(self, request: Request, *, default_days: int | None = None) -> SpendQuery:
@@ -118,7 +134,7 @@ class SpendInsights:
     async def summary(self, request: Request) -> Response:
         """Totals and breakdowns per day, key, model group and provider (the last 30 days by default)."""
         query = await self._query(request, default_days=SUMMARY_DAYS)
-        report = await self.access._reachable(spend_report(self.access.store, query))
+        report = await self.access.read(spend_report(self.access.store, query))
         assert query.start is not None
         assert query.end is not None
         return JSONResponse(
@@ -135,10 +151,10 @@ class SpendInsights:
         reader = _Query(request)
         page = reader.positive_int("page", 1, 1_000_000)
         size = reader.positive_int("page_size", 50, MAX_PAGE_SIZE)
-        rows, total = await self.access._reachable(spend_log_page(self.access.store, query, (page - 1) * size, size))
+        rows, total = await self.access.read(spend_log_page(self.access.store, query, (page - 1) * size, size))
         return JSONResponse(
             {
-                "data": [spend_log_entry(row) for row in rows],
+                "data": [spend_log_row(row).model_dump(mode="json") for row in rows],
                 "total": total,
                 "page": page,
                 "page_size": size,
@@ -163,7 +179,7 @@ async def _csv(rows: AsyncIterator[Mapping[str, Any]], columns: tuple[str, ...])
     writer = csv.writer(buffer)
     writer.writerow(columns)
     async for row in rows:
-        entry = spend_log_entry(row)
+        entry = spend_log_row(row).model_dump(mode="json")
         writer.writerow([csv_cell(entry.get(column)) for column in columns])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()

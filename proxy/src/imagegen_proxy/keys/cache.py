@@ -1,4 +1,4 @@
-"""Recent key lookups, so that authenticating a request costs no database round trip.
+"""Recent key (and team, end user) lookups, so that authenticating a request costs no database round trip.
 
 Each process keeps lookups (found or not) for a few seconds. With Redis, lookups are also shared
 between replicas, and a changed or deleted key is announced on a pub/sub channel so that every
@@ -20,20 +20,21 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .store import KeyRecord
+from .store import KEYS, Holders, from_json, to_json
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
 
 logger = logging.getLogger("imagegen.proxy")
 
-INVALIDATION_CHANNEL = "imagegen:keys:invalidate"
+INVALIDATION_CHANNEL = "imagegen:keys:invalidate"  # for keys; teams' and end users' are named alike
 _SHARED_TTL_SECONDS = 60
 _VERSION_TTL_SECONDS = 3600  # far longer than any lookup takes, so a version never vanishes under one
 _NOT_FOUND = b"-"
+_RESUBSCRIBE_SECONDS = 0.5
+_MAX_RESUBSCRIBE_SECONDS = 10.0
 
 # KEYS: the shared entry, the key's version. ARGV: the entry, the version read before the database
 # ("" for none), its TTL. Writes the entry only if no invalidation happened since that version was read.
@@ -57,22 +58,29 @@ class _Load:
 
 
 class KeyCache:
-    """A TTL cache of `token → KeyRecord | None`, bounded in size, optionally backed by Redis."""
+    """A TTL cache of `id → record | None` (keys by token, or teams, or end users), bounded in size, optionally
+    backed by Redis. The last record found for each id is also kept (`last_known`), for when the database is
+    unreachable."""
 
-    def __init__(self, ttl: float, redis: Redis | None = None, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, ttl: float, redis: Redis | None = None, max_entries: int = 10_000, holders: Holders = KEYS
+    ) -> None:
         self.ttl = ttl
         self._redis = redis
         self._max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, KeyRecord | None]] = OrderedDict()
+        self._holders = holders
+        self._kind = holders.table.name.removeprefix("imagegen_").removesuffix("s")  # key, team, end_user
+        self._channel = f"imagegen:{self._kind}s:invalidate"
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._last_known: OrderedDict[str, Any] = OrderedDict()
+        self._unannounced: set[str] = set()  # changed while Redis was unreachable
         self._loads: dict[str, _Load] = {}  # only keys being looked up now, so it stays small
         self._listener: asyncio.Task[None] | None = None
         self._set_if_version_unchanged = redis.register_script(_SET_IF_VERSION_UNCHANGED) if redis is not None else None
 
     async def start(self) -> None:
         if self._redis is not None:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(INVALIDATION_CHANNEL)
-            self._listener = asyncio.create_task(self._listen(pubsub), name="imagegen-key-invalidation")
+            self._listener = asyncio.create_task(self._listen(), name=f"imagegen-{self._kind}-invalidation")
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -80,22 +88,37 @@ class KeyCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
 
-    async def _listen(self, pubsub: PubSub) -> None:
-        try:
-            async for message in pubsub.listen():
-                data = message.get("data")
-                if isinstance(data, bytes):
-                    self.drop_local(data.decode())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # entries still expire after `ttl`, so this only slows invalidation
-            logger.warning("key invalidation channel lost (%s); key changes now spread within %ss", exc, self.ttl)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+    async def _listen(self) -> None:
+        """Drop what other replicas announce changed; while Redis is away, retry (entries still expire after `ttl`)."""
+        assert self._redis is not None
+        pause = _RESUBSCRIBE_SECONDS
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self._entries.clear()  # changes announced while unsubscribed were missed
+                for token in list(self._unannounced):  # and changes made here were not announced
+                    await self.invalidate(token)
+                pause = _RESUBSCRIBE_SECONDS
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if isinstance(data, bytes):
+                        self.drop_local(data.decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "%s invalidation channel lost (%s); changes spread within %ss until Redis answers again",
+                    self._kind, type(exc).__name__, self.ttl,
+                )  # fmt: skip
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _MAX_RESUBSCRIBE_SECONDS)
 
-    async def lookup(self, token: str, load: Callable[[str], Awaitable[KeyRecord | None]]) -> KeyRecord | None:
-        """The key `token`, from this process, else Redis, else `load` (the database)."""
+    async def lookup(self, token: str, load: Callable[[str], Awaitable[Any]]) -> Any:
+        """The record `token`, from this process, else Redis, else `load` (the database)."""
         entry = self._entries.get(token)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
@@ -112,29 +135,45 @@ class KeyCache:
             if not pending.lookups:
                 del self._loads[token]
 
-    async def _shared(self, token: str, load: Callable[[str], Awaitable[KeyRecord | None]]) -> KeyRecord | None:
+    async def _shared(self, token: str, load: Callable[[str], Awaitable[Any]]) -> Any:
         """The key from Redis, else from `load`, then shared unless it was invalidated meanwhile."""
         assert self._redis is not None
         assert self._set_if_version_unchanged is not None
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(self._shared_key(token))
         pipe.get(self._version_key(token))
-        shared, version = await pipe.execute()
+        try:
+            shared, version = await pipe.execute()
+        except Exception as exc:  # Redis is away: the database alone, as without Redis
+            logger.warning("%s cache in Redis unreachable (%s); read from the database", self._kind, type(exc).__name__)
+            return await load(token)
         if shared is not None:
-            return None if shared == _NOT_FOUND else KeyRecord.from_json(shared)
+            return None if shared == _NOT_FOUND else from_json(self._holders.record, shared)
         record = await load(token)
-        value = record.to_json() if record is not None else _NOT_FOUND
-        await self._set_if_version_unchanged(
-            keys=[self._shared_key(token), self._version_key(token)],
-            args=[value, version if version is not None else b"", _SHARED_TTL_SECONDS],
-        )
+        value = to_json(record) if record is not None else _NOT_FOUND
+        with contextlib.suppress(Exception):  # not shared this time; the next lookup tries again
+            await self._set_if_version_unchanged(
+                keys=[self._shared_key(token), self._version_key(token)],
+                args=[value, version if version is not None else b"", _SHARED_TTL_SECONDS],
+            )
         return record
 
-    def _remember(self, token: str, record: KeyRecord | None) -> None:
+    def _remember(self, token: str, record: Any) -> None:
         self._entries[token] = (time.monotonic() + self.ttl, record)
         self._entries.move_to_end(token)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
+        if record is None:
+            self._last_known.pop(token, None)
+            return
+        self._last_known[token] = record
+        self._last_known.move_to_end(token)
+        while len(self._last_known) > self._max_entries:
+            self._last_known.popitem(last=False)
+
+    def last_known(self, token: str) -> Any:
+        """The record as last read (None if never found, or found gone): what to go on while the database is away."""
+        return self._last_known.get(token)
 
     def drop_local(self, token: str) -> None:
         self._entries.pop(token, None)
@@ -149,13 +188,19 @@ class KeyCache:
             pipe.incr(self._version_key(token))  # first, so that no lookup under way shares what it read
             pipe.expire(self._version_key(token), _VERSION_TTL_SECONDS)
             pipe.delete(self._shared_key(token))
-            pipe.publish(INVALIDATION_CHANNEL, token)
-            await pipe.execute()
+            pipe.publish(self._channel, token)
+            try:
+                await pipe.execute()
+                self._unannounced.discard(token)
+            except Exception as exc:  # announced once Redis answers again (see _listen)
+                self._unannounced.add(token)
+                logger.warning(
+                    "could not announce a changed %s through Redis (%s): announced when Redis answers again",
+                    self._kind, type(exc).__name__,
+                )  # fmt: skip
 
-    @staticmethod
-    def _shared_key(token: str) -> str:
-        return f"imagegen:key:{token}"
+    def _shared_key(self, token: str) -> str:
+        return f"imagegen:{self._kind}:{token}"
 
-    @staticmethod
-    def _version_key(token: str) -> str:
-        return f"imagegen:keyversion:{token}"
+    def _version_key(self, token: str) -> str:
+        return f"imagegen:{self._kind}version:{token}"

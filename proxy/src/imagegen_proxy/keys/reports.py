@@ -26,9 +26,12 @@ STATUS_CLASSES = ("success", "error")
 
 @dataclass(frozen=True)
 class SpendQuery:
-    """Which spend log rows: a key's (by its token), a model group's, a status's, within [start, end)."""
+    """Which spend log rows: a key's (by its token), a team's, an end user's, a model group's, a status's,
+    within [start, end)."""
 
     token: str | None = None
+    team_id: str | None = None
+    end_user: str | None = None
     model_group: str | None = None
     status: str | int | None = None  # "success" (< 400), "error" (≥ 400) or one HTTP status
     start: datetime | None = None
@@ -37,8 +40,9 @@ class SpendQuery:
     def conditions(self) -> list[ColumnElement[bool]]:
         column = spend_logs.c
         conditions: list[ColumnElement[bool]] = []
-        if self.token is not None:
-            conditions.append(column.token == self.token)
+        for name, value in (("token", self.token), ("team_id", self.team_id), ("end_user", self.end_user)):
+            if value is not None:
+                conditions.append(column[name] == value)
         if self.model_group is not None:
             conditions.append(column.model_group == self.model_group)
         if self.status == "success":

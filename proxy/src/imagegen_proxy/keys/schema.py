@@ -1,6 +1,8 @@
 """The keys database: its tables, and the versioned migrations that create and upgrade them.
 
 One schema for SQLite and PostgreSQL, written with SQLAlchemy Core (every query parameterised).
+Tables and nullable columns added since a database was made are added at every start (`_add_missing`),
+so a new column (a spend row's `operation`, say) is one line in its table here.
 Migrations are a small runner rather than alembic: the proxy migrates its own database at start,
 with no alembic.ini or script folder to ship, and the steps are plain functions on a connection.
 A fresh database gets the current tables and is stamped at `SCHEMA_VERSION`; an older one runs
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -29,6 +33,7 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    inspect,
     select,
     text,
 )
@@ -79,6 +84,54 @@ keys = Table(
     Column("key_metadata", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("max_parallel_requests", Integer, nullable=True),
+    Column("team_id", String(255), nullable=True, index=True),
+)
+
+
+def _budget_columns() -> list[Column[Any]]:
+    """What a team and an end user both have: limits and spend (as a key has), `blocked`, and when they changed."""
+    return [
+        Column("max_budget", Float, nullable=True),
+        Column("budget_duration", String(16), nullable=True),
+        Column("budget_reset_at", UTCDateTime, nullable=True),
+        Column("spend", Float, nullable=False, default=0.0),
+        Column("rpm_limit", Integer, nullable=True),
+        Column("max_parallel_requests", Integer, nullable=True),
+        Column("blocked", Boolean, nullable=False, default=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+    ]
+
+
+teams = Table(
+    "imagegen_teams",
+    metadata,
+    Column("team_id", String(255), primary_key=True),
+    Column("team_alias", String(255), nullable=True),
+    Column("models", JSON, nullable=False),
+    Column("members_with_roles", JSON, nullable=False),
+    Column("team_metadata", JSON, nullable=False),
+    *_budget_columns(),
+)
+
+end_users = Table(  # LiteLLM's "customers": who a request's `user` field names
+    "imagegen_end_users",
+    metadata,
+    Column("user_id", String(255), primary_key=True),
+    Column("alias", String(255), nullable=True),
+    Column("end_user_metadata", JSON, nullable=False),
+    *_budget_columns(),
+)
+
+reservations = Table(  # a request's worst-case price and its place, held against a budget until it is priced
+    "imagegen_reservations",
+    metadata,
+    Column("reservation_id", String(64), primary_key=True),
+    Column("subject", String(300), primary_key=True),  # "key:<token>", "team:<id>" or "user:<id>"
+    Column("amount", Float, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_imagegen_reservations_subject", "subject", "expires_at"),
 )
 
 spend_logs = Table(
@@ -98,14 +151,32 @@ spend_logs = Table(
     Column("latency_ms", Float, nullable=False),
     Column("status", Integer, nullable=False),
     Column("prompt", Text, nullable=True),  # only with `store_prompts: true`
+    Column("team_id", String(255), nullable=True),
+    Column("end_user", String(255), nullable=True),
     Index("ix_imagegen_spend_logs_token_time", "token", "start_time"),
     Index("ix_imagegen_spend_logs_time", "start_time"),
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# version → the step that upgrades a database from version-1 to it. Version 1 is the first schema.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+def _add_missing(connection: Connection) -> None:
+    """Create the tables and add the (nullable) columns this schema has and the database lacks."""
+    metadata.create_all(connection, checkfirst=True)
+    found = inspect(connection)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)
+
+
+# version → the step that upgrades a database from version-1 to it. Version 1 is the first schema; version 2
+# (teams, end users, reservations, key limits) only added tables and columns.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_missing}
 
 _MIGRATION_LOCK_ID = 0x1A6E6E  # any constant shared by every replica
 
@@ -118,7 +189,7 @@ def _migrate(connection: Connection) -> int:
     schema_version.create(connection, checkfirst=True)
     current = connection.execute(select(func.max(schema_version.c.version))).scalar()
     if current is None:
-        metadata.create_all(connection, tables=[keys, spend_logs], checkfirst=True)
+        metadata.create_all(connection, checkfirst=True)
         _stamp(connection, SCHEMA_VERSION)
         return SCHEMA_VERSION
     if current > SCHEMA_VERSION:
@@ -129,6 +200,7 @@ def _migrate(connection: Connection) -> int:
     for version in range(current + 1, SCHEMA_VERSION + 1):
         MIGRATIONS[version](connection)
         _stamp(connection, version)
+    _add_missing(connection)
     return SCHEMA_VERSION
 
 

@@ -21,7 +21,6 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String
@@ -71,10 +70,12 @@ def _storable(text: str) -> str:
 
 @dataclass(slots=True)
 class _Pending:
-    """A queued row, the budget period its cost counts in, and how many writes of it failed."""
+    """A queued row, whom its cost is charged to (each subject in its budget period), the reservation it settles,
+    and how many writes of it failed."""
 
     values: dict[str, Any]
-    period: datetime | None
+    charges: tuple[SpendKey, ...]
+    reservation: str | None
     attempts: int = 0
 
     @property
@@ -85,10 +86,14 @@ class _Pending:
 def _spend_of(rows: Iterable[_Pending]) -> dict[SpendKey, float]:
     spend: dict[SpendKey, float] = {}
     for row in rows:
-        token, cost = row.values.get("token"), row.values.get("cost")
-        if token is not None and cost:
-            spend[token, row.period] = spend.get((token, row.period), 0.0) + cost
+        if cost := row.values.get("cost"):
+            for charge in row.charges:
+                spend[charge] = spend.get(charge, 0.0) + cost
     return spend
+
+
+def _settled(rows: Iterable[_Pending]) -> list[str]:
+    return [row.reservation for row in rows if row.reservation is not None]
 
 
 def _merge(total: dict[SpendKey, float], amounts: Mapping[SpendKey, float]) -> None:
@@ -99,23 +104,26 @@ def _merge(total: dict[SpendKey, float], amounts: Mapping[SpendKey, float]) -> N
 class SpendWriter:
     """Queues spend rows in memory and writes them every `interval` seconds (or at `batch_size` rows).
 
-    `on_flushed(spend)` runs after spend reached the database, with the amounts added to keys. Without
-    `write_rows` (`disable_spend_logs`) a queued row only carries a key's `token` and `cost`: its spend
-    is added to the key and no log row is written.
+    `on_flushed(spend, settled)` runs after spend reached the database, with the amounts added to each subject
+    and the reservations settled. Without `write_rows` (`disable_spend_logs`) a queued row only carries its
+    `cost`: its spend is charged and no log row is written. With `reservations_in_database` the settled
+    reservations are deleted in the same transaction (see `ledger.DatabaseLedger`).
     """
 
     def __init__(
         self,
         store: KeyStore,
-        on_flushed: Callable[[Mapping[SpendKey, float]], None],
+        on_flushed: Callable[[Mapping[SpendKey, float], list[str]], None],
         interval: float = 0.5,
         batch_size: int = 2000,  # an early write; batches of 500 cost a busy worker ~3 % of its throughput
         max_pending: int = MAX_PENDING_ROWS,
         max_attempts: int = MAX_WRITE_ATTEMPTS,
         write_rows: bool = True,
+        reservations_in_database: bool = True,
     ) -> None:
         self._store = store
         self._write_rows = write_rows
+        self.reservations_in_database = reservations_in_database
         self._on_flushed = on_flushed
         self._interval = interval
         self._batch_size = batch_size
@@ -132,10 +140,10 @@ class SpendWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="imagegen-spend-writer")
 
-    def add(self, row: Mapping[str, Any], period: datetime | None = None) -> None:
-        """Queue one row whose cost counts in the budget period ending at `period` (no I/O: safe on the
-        response path)."""
-        pending = _Pending(clean_row(row) if self._write_rows else dict(row), period)
+    def add(self, row: Mapping[str, Any], charges: Iterable[SpendKey] = (), reservation: str | None = None) -> None:
+        """Queue one row whose cost is charged to `charges` (subjects, each in its budget period) and settles
+        `reservation` (no I/O: safe on the response path)."""
+        pending = _Pending(clean_row(row) if self._write_rows else dict(row), tuple(charges), reservation)
         self._rows.append(pending)
         self._prompt_chars += pending.prompt_chars
         self._bound_backlog()
@@ -174,24 +182,32 @@ class SpendWriter:
             self._rows.clear()
             self._prompt_chars = 0
             try:
-                added = await self._store.record_spend(self._rows_of(batch), _spend_of(batch))
+                added = await self._store.record_spend(self._rows_of(batch), _spend_of(batch), self._released_of(batch))
             except Exception:
                 return await self._write_one_by_one(batch)
-            self._on_flushed(added)
+            self._on_flushed(added, _settled(batch))
             return True
 
     def _rows_of(self, batch: list[_Pending]) -> list[dict[str, Any]]:
         return [row.values for row in batch] if self._write_rows else []
 
+    def _released_of(self, batch: list[_Pending]) -> list[str]:
+        return _settled(batch) if self.reservations_in_database else []
+
     async def _write_one_by_one(self, batch: list[_Pending]) -> bool:
         """After a failed batch: write its rows one at a time, so that a row the database refuses costs only itself."""
         added: dict[SpendKey, float] = {}
+        settled: list[str] = []
         refused: set[str] = set()
         refused_rows = 0
         reached = True
         for index, row in enumerate(batch):
             try:
-                _merge(added, await self._store.record_spend(self._rows_of([row]), _spend_of([row])))
+                written = await self._store.record_spend(
+                    self._rows_of([row]), _spend_of([row]), self._released_of([row])
+                )
+                _merge(added, written)
+                settled += _settled([row])
                 continue
             except Exception as exc:
                 if not await self._answers():
@@ -204,9 +220,10 @@ class SpendWriter:
                 refused.add(type(exc).__name__)
                 refused_rows += 1
                 with contextlib.suppress(Exception):  # the row is lost; its cost still counts
-                    _merge(added, await self._store.record_spend([], _spend_of([row])))
-        if added:
-            self._on_flushed(added)
+                    _merge(added, await self._store.record_spend([], _spend_of([row]), self._released_of([row])))
+                    settled += _settled([row])
+        if added or settled:
+            self._on_flushed(added, settled)
         if refused_rows:
             logger.warning(
                 "spend log: the database refused %d of %d row(s) (%s); dropped them, their cost still counts",
