@@ -235,6 +235,7 @@ FIRST_PARTY = {
     "imagegen-azure",
     "imagegen-bedrock",
     "imagegen-vertex",
+    "imagegen-gemini",
     "imagegen-bfl",
     "imagegen-fal",
 }
