@@ -23,7 +23,8 @@ from .generate_content import parse_generate_content_response
 from .models import MODELS
 from .predict import parse_predict_response
 
-INFO = ProviderInfo(name="Google Gemini API", models=MODELS)
+# Vertex AI serves the same models: a bare name goes there when imagegen-vertex is installed (as LiteLLM does).
+INFO = ProviderInfo(name="Google Gemini API", models=MODELS, defer_bare_names=True)
 
 
 @hookimpl
