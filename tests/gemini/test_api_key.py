@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import imagegen
+from imagegen import transport
 from imagegen.testing import png_image
 from tests.fakes.gemini_fake import API_KEY, FakeGemini
 
@@ -22,7 +23,10 @@ def test_the_key_goes_in_the_x_goog_api_key_header(fake_gemini: FakeGemini, gemi
     assert "authorization" not in sent.headers
 
 
-def test_no_url_ever_carries_the_key(fake_gemini: FakeGemini, gemini_kwargs: dict[str, Any]) -> None:
+def test_no_url_ever_carries_the_key(
+    fake_gemini: FakeGemini, gemini_kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transport, "INITIAL_BACKOFF", 0.001)
     imagegen.image_generation("otter", model=MODEL, n=2, **gemini_kwargs)
     imagegen.image_edit(png_image(64, 64), "a hat", model=MODEL, **gemini_kwargs)
     imagegen.image_generation("otter", model="gemini/imagen-4.0-fast-generate-001", **gemini_kwargs)
