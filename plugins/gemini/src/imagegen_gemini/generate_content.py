@@ -117,10 +117,10 @@ def parse_generate_content_response(
         for data in inline_images
     ]
     extra = {k: v for k, v in body.items() if k not in ("candidates", "usageMetadata", "promptFeedback")}
-    return ImageResponse(data=images, usage=usage_of(body.get("usageMetadata")), **extra)
+    return ImageResponse(data=images, usage=_usage(body.get("usageMetadata")), **extra)
 
 
-def usage_of(metadata: dict[str, Any] | None) -> Usage | None:
+def _usage(metadata: dict[str, Any] | None) -> Usage | None:
     """Gemini's token counts (`usageMetadata`), split into text and image tokens (they are priced differently)."""
     if not metadata:
         return None
