@@ -5,7 +5,21 @@ import os
 import pytest
 
 # Provider settings from the developer's shell must not leak into tests (nor real keys into fakes).
-_PROVIDER_ENV = ("OPENAI_", "AZURE_", "AWS_", "VERTEX", "GOOGLE_", "IMAGEGEN_", "BFL_", "BLACK_FOREST_LABS_", "FAL_")
+_PROVIDER_ENV = (
+    "OPENAI_",
+    "AZURE_",
+    "AWS_",
+    "VERTEX",
+    "GOOGLE_",
+    "IMAGEGEN_",
+    "BFL_",
+    "BLACK_FOREST_LABS_",
+    "FAL_",
+    "GEMINI_",
+    "XAI_",
+    "STABILITY_",
+    "SAI_",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.azure_fake import FakeAzureOpenAI
+from tests.readme import ROOT, python_example
 
 from .conftest import API_KEY
 
-ROOT = Path(__file__).parents[2]
 READMES = [ROOT / "plugins" / "azure" / "README.md", ROOT / "README.md"]
 RESOURCE_URL = "https://my-resource.openai.azure.com"
 
 
 def usage_example(readme: Path) -> str:
-    heading = "## Usage" if readme.parent.name == "azure" else "### Azure OpenAI"
-    usage = readme.read_text().split(heading, 1)[1]
-    match = re.search(r"```python\n(.*?)```", usage, re.S)
-    assert match, "the README's Usage section has a python example"
-    return match.group(1)
+    return python_example("## Usage" if readme.parent.name == "azure" else "### Azure OpenAI", readme)
 
 
 @pytest.mark.parametrize("readme", READMES, ids=["plugin", "root"])

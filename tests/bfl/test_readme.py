@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from imagegen.testing import png_image
 from tests.fakes import bfl_fake, fal_fake
-
-ROOT = Path(__file__).parents[2]
-
-
-def example() -> str:
-    section = (ROOT / "README.md").read_text().split("### Black Forest Labs and fal", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the section has a python example"
-    return match.group(1)
+from tests.readme import python_example
 
 
 def test_the_readme_example_runs(
@@ -30,7 +21,7 @@ def test_the_readme_example_runs(
         monkeypatch.setenv("FAL_API_BASE", fal.url)
         monkeypatch.chdir(tmp_path)
         (tmp_path / "otter.png").write_bytes(png_image(64, 64))
-        exec(compile(example(), "README.md", "exec"), {})  # noqa: S102
+        exec(compile(python_example("### Black Forest Labs and fal"), "README.md", "exec"), {})  # noqa: S102
     printed = capsys.readouterr().out
     assert printed.startswith(f"{bfl.delivery_url}/results/task-1/sample.jpeg")
     assert printed.rstrip().endswith(" 0.03859")  # BFL's cost for 1.57 megapixels: 3 + 0.57 x 1.5 credits

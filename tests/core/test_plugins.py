@@ -37,6 +37,20 @@ def test_a_bare_model_name_goes_to_the_plugin_that_declares_it(site: Path) -> No
     assert last_json(run_python(site, RESOLVE.format(model="dall-e-3")))[:2] == ["openai", "imagegen-openai"]
 
 
+def test_a_plugin_deferring_bare_names_answers_one_only_when_no_other_lists_it(tmp_path: Path) -> None:
+    deferring = GOOD_PLUGIN.format(name="Aaa", model="shared-xl").replace(
+        'ProviderInfo(name="Aaa",', 'ProviderInfo(name="Aaa", defer_bare_names=True,'
+    )
+    write_distribution(tmp_path, "imagegen-aaa", "aaa", "imagegen_aaa", deferring)
+    assert last_json(run_python(tmp_path, RESOLVE.format(model="shared-xl")))[0] == "aaa"
+
+    write_distribution(
+        tmp_path, "imagegen-zzz", "zzz", "imagegen_zzz", GOOD_PLUGIN.format(name="Zzz", model="shared-xl")
+    )
+    assert last_json(run_python(tmp_path, RESOLVE.format(model="shared-xl")))[0] == "zzz"
+    assert last_json(run_python(tmp_path, RESOLVE.format(model="aaa/shared-xl")))[0] == "aaa"
+
+
 def test_no_model_means_openai_gpt_image_1() -> None:
     provider, model = registry.resolve(None)
     assert (provider.prefix, model) == ("openai", "gpt-image-1")

@@ -235,8 +235,11 @@ FIRST_PARTY = {
     "imagegen-azure",
     "imagegen-bedrock",
     "imagegen-vertex",
+    "imagegen-gemini",
     "imagegen-bfl",
     "imagegen-fal",
+    "imagegen-xai",
+    "imagegen-stability",
 }
 
 

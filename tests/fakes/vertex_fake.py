@@ -5,7 +5,8 @@ signature of the JWT assertion google-auth sends (with the key's public half), i
 issues access tokens. `FakeVertex` serves `:predict` (Imagen) and `:generateContent` (Gemini) under
 `/v1/projects/{project}/locations/{location}/publishers/google/models/{model}`, accepts only
 tokens the OAuth fake issued, and rejects unknown fields and bad values with Google's error body
-`{"error": {"code", "message", "status"}}`, from the Imagen and Gemini API references.
+`{"error": {"code", "message", "status"}}`, from the Imagen and Gemini API references. The Gemini and Imagen
+generation behaviour is the Gemini API fake's (`gemini_fake.GenerateContentFake`).
 
 Edits are checked as strictly: imagen-3.0-capability-001's reference images (one RAW image, a MASK
 reference with a mask mode for every masked edit mode, the user's mask the size of the RAW image, no
@@ -22,26 +23,33 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from PIL import Image
 
-from imagegen.testing import TINY_PNG_B64, FakeRequest, FakeResponse, FakeUpstream
+from imagegen.testing import FakeRequest, FakeResponse, FakeUpstream
 
-from .images import decode_b64_image
+from .gemini_fake import (
+    BOOL,
+    GEMINI_RATIOS,
+    IMAGEN_PARAMETERS,
+    RAI_MESSAGE,
+    GenerateContentFake,
+    InvalidArgument,
+    accepts,
+    check_parameters,
+    decode_image,
+    google_error,
+    invalid_field,
+)
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # The audience Google requires in the assertion, whatever URL the key's token_uri names.
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
-
-
-def google_error(code: int, status: str, message: str) -> FakeResponse:
-    return FakeResponse(code, {"error": {"code": code, "message": message, "status": status}})
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -185,24 +193,10 @@ class NotAMetadataServer(FakeUpstream):
         return FakeResponse(404, b"Not Found", {"content-type": "text/plain"})
 
 
-# What each Imagen model accepts in `parameters` (names and enums from the Imagen API reference).
-_RATIOS = {"1:1", "3:4", "4:3", "9:16", "16:9"}
-_BOOL = (bool,)
-_IMAGEN_COMMON: dict[str, Any] = {
-    "sampleCount": range(1, 5),
-    "aspectRatio": _RATIOS,
-    "seed": range(0, 2**32),
-    "addWatermark": _BOOL,
-    "personGeneration": {"dont_allow", "allow_adult", "allow_all"},
-    "safetySetting": {"block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"},
-    "language": {"auto", "en", "zh", "zh-CN", "zh-TW", "hi", "ja", "ko", "pt", "es"},
-    "includeRaiReason": _BOOL,
-    "includeSafetyAttributes": _BOOL,
-    "outputOptions": dict,
-    "storageUri": str,
-}
+# What each Imagen model accepts in `parameters` on Vertex: what both APIs take, and Vertex's own.
+_IMAGEN_COMMON: dict[str, Any] = {**IMAGEN_PARAMETERS, "seed": range(0, 2**32), "addWatermark": BOOL, "storageUri": str}
 _LEGACY = {"negativePrompt": str, "guidanceScale": (int, float)}
-_REWRITING = {"enhancePrompt": _BOOL}
+_REWRITING = {"enhancePrompt": BOOL}
 IMAGEN_RULES: dict[str, dict[str, Any]] = {
     "imagegeneration@002": {"sampleCount": range(1, 9), "aspectRatio": {"1:1"}, "negativePrompt": str, "seed": range(0, 2**32)},
     "imagegeneration@005": {**_IMAGEN_COMMON, **_LEGACY},
@@ -214,37 +208,13 @@ IMAGEN_RULES: dict[str, dict[str, Any]] = {
     "imagen-4.0-ultra-generate-001": {**_IMAGEN_COMMON, **_REWRITING, "sampleImageSize": {"1K", "2K"}},
     "imagen-4.0-fast-generate-001": {**_IMAGEN_COMMON, **_REWRITING},
 }  # fmt: skip
-_GEMINI_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 GEMINI_IMAGE_CONFIG: dict[str, dict[str, set[str]]] = {
     "gemini-2.0-flash-preview-image-generation": {},
-    "gemini-2.5-flash-image": {"aspectRatio": _GEMINI_RATIOS},
-    "gemini-2.5-flash-image-preview": {"aspectRatio": _GEMINI_RATIOS},
-    "gemini-3-pro-image-preview": {"aspectRatio": _GEMINI_RATIOS, "imageSize": {"1K", "2K", "4K"}},
+    "gemini-2.5-flash-image": {"aspectRatio": GEMINI_RATIOS},
+    "gemini-2.5-flash-image-preview": {"aspectRatio": GEMINI_RATIOS},
+    "gemini-3-pro-image-preview": {"aspectRatio": GEMINI_RATIOS, "imageSize": {"1K", "2K", "4K"}},
 }
-GENERATION_CONFIG_FIELDS = {
-    "temperature", "topP", "topK", "candidateCount", "maxOutputTokens", "stopSequences", "presencePenalty",
-    "frequencyPenalty", "seed", "responseMimeType", "responseModalities", "imageConfig",
-}  # fmt: skip
-RAI_MESSAGE = (
-    "Image generation failed with the following error: The prompt could not be submitted. This prompt "
-    "contains sensitive words that violate Google's Responsible AI practices. Try rephrasing the prompt. "
-    "If you think this was an error, send feedback. Support codes: 42876398"
-)
 _PATH = re.compile(r"/v1/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+):(\w+)")
-
-
-def _invalid_field(name: str, where: str) -> FakeResponse:
-    return google_error(400, "INVALID_ARGUMENT", f'Invalid JSON payload received. Unknown name "{name}" at \'{where}\': Cannot find field.')  # fmt: skip
-
-
-def _accepts(rule: Any, value: Any) -> bool:
-    if isinstance(rule, range):
-        return isinstance(value, int) and not isinstance(value, bool) and value in rule
-    if isinstance(rule, set):
-        return value in rule
-    if rule is _BOOL:
-        return isinstance(value, bool)
-    return isinstance(value, rule) and not isinstance(value, bool)
 
 
 CAPABILITY_MODEL = "imagen-3.0-capability-001"
@@ -270,35 +240,6 @@ _LEGACY_EDIT_RULES: dict[str, Any] = {**{k: v for k, v in IMAGEN_RULES["imagegen
 LEGACY_EDIT_MODES = {"inpainting-insert", "inpainting-remove", "outpainting", "product-image"}
 GEMINI_INPUT_IMAGES = {"gemini-2.0-flash-preview-image-generation": 3, "gemini-2.5-flash-image": 3,
                        "gemini-2.5-flash-image-preview": 3, "gemini-3-pro-image-preview": 14}  # fmt: skip
-GEMINI_INPUT_TYPES = {"image/png", "image/jpeg", "image/webp"}
-IMAGE_TOKENS = 258  # what Gemini counts for a small input image
-
-
-class InvalidArgument(Exception):
-    """A 400 INVALID_ARGUMENT with this message."""
-
-
-def decode_image(value: Any, where: str, max_bytes: int = 10 * 1024 * 1024) -> Image.Image:
-    """A base64 image from a request, decoded, or Vertex's INVALID_ARGUMENT."""
-    try:
-        data, image = decode_b64_image(value)
-    except ValueError:
-        raise InvalidArgument(f"{where}: Image is not valid. Provide a PNG or JPEG image.") from None
-    if len(data) > max_bytes:
-        raise InvalidArgument(f"{where}: Image is larger than {max_bytes // (1024 * 1024)} MB.")
-    return image
-
-
-def _check_parameters(parameters: Any, rules: dict[str, Any], where: str = "parameters") -> None:
-    if not isinstance(parameters, dict):
-        raise InvalidArgument(f"{where} must be an object.")
-    for name, value in parameters.items():
-        if name not in rules:
-            raise InvalidArgument(
-                f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
-            )
-        if not _accepts(rules[name], value):
-            raise InvalidArgument(f"Invalid value for parameter {name}: {value!r}.")
 
 
 def _check_dilation(config: dict[str, Any], name: str) -> None:
@@ -312,34 +253,39 @@ def _check_classes(classes: Any) -> None:
         raise InvalidArgument("maskClasses must hold from 1 to 5 class ids.")
 
 
-class FakeVertex(FakeUpstream):
+class FakeVertex(GenerateContentFake):
     """Vertex AI for one project and location; tokens are checked with `token_is_valid`.
 
     `filter_images = k` replaces the first k images of the next answers with `raiFilteredReason`;
     `block_prompt = "SAFETY"` makes Gemini block the prompt; `thoughts_tokens = k` makes Gemini
     report k thinking tokens (`thoughtsTokenCount`, billed as text output). `content_policy_as` says how a
-    `fail_next("content_policy")` looks: Imagen's 400 or Gemini's 200 with a blocked prompt.
+    `fail_next("content_policy")` looks: Imagen's 400 (the default) or Gemini's 200 with a blocked prompt.
     """
 
+    IMAGE_CONFIG = GEMINI_IMAGE_CONFIG
+    INPUT_IMAGES = GEMINI_INPUT_IMAGES
+    BODY_FIELDS: ClassVar[set[str]] = {"contents", "generationConfig", "safetySettings", "systemInstruction", "labels"}
+
     def __init__(self, token_is_valid: Callable[[str], bool], project: str, location: str = "us-central1") -> None:
-        super().__init__()
+        super().__init__(content_policy_as="imagen")
         self.token_is_valid = token_is_valid
         self.project = project
         self.location = location
-        self.filter_images = 0
-        self.block_prompt: str | None = None
-        self.thoughts_tokens = 0
-        self.content_policy_as = "imagen"
+
+    def response_fields(self, model: str) -> dict[str, Any]:
+        return {**super().response_fields(model), "createTime": "2026-01-01T00:00:00.000000Z"}
+
+    def usage_fields(self) -> dict[str, Any]:
+        return {"trafficType": "ON_DEMAND"}
 
     def error(self, kind: str) -> FakeResponse:
-        if kind == "content_policy" and self.content_policy_as == "gemini":
-            return FakeResponse(200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}})  # fmt: skip
+        if kind == "content_policy":
+            return self.content_policy_error()
         return {
             "auth": google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."),
             "permission": google_error(403, "PERMISSION_DENIED", f"Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/{self.project}/locations/{self.location}/publishers/google/models/x' (or it may not exist)."),
             "not_found": google_error(404, "NOT_FOUND", f"Publisher Model `projects/{self.project}/locations/{self.location}/publishers/google/models/x` not found."),
             "bad_request": google_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
-            "content_policy": google_error(400, "INVALID_ARGUMENT", RAI_MESSAGE),
             "rate_limit": google_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: imagen-3.0-generate. Please submit a quota increase request."),
             "server_error": google_error(500, "INTERNAL", "Internal error encountered."),
             "unavailable": google_error(503, "UNAVAILABLE", "The service is currently unavailable."),
@@ -374,7 +320,7 @@ class FakeVertex(FakeUpstream):
     def predict(self, model: str, body: dict[str, Any]) -> FakeResponse:
         for name in body:
             if name not in ("instances", "parameters"):
-                return _invalid_field(name, "")
+                return invalid_field(name, "")
         instances = body.get("instances")
         if isinstance(instances, list) and len(instances) == 1 and isinstance(instances[0], dict):
             edit = None
@@ -387,64 +333,18 @@ class FakeVertex(FakeUpstream):
                     return edit(instances[0], body.get("parameters", {}))
                 except InvalidArgument as exc:
                     return google_error(400, "INVALID_ARGUMENT", str(exc))
-        if not isinstance(instances, list) or len(instances) != 1 or set(instances[0]) != {"prompt"}:
-            return google_error(400, "INVALID_ARGUMENT", "Invalid instances: exactly one instance with a prompt is expected.")  # fmt: skip
-        prompt = instances[0]["prompt"]
-        if not isinstance(prompt, str) or not prompt.strip():
-            return google_error(400, "INVALID_ARGUMENT", "Prompt is required.")
-        parameters = body.get("parameters", {})
-        rules = IMAGEN_RULES[model]
-        for name, value in parameters.items():
-            if name not in rules:
-                return _invalid_field(name, "parameters")
-            if not _accepts(rules[name], value):
-                return google_error(400, "INVALID_ARGUMENT", f"Invalid value for parameter {name}: {value!r}.")
-        options = parameters.get("outputOptions", {})
-        if set(options) - {"mimeType", "compressionQuality"}:
-            return _invalid_field(
-                next(iter(set(options) - {"mimeType", "compressionQuality"})), "parameters.outputOptions"
-            )
-        if options.get("mimeType", "image/png") not in ("image/png", "image/jpeg"):
-            return google_error(400, "INVALID_ARGUMENT", f"Unsupported mime type: {options['mimeType']}.")
-        if "compressionQuality" in options and (options.get("mimeType") != "image/jpeg" or not _accepts(range(0, 101), options["compressionQuality"])):  # fmt: skip
-            return google_error(400, "INVALID_ARGUMENT", "compressionQuality must be 0-100 and is for image/jpeg only.")
-        if "seed" in parameters and "addWatermark" in rules and parameters.get("addWatermark", True):
-            return google_error(400, "INVALID_ARGUMENT", "Seed is not supported when watermark is enabled.")
-        rewritten = parameters.get("enhancePrompt", True) and "enhancePrompt" in rules
-        return self._predictions(
-            parameters, f"A photorealistic image of {prompt}, natural light, high detail" if rewritten else None
-        )
-
-    def _predictions(self, parameters: dict[str, Any], rewritten: str | None) -> FakeResponse:
-        count = parameters.get("sampleCount", 4)  # Imagen's default
-        mime_type = parameters.get("outputOptions", {}).get("mimeType", "image/png")
-        predictions: list[dict[str, Any]] = []
-        for index in range(count):
-            if index < self.filter_images:
-                reason = "56562880" if not parameters.get("includeRaiReason") else (
-                    "Your current safety filter threshold filtered out 1 generated images. You will not be charged "
-                    "for blocked images. Try rephrasing the prompt. Support codes: 56562880"
-                )  # fmt: skip
-                predictions.append({"raiFilteredReason": reason})
-                continue
-            prediction = {"mimeType": mime_type, "bytesBase64Encoded": TINY_PNG_B64}
-            if rewritten:
-                prediction["prompt"] = rewritten
-            predictions.append(prediction)
-        if not parameters.get("includeRaiReason"):
-            predictions = [p for p in predictions if "raiFilteredReason" not in p]
-        return FakeResponse(200, {"predictions": predictions} if predictions else {})
+        return self.predict_generation(body, IMAGEN_RULES[model])
 
     def _capability_edit(self, instance: dict[str, Any], parameters: Any) -> FakeResponse:
         for name in instance:
             if name not in ("prompt", "referenceImages"):
                 raise InvalidArgument(f"Invalid JSON payload received. Unknown name \"{name}\" at 'instances[0]'.")
-        _check_parameters(parameters, _CAPABILITY_RULES)
+        check_parameters(parameters, _CAPABILITY_RULES)
         if "aspectRatio" in parameters:
             raise InvalidArgument("aspectRatio is not supported for mask editing.")
         if set(parameters.get("editConfig", {})) - {"baseSteps"}:
             raise InvalidArgument("Unknown field in parameters.editConfig.")
-        if not _accepts(range(1, 2**31), parameters.get("editConfig", {}).get("baseSteps", 1)):
+        if not accepts(range(1, 2**31), parameters.get("editConfig", {}).get("baseSteps", 1)):
             raise InvalidArgument("editConfig.baseSteps must be a positive integer.")
         self._check_seed(parameters)
         references = instance.get("referenceImages")
@@ -496,12 +396,12 @@ class FakeVertex(FakeUpstream):
             raise InvalidArgument("prompt must be a string.")
         if "FILTERED" in prompt:
             raise InvalidArgument(RAI_MESSAGE)
-        return self._predictions(parameters, None)
+        return self.predictions(parameters, None)
 
     def _legacy_edit(self, instance: dict[str, Any], parameters: Any) -> FakeResponse:
         if set(instance) - {"prompt", "image", "mask"}:
             raise InvalidArgument("Unknown field in instances[0].")
-        _check_parameters(parameters, _LEGACY_EDIT_RULES)
+        check_parameters(parameters, _LEGACY_EDIT_RULES)
         self._check_seed(parameters)
         config = parameters.get("editConfig", {})
         if set(config) - {"editMode", "maskMode", "maskDilation", "guidanceScale", "productPosition", "baseSteps"}:
@@ -526,92 +426,8 @@ class FakeVertex(FakeUpstream):
                 raise InvalidArgument("The mask must have the same dimensions as the image.")
         elif mask_mode is None and config.get("editMode") != "product-image":
             raise InvalidArgument("A mask or editConfig.maskMode is required for mask-based editing.")
-        return self._predictions(parameters, None)
+        return self.predictions(parameters, None)
 
     def _check_seed(self, parameters: dict[str, Any]) -> None:
         if "seed" in parameters and parameters.get("addWatermark", True):
             raise InvalidArgument("Seed is not supported when watermark is enabled.")
-
-    def generate_content(self, model: str, body: dict[str, Any]) -> FakeResponse:
-        for name in body:
-            if name not in ("contents", "generationConfig", "safetySettings", "systemInstruction", "labels"):
-                return _invalid_field(name, "")
-        contents = body.get("contents")
-        if not contents or not isinstance(contents, list):
-            return google_error(400, "INVALID_ARGUMENT", "Unable to submit request because it must have a text parameter. Add a text parameter and try again.")  # fmt: skip
-        parts = contents[-1].get("parts") or []
-        prompt = " ".join(part.get("text", "") for part in parts)
-        images = [part["inlineData"] for part in parts if "inlineData" in part]
-        for i, part in enumerate(parts):
-            if len(set(part) & {"text", "inlineData", "fileData"}) != 1 or set(part) - {
-                "text",
-                "inlineData",
-                "fileData",
-                "thoughtSignature",
-            }:
-                return google_error(400, "INVALID_ARGUMENT", f"contents.parts[{i}]: a part holds exactly one of text, inlineData or fileData.")  # fmt: skip
-        if len(images) > GEMINI_INPUT_IMAGES[model]:
-            return google_error(400, "INVALID_ARGUMENT", f"Too many images in the request: {len(images)}; {model} accepts at most {GEMINI_INPUT_IMAGES[model]}.")  # fmt: skip
-        for i, inline in enumerate(images):
-            if set(inline) != {"mimeType", "data"} or inline["mimeType"] not in GEMINI_INPUT_TYPES:
-                return google_error(400, "INVALID_ARGUMENT", f"Unsupported MIME type: {inline.get('mimeType')}")
-            try:
-                decoded = decode_image(inline["data"], f"inlineData[{i}]", max_bytes=7 * 1024 * 1024)
-            except InvalidArgument as exc:
-                return google_error(400, "INVALID_ARGUMENT", str(exc))
-            if f"image/{(decoded.format or '').lower()}" != inline["mimeType"]:
-                return google_error(400, "INVALID_ARGUMENT", f"inlineData[{i}] is not a {inline['mimeType']} image.")
-        config = body.get("generationConfig", {})
-        for name in config:
-            if name not in GENERATION_CONFIG_FIELDS:
-                return _invalid_field(name, "generation_config")
-        modalities = config.get("responseModalities", ["TEXT"])
-        if sorted(modalities) != ["IMAGE", "TEXT"] and not (modalities == ["IMAGE"] and "2.0" not in model):
-            return google_error(400, "INVALID_ARGUMENT", f"Model does not support the requested response modalities: {','.join(m.lower() for m in modalities)}")  # fmt: skip
-        if "candidateCount" in config and config["candidateCount"] != 1:
-            return google_error(400, "INVALID_ARGUMENT", "Multiple candidates is not enabled for this model.")
-        image_rules = GEMINI_IMAGE_CONFIG[model]
-        for name, value in config.get("imageConfig", {}).items():
-            if name not in image_rules:
-                return _invalid_field(name, "generation_config.image_config")
-            if value not in image_rules[name]:
-                return google_error(400, "INVALID_ARGUMENT", f"Unsupported {name}: {value}.")
-        image_tokens = IMAGE_TOKENS * len(images)
-        usage = {
-            "promptTokenCount": 7 + image_tokens,
-            "candidatesTokenCount": 1300,
-            **({"thoughtsTokenCount": self.thoughts_tokens} if self.thoughts_tokens else {}),
-            "totalTokenCount": 1307 + image_tokens + self.thoughts_tokens,
-            "trafficType": "ON_DEMAND",
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 7}]
-            + ([{"modality": "IMAGE", "tokenCount": image_tokens}] if images else []),
-            "candidatesTokensDetails": [
-                {"modality": "IMAGE", "tokenCount": 1290},
-                {"modality": "TEXT", "tokenCount": 10},
-            ],
-        }
-        if self.block_prompt:
-            return FakeResponse(200, {"promptFeedback": {"blockReason": self.block_prompt}, "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}})  # fmt: skip
-        if self.filter_images:
-            candidate: dict[str, Any] = {"content": {"role": "model"}, "finishReason": "IMAGE_SAFETY"}
-        else:
-            candidate = {
-                "content": {
-                    "role": "model",
-                    "parts": [
-                        {"text": f"Here is the image: {prompt}"},
-                        {"inlineData": {"mimeType": "image/png", "data": TINY_PNG_B64}},
-                    ],
-                },
-                "finishReason": "STOP",
-            }
-        return FakeResponse(
-            200,
-            {
-                "candidates": [candidate],
-                "usageMetadata": usage,
-                "modelVersion": model,
-                "createTime": "2026-01-01T00:00:00.000000Z",
-                "responseId": secrets.token_hex(8),
-            },
-        )

@@ -15,6 +15,8 @@ from tests.fakes.bfl_fake import API_KEY as BFL_KEY
 from tests.fakes.bfl_fake import FakeBFL
 from tests.fakes.fal_fake import API_KEY as FAL_KEY
 from tests.fakes.fal_fake import FakeFal
+from tests.fakes.gemini_fake import API_KEY as GEMINI_KEY
+from tests.fakes.gemini_fake import FakeGemini
 from tests.fakes.vertex_fake import FakeGoogleOAuth, FakeVertex
 
 from .conftest import MASTER_KEY, ProxyLauncher
@@ -131,6 +133,32 @@ def test_vertex_through_the_proxy_exchanges_a_service_account_jwt(start_proxy: P
         assert base64.b64decode(first.data[0].b64_json or "") == TINY_PNG
         assert len(oauth.requests) == 1  # the token is cached across requests
         assert key.info["private_key"] not in proxy.logs()
+
+
+def test_gemini_through_the_proxy_sends_the_key_in_its_header_only(start_proxy: ProxyLauncher) -> None:
+    with FakeGemini() as fake:
+        config = f"""
+model_list:
+  - model_name: nano-banana
+    litellm_params:
+      model: gemini/gemini-2.5-flash-image
+      api_base: {fake.url}
+      api_key: "os.environ/MY_GEMINI_KEY"
+general_settings:
+  master_key: {MASTER_KEY}
+"""
+        proxy = start_proxy(config, env={"MY_GEMINI_KEY": GEMINI_KEY})
+
+        result = proxy.openai().images.generate(model="nano-banana", prompt="A nano banana dish", n=2, size="1792x1024")
+
+        assert [base64.b64decode(image.b64_json or "") for image in result.data] == [TINY_PNG, TINY_PNG]
+        assert result.usage is not None
+        assert result.usage.output_tokens == 2 * 1300
+        assert {(r.path, r.headers["x-goog-api-key"]) for r in fake.requests} == {
+            ("/v1beta/models/gemini-2.5-flash-image:generateContent", GEMINI_KEY)
+        }
+        assert all(r.query == {} for r in fake.requests)
+        assert GEMINI_KEY not in proxy.logs()
 
 
 def test_bfl_jobs_through_the_proxy_are_one_request_and_one_answer(start_proxy: ProxyLauncher) -> None:

@@ -179,7 +179,8 @@ class PluginRegistry:
         found = self._by_model.get(model)
         if found is not None:
             return found, model
-        for candidate in self._load_all_for_lookup():
+        # A plugin serving another's models through another API answers a bare name only when no other does.
+        for candidate in sorted(self._load_all_for_lookup(), key=lambda provider: provider.info.defer_bare_names):
             if candidate.model(model) is not None:
                 self._by_model[model] = candidate
                 return candidate, model

@@ -157,6 +157,8 @@ class ProviderInfo:
     parsing and re-encoding it.
     `max_concurrent_requests`: the most upstream requests (or jobs) one call keeps in flight when it
     fans `n` out (None: the core's own cap).
+    `defer_bare_names`: its models are also another plugin's (the same models through another API): a
+    bare model name goes to that other plugin when it is installed, to this one only when none other lists it.
     """
 
     name: str
@@ -167,6 +169,7 @@ class ProviderInfo:
     openai_shaped_responses: bool = False
     hooks_version: int = HOOKS_VERSION
     max_concurrent_requests: int | None = None
+    defer_bare_names: bool = False
 
     def model(self, name: str) -> ModelSpec | None:
         """The spec of `name` (or an alias of it), if the plugin lists it."""

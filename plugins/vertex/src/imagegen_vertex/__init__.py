@@ -1,7 +1,8 @@
 """The Google Vertex AI provider (`vertex_ai/`): Imagen through `:predict`, Gemini through `:generateContent`.
 
 Generations; edits on imagen-3.0-capability-001 and imagegeneration@006 (masks and edit modes) and on the
-Gemini image models (input images, no mask).
+Gemini image models (input images, no mask). Both wire formats are shared with the Gemini API's plugin
+(`imagegen_gemini`), which is why this distribution depends on `imagegen-gemini`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from imagegen import hookimpl
 from imagegen.exceptions import AuthenticationError, BadRequestError, ImageGenError
 from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
+from imagegen_gemini.generate_content import generate_content_body, parse_generate_content_response
+from imagegen_gemini.predict import parse_predict_response
 
-from . import auth, errors, gemini, imagen, imagen_edits
+from . import auth, errors, imagen, imagen_edits
 from .models import IMAGEN, MODELS
+
+SERVICE = "Vertex AI"
 
 DEFAULT_LOCATION = "us-central1"
 # Both end up in the URL (the location in the host name): refuse anything that could redirect the token.
@@ -44,7 +49,7 @@ def provider_info() -> ProviderInfo:
 def map_params(request: GenerationRequest) -> dict[str, Any]:
     if _is_imagen(request):
         return imagen.predict_body(request) if request.operation == GENERATION else imagen_edits.edit_body(request)
-    return gemini.generate_content_body(request)
+    return generate_content_body(request)
 
 
 @hookimpl
@@ -78,8 +83,8 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
 @hookimpl
 def parse_response(request: GenerationRequest, response: httpx.Response) -> ImageResponse:
     if _is_imagen(request):
-        return imagen.parse_predict_response(request, response)
-    return gemini.parse_generate_content_response(request, response)
+        return parse_predict_response(request, response, SERVICE)
+    return parse_generate_content_response(request, response, SERVICE)
 
 
 @hookimpl

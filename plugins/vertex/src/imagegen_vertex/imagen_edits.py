@@ -23,10 +23,10 @@ from imagegen import masks
 from imagegen.exceptions import BadRequestError
 from imagegen.params import reject, reject_mask
 from imagegen.provider import GenerationRequest
+from imagegen_gemini.params import native_fields
 
 from .imagen import common_parameters
 from .models import EDIT_MODE_DEFAULT, INPAINT_INSERTION, INPAINT_REMOVAL, LEGACY_EDITORS, MASK_MODE_SEMANTIC
-from .options import native
 
 # Native parameters that shape the reference images or the edit config rather than `parameters`.
 _EDIT_PARAMS = ("editMode", "maskMode", "maskClasses", "maskDilation", "baseSteps")
@@ -34,7 +34,7 @@ _EDIT_PARAMS = ("editMode", "maskMode", "maskClasses", "maskDilation", "baseStep
 
 def edit_body(request: GenerationRequest) -> dict[str, Any]:
     """The `:predict` body of a checked edit."""
-    specific = native(request)
+    specific = native_fields(request)
     edit = {name: specific.pop(name) for name in _EDIT_PARAMS if name in specific}
     if request.mask is not None and "maskMode" in edit:
         raise _bad_request(request, "pass either a mask or mask_mode (a mask Imagen computes), not both", "mask_mode")

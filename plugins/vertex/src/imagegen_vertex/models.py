@@ -11,35 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from imagegen.params import camel_case
 from imagegen.provider import ANY, Allowed, IntRange, ModelSpec, NumberRange, OperationSpec
+from imagegen_gemini import generate_content, predict
+from imagegen_gemini.params import BASIC_QUALITY, BOOLEANS, SIZED_QUALITY, native
 
 IMAGEN = "imagen"
 GEMINI = "gemini"
 
-
-class _Booleans(frozenset[bool]):
-    """`True` or `False` only (a plain set would also take 1 and 0, which Vertex rejects)."""
-
-    def __contains__(self, value: object) -> bool:
-        return isinstance(value, bool)
-
-
-BOOLEANS = _Booleans({True, False})
-
-IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
-GEMINI_ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-ASPECT_RATIOS = {IMAGEN: IMAGEN_ASPECT_RATIOS, GEMINI: GEMINI_ASPECT_RATIOS}
-
-OUTPUT_MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
-# OpenAI's `quality` on models with a resolution setting; "auto" leaves the model's default.
-QUALITY_IMAGE_SIZES = {"standard": "1K", "hd": "2K"}
-BASIC_QUALITY = frozenset({"auto", "standard"})
-SIZED_QUALITY = frozenset({"auto", *QUALITY_IMAGE_SIZES})
-
-PERSON_GENERATION = frozenset({"dont_allow", "allow_adult", "allow_all"})
-SAFETY_SETTINGS = frozenset({"block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"})
-LANGUAGES = frozenset({"auto", "en", "zh", "zh-CN", "zh-TW", "hi", "ja", "ko", "pt", "es"})
 UINT32 = IntRange(0, 2**32 - 1)
 MB = 1024 * 1024
 
@@ -56,27 +34,8 @@ IMAGEN_INPUT_FORMATS = frozenset({"png", "jpeg"})
 IMAGEN_MAX_BYTES = 10 * MB  # "Maximum image size uploaded or sent in a request"
 
 
-def native(**allowed: Allowed) -> dict[str, Allowed]:
-    """Native parameters under their snake_case and camelCase names."""
-    return {spelling: values for name, values in allowed.items() for spelling in {name, camel_case(name)}}
-
-
-# What every Imagen model takes, generating or editing.
-_IMAGEN_COMMON: dict[str, Allowed] = {
-    "n": IntRange(1, 4),
-    "response_format": frozenset({"b64_json"}),  # Vertex answers in base64 only
-    "output_format": frozenset(OUTPUT_MIME_TYPES),
-    "output_compression": IntRange(0, 100),
-    **native(
-        seed=UINT32,
-        add_watermark=BOOLEANS,
-        person_generation=PERSON_GENERATION,
-        safety_setting=SAFETY_SETTINGS,
-        language=LANGUAGES,
-        include_rai_reason=BOOLEANS,
-        include_safety_attributes=BOOLEANS,
-    ),
-}
+# What every Imagen model takes, generating or editing: what both Google APIs take, and what only Vertex does.
+_IMAGEN_COMMON: dict[str, Allowed] = {**predict.COMMON_PARAMS, **native(seed=UINT32, add_watermark=BOOLEANS)}
 
 
 def _imagen(name: str, *extras: Mapping[str, Allowed], edit: OperationSpec | None = None) -> ModelSpec:
@@ -99,13 +58,6 @@ _LEGACY = native(negative_prompt=ANY, guidance_scale=ANY)
 _REWRITING = native(enhance_prompt=BOOLEANS)
 _SIZED = {"quality": SIZED_QUALITY, **native(sample_image_size=frozenset({"1K", "2K"}))}
 
-_GEMINI_PARAMS: dict[str, Allowed] = {
-    "n": IntRange(1, 10),  # one image per generateContent call: the core fans out
-    "response_format": frozenset({"b64_json"}),
-    "quality": BASIC_QUALITY,
-    **native(temperature=ANY, top_p=ANY, seed=IntRange(-(2**31), 2**31 - 1)),
-}
-
 
 def _gemini(
     name: str,
@@ -115,9 +67,9 @@ def _gemini(
     aliases: tuple[str, ...] = (),
     max_input_images: int = 3,
 ) -> ModelSpec:
-    params = {**_GEMINI_PARAMS, **({"size": ANY} if sized else {}), **(extra or {})}
+    params = {**generate_content.COMMON_PARAMS, **({"size": ANY} if sized else {}), **(extra or {})}
     # An edit sends the images as parts of the prompt; there is no mask (the core refuses one).
-    edit = OperationSpec(params, max_images=max_input_images, max_bytes=7 * MB)
+    edit = OperationSpec(params, max_images=max_input_images, max_bytes=generate_content.MAX_INPUT_BYTES)
     return ModelSpec(name, params, max_images_per_call=1, aliases=aliases, family=GEMINI, edit=edit)
 
 

@@ -28,7 +28,6 @@ def _grok(name: str, *aliases: str, quality: bool = False) -> ModelSpec:
 
 MODELS: tuple[ModelSpec, ...] = (
     _grok("grok-imagine-image", "grok-imagine-image-beta"),
-    _grok("grok-imagine-image-pro"),
     _grok("grok-imagine-image-quality"),
     _grok("grok-imagine-image-2.0", quality=True),
     # xAI no longer accepts the bare `grok-2-image` alias (vercel/ai#12174): it is sent as grok-2-image-1212.
