@@ -1,8 +1,14 @@
 """Sending a plugin's request: shared connection pools, retries with backoff, transport errors.
 
 One `httpx.Client` per process and one `httpx.AsyncClient` per event loop (an async client's
-connections belong to the loop that opened them). The sync and async paths share every decision;
-only the I/O and the sleep differ.
+connections belong to the loop that opened them), with no fixed cap on connections: a process may
+have as many requests in flight as its file descriptors allow. The sync and async paths share every
+decision; only the I/O and the sleep differ.
+
+`timeout` bounds each attempt as a whole, not only each read: an upstream that answers one byte a
+second, or whose answer never ends, is cut at `timeout` (checked between body chunks, so a stall is cut
+by the per-read timeout; the async head too is bounded as a whole). A body over `MAX_RESPONSE_BYTES`
+is refused rather than held in memory.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -28,7 +35,9 @@ DEFAULT_NUM_RETRIES = 2
 RETRY_STATUSES = frozenset({408, 409, 429})
 MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 60.0
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=30)
+MAX_RESPONSE_BYTES = 1 << 30
+"""The largest upstream body read (1 GiB: ten 4K PNGs in base64 are a few hundred MB); more is an upstream fault."""
 _USER_AGENT = "imagegen"
 INITIAL_BACKOFF = 0.5
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
@@ -176,6 +185,7 @@ class _Attempts:
     def __init__(self, request: ProviderRequest, timeout: float, num_retries: int, provider: str, model: str) -> None:
         self.request = request
         self.content, self.headers = encode_body(request)
+        self.seconds = timeout
         self.timeout = httpx.Timeout(timeout)
         self.num_retries = num_retries
         self.provider = provider
@@ -200,6 +210,53 @@ class _Attempts:
         return retry_delay(attempt, None)
 
 
+class _Bound:
+    """What one attempt's body may still take: the rest of its `timeout`, and `MAX_RESPONSE_BYTES`."""
+
+    def __init__(self, seconds: float, request: httpx.Request) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.request = request
+        self.size = 0
+
+    def check(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > MAX_RESPONSE_BYTES:
+            raise httpx.RemoteProtocolError(
+                f"the response body is larger than {MAX_RESPONSE_BYTES} bytes", request=self.request
+            )
+        if time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout(f"the response did not end within {self.seconds:g} s", request=self.request)
+
+
+class _BoundedStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, bound: _Bound) -> None:
+        self._stream = stream
+        self._bound = bound
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            self._bound.check(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _AsyncBoundedStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, bound: _Bound) -> None:
+        self._stream = stream
+        self._bound = bound
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self._bound.check(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 def send(
     request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str, stream: bool = False
 ) -> httpx.Response:
@@ -213,39 +270,65 @@ def send(
     attempt = 0
     while True:
         try:
-            response = client.send(attempts.build(client), auth=request.auth, stream=stream)
-        except httpx.TransportError as exc:
-            delay = attempts.after_error(attempt, exc)
-        else:
-            retry_in = attempts.after_response(attempt, response)
-            if retry_in is None:
+            sent = attempts.build(client)
+            bound = _Bound(attempts.seconds, sent)
+            response = client.send(sent, auth=request.auth, stream=True)
+            delay = attempts.after_response(attempt, response)
+            if delay is None:
+                response.stream = _BoundedStream(response.stream, bound)  # type: ignore[arg-type]
+                if not stream:
+                    _read(response)
                 return response
             response.close()
-            delay = retry_in
+        except httpx.TransportError as exc:
+            delay = attempts.after_error(attempt, exc)
         time.sleep(delay)
         attempt += 1
+
+
+def _read(response: httpx.Response) -> None:
+    try:
+        response.read()
+    except BaseException:
+        response.close()
+        raise
 
 
 async def asend(
     request: ProviderRequest, *, timeout: float, num_retries: int, provider: str, model: str, stream: bool = False
 ) -> httpx.Response:
-    """The async twin of `send`."""
+    """The async twin of `send`; here the head (and a body read here) is also bounded as a whole."""
     attempts = _Attempts(request, timeout, num_retries, provider, model)
     client = async_client()
     attempt = 0
     while True:
         try:
-            response = await client.send(attempts.build(client), auth=request.auth, stream=stream)
+            sent = attempts.build(client)
+            bound = _Bound(attempts.seconds, sent)
+            async with asyncio.timeout(attempts.seconds):
+                response = await client.send(sent, auth=request.auth, stream=True)
+                delay = attempts.after_response(attempt, response)
+                if delay is None:
+                    response.stream = _AsyncBoundedStream(response.stream, bound)  # type: ignore[arg-type]
+                    if not stream:
+                        await _aread(response)
+                    return response
+                await response.aclose()
+        except TimeoutError:
+            message = f"no complete response within {attempts.seconds:g} s"
+            delay = attempts.after_error(attempt, httpx.ReadTimeout(message, request=sent))
         except httpx.TransportError as exc:
             delay = attempts.after_error(attempt, exc)
-        else:
-            retry_in = attempts.after_response(attempt, response)
-            if retry_in is None:
-                return response
-            await response.aclose()
-            delay = retry_in
         await asyncio.sleep(delay)
         attempt += 1
+
+
+async def _aread(response: httpx.Response) -> None:
+    try:
+        await response.aread()
+    except BaseException:
+        await response.aclose()
+        raise
 
 
 def error_from_response(response: httpx.Response, *, provider: str, model: str, secrets: list[str]) -> ImageGenError:
