@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.proxy.conftest import start_proxy  # noqa: F401 (the fixture, shared)
+
 from .upstream import HANGS, Fault, FaultyUpstream, open_fds, wait_until
 
 DRIP_INTERVAL = 0.2

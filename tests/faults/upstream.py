@@ -49,6 +49,7 @@ HANGS: frozenset[Fault] = frozenset({"stall", "endless", "drip", "drip_headers"}
 """The faults that never answer on their own: only a timeout ends them."""
 _GARBAGE = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 _HEAD_LIMIT = 64 * 1024
+_PAST_READ_AHEAD = 128 * 1024
 
 
 def images_body(image_bytes: int) -> bytes:
@@ -98,6 +99,7 @@ class FaultyUpstream:
         self.requests = 0
         self.served: collections.Counter[Fault] = collections.Counter()
         self.open_connections = 0
+        self.streaming = 0  # endless answers past the 64 KiB a proxy reads ahead: it streams them through
         self._mix = dict(mix or {})
         self._random = random.Random(seed)
         self._script: collections.deque[Fault] = collections.deque()
@@ -151,8 +153,8 @@ class FaultyUpstream:
         try:
             while await self._exchange(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass  # the client went away, or the fake is stopping
         finally:
             self._writers.discard(writer)
             writer.transport.abort()
@@ -206,6 +208,9 @@ class FaultyUpstream:
         elif fault == "endless":
             await _flushed(writer, head("200 OK", None) + _chunk(b'{"data":['))
             chunk = _chunk(b" " * 16384)
+            for _ in range(_PAST_READ_AHEAD // 16384):
+                await _flushed(writer, chunk)
+            self.streaming += 1
             while True:  # until the client gives up (a write to a closed connection raises)
                 await _flushed(writer, chunk)
                 await asyncio.sleep(0.005)

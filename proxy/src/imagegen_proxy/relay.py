@@ -318,7 +318,7 @@ class StreamedBody:
         self._done = True
         await self._chunks.aclose()
         try:
-            if self._status == CLIENT_GONE:
+            if self._status == CLIENT_GONE and not _being_cancelled():  # stopping: no time to read the rest
                 await self._drain()
         finally:
             images, cost = self._charge()
@@ -347,6 +347,11 @@ class StreamedBody:
         if self._whole:
             return images, streamed_cost(self._deployment, answer, scan)
         return images, estimated_cost(self._deployment, answer.call, images)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class UpstreamBrokeOff(Exception):

@@ -187,7 +187,9 @@ class Router:
             return ServiceUnavailableError(unconfigured[0], code="model_not_configured")
         cooling = [self._health[id(d)].cooldown_until for d in deployments if d.unavailable is None]
         wait = max(0.0, min(cooling) - time.monotonic())
-        return ServiceUnavailableError(
+        error = ServiceUnavailableError(
             f"every deployment of {group!r} is cooling down after failures; retry in {wait:.0f} s",
             code="no_deployment_available",
         )
+        error.retry_after = wait  # passed on to the client as `Retry-After`
+        return error
