@@ -213,7 +213,7 @@ class FaultyUpstream:
             self.streaming += 1
             while True:  # until the client gives up (a write to a closed connection raises)
                 await _flushed(writer, chunk)
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.001)
         elif fault in ("drip", "drip_headers"):
             whole = head("200 OK", len(body)) + body
             start = 0 if fault == "drip_headers" else len(head("200 OK", len(body)))

@@ -33,6 +33,8 @@ from imagegen.provider import COMMON_SETTINGS
 
 from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
 from .capacity import FileDescriptors
+from .client_limits import DEFAULT_LIMITS, BodyLimit, ClientLimits
+from .client_limits import STATE_KEY as CLIENT_LIMITS_STATE
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
 from .errors import ProxyError
@@ -49,6 +51,7 @@ DRAIN_TIMEOUT_ENV = "IMAGEGEN_PROXY_DRAIN_TIMEOUT"
 """A worker process's drain timeout in seconds (`imagegen serve --drain-timeout`, for `--workers N`)."""
 MONITOR_SECONDS = 1.0  # how often the descriptor gauges are brought up to date
 MAX_BODY_BYTES = 1 << 20
+JSON_BODY = BodyLimit(MAX_BODY_BYTES)
 # Clients never choose where a request goes or with which credentials (LiteLLM's CVE-2024-6587):
 # these, anything starting with the prefixes, and every installed provider's declared settings.
 FORBIDDEN_FIELDS = frozenset(
@@ -94,8 +97,10 @@ class Proxy:
         *,
         freeze_startup_heap: bool = False,
         drain_timeout: float | None = None,
+        client_limits: ClientLimits = DEFAULT_LIMITS,
     ) -> None:
         self.config = config
+        self.client_limits = client_limits
         self.access = access or build_access(config)
         self.freeze_startup_heap = freeze_startup_heap
         self.metrics = ProxyMetrics()
@@ -273,15 +278,7 @@ class Proxy:
 
     @staticmethod
     async def _read_json(request: Request) -> dict[str, Any]:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            raise _too_large()
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise _too_large()
-            chunks.append(chunk)
+        chunks = [chunk async for chunk in JSON_BODY.chunks(request)]
         try:
             body = json.loads(b"".join(chunks))
         except (ValueError, RecursionError):
@@ -361,7 +358,7 @@ class Proxy:
         return caller.is_admin or self.config.master_key is None
 
     @asynccontextmanager
-    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
         transport.use_async_transport(AiohttpTransport())
         await self.access.startup()
         if self.freeze_startup_heap:
@@ -370,7 +367,7 @@ class Proxy:
             self.graceful_stop.install()
         monitor = asyncio.create_task(self._monitor())
         try:
-            yield
+            yield {CLIENT_LIMITS_STATE: self.client_limits}  # for the server's connections (`client_limits`)
         finally:
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -400,10 +397,6 @@ def _shutting_down() -> ProxyError:
     )  # fmt: skip
 
 
-def _too_large() -> ProxyError:
-    return ProxyError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="request_too_large")
-
-
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -428,12 +421,17 @@ def create_app(
     *,
     freeze_startup_heap: bool = False,
     drain_timeout: float | None = None,
+    client_limits: ClientLimits = DEFAULT_LIMITS,
 ) -> Starlette:
     """The ASGI app serving `config`. `freeze_startup_heap`: this process only serves the app (as in
     `imagegen serve`), so what start-up built can leave the garbage collector's sight (see `gc.freeze`).
     `drain_timeout`: this process is the server's, so the app chains itself to its stop signals (see
-    `lifecycle`); None leaves signals alone (an app embedded in another process)."""
-    proxy = Proxy(config, access, freeze_startup_heap=freeze_startup_heap, drain_timeout=drain_timeout)
+    `lifecycle`); None leaves signals alone (an app embedded in another process). `client_limits`: what
+    a client may take of the server (enforced by `client_limits.LimitedHttpProtocol`, the server's protocol)."""
+    proxy = Proxy(
+        config, access, freeze_startup_heap=freeze_startup_heap, drain_timeout=drain_timeout,
+        client_limits=client_limits,
+    )  # fmt: skip
     routes = [
         Route("/v1/images/generations", proxy.generations, methods=["POST"]),
         Route("/images/generations", proxy.generations, methods=["POST"]),

@@ -93,11 +93,12 @@ def _run(args: argparse.Namespace, config: Any) -> None:
     import uvicorn
 
     from .capacity import raise_open_file_limit
+    from .client_limits import LimitedHttpProtocol
 
     raise_open_file_limit()  # every connection is a descriptor: let the limit, not a default, decide
     options: dict[str, Any] = dict(
         host=args.host, port=args.port, log_config=_log_config(args.log_level), access_log=False, server_header=False,
-        timeout_graceful_shutdown=args.drain_timeout + _SHUTDOWN_MARGIN,
+        timeout_graceful_shutdown=args.drain_timeout + _SHUTDOWN_MARGIN, http=LimitedHttpProtocol,
     )  # fmt: skip
     if args.workers == 1:
         from .app import create_app
