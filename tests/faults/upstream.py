@@ -206,13 +206,13 @@ class FaultyUpstream:
             await reader.read()  # until the client gives up
             return False
         elif fault == "endless":
-            await _flushed(writer, head("200 OK", None) + _chunk(b'{"data":['))
             chunk = _chunk(b" " * 16384)
-            for _ in range(_PAST_READ_AHEAD // 16384):
-                await _flushed(writer, chunk)
+            past_read_ahead = chunk * (_PAST_READ_AHEAD // 16384)
+            await _flushed(writer, head("200 OK", None) + _chunk(b'{"data":[') + past_read_ahead)
             self.streaming += 1
             while True:  # until the client gives up (a write to a closed connection raises)
-                await _flushed(writer, chunk)
+                writer.write(chunk)
+                await writer.drain()
                 await asyncio.sleep(0.001)
         elif fault in ("drip", "drip_headers"):
             whole = head("200 OK", len(body)) + body
