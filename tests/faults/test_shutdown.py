@@ -168,3 +168,21 @@ def test_a_negative_drain_timeout_is_refused(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "--drain-timeout must be 0 or more seconds" in result.stderr
+
+
+def test_with_several_workers_a_second_sigterm_reaches_every_worker(
+    start_proxy: ProxyLauncher, upstreams: tuple[FaultyUpstream, FaultyUpstream]
+) -> None:
+    small, large = upstreams
+    small.default = large.default = "stall"
+    proxy = start_proxy(config(small, large), args=["--drain-timeout", "3600", "--workers", "2"])
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        answers = under_load(proxy, list(upstreams), pool)
+
+        proxy.process.send_signal(signal.SIGTERM)  # to the supervisor, as a container runtime sends it
+        wait_until(lambda: proxy.logs().count("stopping: finishing the requests in flight") == 2, 20, "both workers")
+        proxy.process.send_signal(signal.SIGTERM)
+
+        statuses = [answer.result() for answer in answers]
+    assert exit_code(proxy) in (0, -signal.SIGTERM)
+    assert statuses == [(503, "shutting_down")] * IN_FLIGHT

@@ -116,7 +116,11 @@ def _run(args: argparse.Namespace, config: Any) -> None:
     owned = MULTIPROC_ENV not in os.environ
     os.environ[MULTIPROC_ENV] = metrics_dir
     try:
-        uvicorn.run("imagegen_proxy.app:app_from_environment", factory=True, workers=args.workers, **options)
+        from .lifecycle import serve_workers
+
+        serve_workers(
+            uvicorn.Config("imagegen_proxy.app:app_from_environment", factory=True, workers=args.workers, **options)
+        )
     finally:
         if owned:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -9,18 +9,24 @@ application's shutdown writes the pending spend rows, and the process exits.
 
 The server's own signal handler stays in charge of the first signal; this one is chained in front
 of it, and keeps later signals from it (uvicorn's answer to a second Ctrl-C skips the application's
-shutdown, and with it the spend rows).
+shutdown, and with it the spend rows). With `--workers N` the supervising process passes every
+signal on to the workers (uvicorn's passes only the first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+from uvicorn.config import Config
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 logger = logging.getLogger("imagegen.proxy")
 
@@ -85,3 +91,23 @@ class GracefulStop:
         if self._deadline is not None:
             self._deadline.cancel()
         self._stop_requests()
+
+
+def serve_workers(config: Config) -> None:
+    """Run `config.workers` worker processes (as `uvicorn.run` does), passing a second stop signal on to them."""
+    Supervisor(config, sockets=[config.bind_socket()]).run()
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of worker processes, which once stopping still passes signals on to its workers."""
+
+    def join_all(self) -> None:
+        for process in self.processes:
+            while process.process.is_alive():
+                process.process.join(0.1)
+                if self.signal_queue:  # a second SIGTERM or Ctrl-C: the workers stop their requests now
+                    self.signal_queue.clear()
+                    for worker in self.processes:
+                        if worker.pid is not None:
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(worker.pid, signal.SIGTERM)
