@@ -309,8 +309,9 @@ async def asend(
                 response = await client.send(sent, auth=request.auth, stream=True)
                 delay = attempts.after_response(attempt, response)
                 if delay is None:
-                    response.stream = _AsyncBoundedStream(response.stream, bound)  # type: ignore[arg-type]
-                    if not stream:
+                    if stream:  # read after this returns: the rest of the timeout goes with the body
+                        response.stream = _AsyncBoundedStream(response.stream, bound)  # type: ignore[arg-type]
+                    else:
                         await _aread(response)
                     return response
                 await response.aclose()
