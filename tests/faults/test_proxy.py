@@ -132,22 +132,23 @@ def in_flight(proxy: RunningProxy) -> float:
     return float(line.split()[1])
 
 
-@pytest.mark.parametrize("fault", list(EXPECTED))
-def test_a_fault_in_an_answer_read_whole_is_an_error_response(
-    proxy: RunningProxy, small: FaultyUpstream, fault: Fault
+CASES = [("small", fault, answer) for fault, answer in EXPECTED.items()] + [
+    ("large", fault, answer) for fault, answer in EXPECTED_LARGE.items()
+]
+
+
+@pytest.mark.parametrize(("size", "fault", "expected"), CASES, ids=[f"{size}-{fault}" for size, fault, _ in CASES])
+def test_a_fault_is_an_error_response_or_when_streaming_already_a_broken_one(
+    proxy: RunningProxy,
+    small: FaultyUpstream,
+    large: FaultyUpstream,
+    size: str,
+    fault: Fault,
+    expected: tuple[int, str],
 ) -> None:
-    small.script(fault)
+    (small if size == "small" else large).script(fault)
 
-    assert ask(proxy, group_for(fault, "small")) == EXPECTED[fault]
-
-
-@pytest.mark.parametrize("fault", list(EXPECTED_LARGE))
-def test_a_fault_in_an_answer_streamed_through_is_an_error_or_a_broken_response(
-    proxy: RunningProxy, large: FaultyUpstream, fault: Fault
-) -> None:
-    large.script(fault)
-
-    assert ask(proxy, group_for(fault, "large")) == EXPECTED_LARGE[fault]
+    assert ask(proxy, group_for(fault, size)) == expected
 
 
 def test_an_upstream_refusing_connections_is_502(proxy: RunningProxy) -> None:  # (no answer: no fault to script)

@@ -67,6 +67,16 @@ def under_load(
     return answers
 
 
+def sigterm_under_load(proxy: RunningProxy, upstreams: tuple[FaultyUpstream, ...]) -> list[tuple[int, str | None]]:
+    """SIGTERM with IN_FLIGHT requests in flight; the answers they got, once the proxy has exited."""
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        answers = under_load(proxy, list(upstreams), pool)
+        proxy.process.send_signal(signal.SIGTERM)
+        statuses = [answer.result() for answer in answers]
+    assert exit_code(proxy) in (0, -signal.SIGTERM)
+    return statuses
+
+
 def exit_code(proxy: RunningProxy) -> int:
     return proxy.process.wait(EXIT_WAIT)
 
@@ -85,13 +95,9 @@ def test_sigterm_lets_every_request_in_flight_finish_and_writes_every_spend_row(
     start_proxy: ProxyLauncher, upstreams: tuple[FaultyUpstream, FaultyUpstream]
 ) -> None:
     proxy = start_proxy(config(*upstreams), args=["--drain-timeout", "30"])
-    with ThreadPoolExecutor(IN_FLIGHT) as pool:
-        answers = under_load(proxy, list(upstreams), pool)
 
-        proxy.process.send_signal(signal.SIGTERM)
+    statuses = sigterm_under_load(proxy, upstreams)
 
-        statuses = [answer.result() for answer in answers]
-    assert exit_code(proxy) in (0, -signal.SIGTERM)
     assert statuses == [(200, None)] * IN_FLIGHT
     assert spend_statuses(proxy) == [200] * IN_FLIGHT
     assert "Application shutdown complete" in proxy.logs()
@@ -103,13 +109,9 @@ def test_requests_outlasting_the_drain_timeout_are_answered_503_and_recorded(
     for upstream in upstreams:
         upstream.default = "stall"
     proxy = start_proxy(config(*upstreams), args=["--drain-timeout", "1"])
-    with ThreadPoolExecutor(IN_FLIGHT) as pool:
-        answers = under_load(proxy, list(upstreams), pool)
 
-        proxy.process.send_signal(signal.SIGTERM)
+    statuses = sigterm_under_load(proxy, upstreams)
 
-        statuses = [answer.result() for answer in answers]
-    assert exit_code(proxy) in (0, -signal.SIGTERM)
     assert statuses == [(503, "shutting_down")] * IN_FLIGHT  # never a dropped connection
     assert spend_statuses(proxy) == [503] * IN_FLIGHT
 
