@@ -6,9 +6,9 @@ have as many requests in flight as its file descriptors allow. The sync and asyn
 decision; only the I/O and the sleep differ.
 
 `timeout` bounds each attempt as a whole, not only each read: an upstream that answers one byte a
-second, or whose answer never ends, is cut at `timeout` (checked between body chunks, so a stall is cut
-by the per-read timeout; the async head too is bounded as a whole). A body over `MAX_RESPONSE_BYTES`
-is refused rather than held in memory.
+second, or whose answer never ends, is cut at `timeout`. Async sends bound it with a timer; sync ones,
+and a body streamed after `asend` returns, check it between body chunks (a stall there is cut by the
+per-read timeout). A body over `MAX_RESPONSE_BYTES` is refused rather than held in memory.
 """
 
 from __future__ import annotations
@@ -213,9 +213,9 @@ class _Attempts:
 class _Bound:
     """What one attempt's body may still take: the rest of its `timeout`, and `MAX_RESPONSE_BYTES`."""
 
-    def __init__(self, seconds: float, request: httpx.Request) -> None:
+    def __init__(self, seconds: float, request: httpx.Request, started: float) -> None:
         self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
+        self.deadline = started + seconds
         self.request = request
         self.size = 0
 
@@ -270,11 +270,11 @@ def send(
     attempt = 0
     while True:
         try:
-            sent = attempts.build(client)
-            bound = _Bound(attempts.seconds, sent)
+            sent, started = attempts.build(client), time.monotonic()
             response = client.send(sent, auth=request.auth, stream=True)
             delay = attempts.after_response(attempt, response)
             if delay is None:
+                bound = _Bound(attempts.seconds, sent, started)
                 response.stream = _BoundedStream(response.stream, bound)  # type: ignore[arg-type]
                 if not stream:
                     _read(response)
@@ -303,13 +303,13 @@ async def asend(
     attempt = 0
     while True:
         try:
-            sent = attempts.build(client)
-            bound = _Bound(attempts.seconds, sent)
+            sent, started = attempts.build(client), time.monotonic()
             async with asyncio.timeout(attempts.seconds):
                 response = await client.send(sent, auth=request.auth, stream=True)
                 delay = attempts.after_response(attempt, response)
                 if delay is None:
                     if stream:  # read after this returns: the rest of the timeout goes with the body
+                        bound = _Bound(attempts.seconds, sent, started)
                         response.stream = _AsyncBoundedStream(response.stream, bound)  # type: ignore[arg-type]
                     else:
                         await _aread(response)

@@ -149,12 +149,17 @@ class Proxy:
         await self.access.admit(caller, group)
         return await self._route(caller, group, prompt, body)
 
+    @property
+    def draining(self) -> bool:
+        """The worker is stopping: from the first stop signal, or once its requests were stopped."""
+        return self.stopping or (self.graceful_stop is not None and self.graceful_stop.draining)
+
     def check_room(self) -> None:
         """A fast 503 for a new generation when the worker is stopping or out of file descriptors.
 
         Every route that calls an upstream (generations, and edits with their uploads) calls this first.
         """
-        if self.stopping or (self.graceful_stop is not None and self.graceful_stop.draining):
+        if self.draining:
             self.metrics.refused.labels("shutting_down").inc()
             raise _shutting_down()
         if not self.descriptors.has_room():
@@ -311,7 +316,7 @@ class Proxy:
         except ProxyError:
             operator = False
         usage = self.descriptors.usage()
-        if self.stopping or (self.graceful_stop is not None and self.graceful_stop.draining):
+        if self.draining:
             status = "draining"
         elif usage.open >= usage.refusing_above:
             status = "at_capacity"
@@ -390,9 +395,9 @@ def _freeze_startup_heap() -> None:
 
     With thousands of slow requests in flight (images take seconds), what a full collection walks is
     those requests' own objects (~115 each), all alive: at 1,000 in flight, full collections took half
-    the collector's time and paused the worker up to 200 ms each. They now wait for 100 young-generation
-    collections instead of 10 (cyclic garbage is freed a little later; the generations below are as
-    before).
+    the collector's time and paused the worker up to 200 ms each. They now wait for 100 collections of
+    the middle generation instead of 10 (cyclic garbage is freed a little later; the younger generations
+    are as before).
     """
     gc.collect()  # start-up's own garbage goes first, rather than being kept for good
     gc.freeze()
