@@ -41,7 +41,7 @@ def fake_upstream(image_bytes: int, latency_ms: float = 0.0, jobs: int = 0) -> I
     job API whose jobs are ready at that poll."""
     command = [sys.executable, str(BENCHMARKS / "fake_upstream.py"), "--image-bytes", str(image_bytes)]
     command += ["--latency-ms", str(latency_ms), "--jobs", str(jobs)]
-    with _started(command) as process:
+    with started(command) as process:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
         if not line.startswith("PORT "):
@@ -54,7 +54,7 @@ def server(
     command: Sequence[str | Path], env: dict[str, str], ready_url: str, log: Path, timeout: float = 90
 ) -> Iterator[int]:
     """A server under test; yields its pid once `ready_url` answers. Its output goes to `log`."""
-    with open(log, "wb") as output, _started(command, env=env, stdout=output) as process:
+    with open(log, "wb") as output, started(command, env=env, stdout=output) as process:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
@@ -72,13 +72,18 @@ def server(
 
 
 @contextlib.contextmanager
-def _started(
-    command: Sequence[str | Path], env: dict[str, str] | None = None, stdout: IO[Any] | int = subprocess.PIPE
+def started(
+    command: Sequence[str | Path],
+    env: dict[str, str] | None = None,
+    stdout: IO[Any] | int = subprocess.PIPE,
+    cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
+    """A child process, stopped (SIGTERM to its process group, then SIGKILL) when the block ends."""
     stderr = None if stdout is subprocess.PIPE else subprocess.STDOUT  # a log file gets both streams
     process = subprocess.Popen(  # its own session, so its workers stop with it
-        [str(part) for part in command], stdout=stdout, stderr=stderr, text=True, env=env, start_new_session=True
-    )
+        [str(part) for part in command], stdout=stdout, stderr=stderr, text=True, env=env, start_new_session=True,
+        cwd=cwd,
+    )  # fmt: skip
     try:
         yield process
     finally:

@@ -159,7 +159,7 @@ def measure(litellm: Interpreter, scenarios: list[Scenario], seconds: float, wor
             (logs / "config-no-spend-log.yaml").write_text(config(upstream.api_base, spend_logs=False))
             targets = [Target("upstream alone")]
             load(targets[0], f"{upstream.api_base}/images/generations", UPSTREAM_KEY, upstream.pid, seconds)
-            for name, start in _proxies(litellm, config_path, workers, logs, upstream.url).items():
+            for name, start in proxies(litellm, config_path, workers, logs, upstream.url).items():
                 target = Target(name)
                 targets.append(target)
                 if isinstance(start, str):
@@ -182,7 +182,7 @@ def measure(litellm: Interpreter, scenarios: list[Scenario], seconds: float, wor
 Start = Callable[[], AbstractContextManager[tuple[str, str, int]]]  # URL, key, pid
 
 
-def _proxies(
+def proxies(
     litellm: Interpreter, config_path: Path, workers: int, logs: Path, upstream_url: str
 ) -> dict[str, Start | str]:
     """How to start each proxy, or why it cannot be."""

@@ -40,6 +40,36 @@ class Section:
         return "\n\n".join(parts)
 
 
+@dataclass
+class Kept(Section):
+    """A section of a previous RESULTS.md, kept as it was by a run of other sections."""
+
+    text: str = ""
+
+    def markdown(self) -> str:
+        return self.text
+
+
+def sections_in(path: Path, titles: dict[str, str]) -> dict[str, Section]:
+    """The sections of the RESULTS.md at `path`, by name (whose title starts as `titles` says), marked as kept."""
+    if not path.exists():
+        return {}
+    text = path.read_text()
+    date = next((line[8:].split(" (took")[0] for line in text.splitlines() if line.startswith("- date: ")), "?")
+    found: dict[str, Section] = {}
+    for part in text.split("\n## ")[1:]:
+        body = "## " + part.strip()
+        if _KEPT not in body:
+            body += f"\n\n{_KEPT} {date})_"
+        for name, start in titles.items():
+            if part.startswith(start):
+                found[name] = Kept(part.splitlines()[0], text=body)
+    return found
+
+
+_KEPT = "_(not measured again in this run: kept from the run of"
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

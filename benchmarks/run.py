@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run.py            # the full run (about 15 minutes)
     .venv/bin/python benchmarks/run.py --quick    # a smoke run (about 3 minutes)
+    .venv/bin/python benchmarks/run.py --only scale --only soak   # some sections; the others are kept from RESULTS.md
 
 Sets up what it needs (LiteLLM in benchmarks/.venv-litellm). A section whose component is missing
 (LiteLLM, wrk, the proxy, a plugin, a fake) is reported as "skipped: reason"; the command always completes.
@@ -26,10 +27,18 @@ import profile_sdk
 import providers
 import proxy
 import report
+import scale
 import sdk
+import soak
 from environment import BENCHMARKS, REPO
 
-SECTIONS = ["imports", "sdk", "providers", "proxy", "jobs", "profile"]
+SECTIONS = ["imports", "sdk", "providers", "proxy", "jobs", "scale", "soak", "profile"]
+# Each section's title starts so: a run of some sections keeps the others' text from the previous RESULTS.md.
+TITLES = {
+    "imports": "Import time", "sdk": "SDK per-call", "providers": "Bedrock and Vertex", "proxy": "Proxy under load",
+    "jobs": "1,000 concurrent jobs", "scale": "One worker under open-loop load", "soak": "Soak under upstream faults",
+    "profile": "Profile of",
+}  # fmt: skip
 KB, MB = 1024, 1024 * 1024
 
 
@@ -42,10 +51,20 @@ class Size:
     sdk_calls: int
     proxy_seconds: float
     profile_calls: int
+    scale_rate: float  # new requests a second, each answered by the upstream after 5 s
+    scale_seconds: float
+    soak_rate: float
+    soak_seconds: float
 
 
-QUICK = Size(import_repetitions=3, sdk_rounds=4, sdk_calls=25, proxy_seconds=2, profile_calls=300)
-FULL = Size(import_repetitions=7, sdk_rounds=15, sdk_calls=100, proxy_seconds=10, profile_calls=3000)
+QUICK = Size(
+    import_repetitions=3, sdk_rounds=4, sdk_calls=25, proxy_seconds=2, profile_calls=300,
+    scale_rate=100, scale_seconds=5, soak_rate=20, soak_seconds=10,
+)  # fmt: skip
+FULL = Size(
+    import_repetitions=7, sdk_rounds=15, sdk_calls=100, proxy_seconds=10, profile_calls=3000,
+    scale_rate=500, scale_seconds=20, soak_rate=100, soak_seconds=60,
+)  # fmt: skip
 
 
 def main() -> None:
@@ -74,10 +93,17 @@ def main() -> None:
         "providers": lambda: providers.measure(litellm, size.sdk_rounds, size.sdk_calls),
         "proxy": lambda: proxy.measure(litellm, proxy_scenarios, size.proxy_seconds, args.proxy_workers),
         "jobs": lambda: jobs.measure(),
+        "scale": lambda: scale.measure(litellm, size.scale_rate, size.scale_seconds),
+        "soak": lambda: soak.measure(size.soak_rate, size.soak_seconds),
         "profile": lambda: profile_sdk.measure(size.profile_calls),
     }
+    previous = report.sections_in(args.output, TITLES) if args.only else {}
     sections = []
-    for name in args.only or SECTIONS:
+    for name in SECTIONS:
+        if name not in (args.only or SECTIONS):
+            if name in previous:
+                sections.append(previous[name])
+            continue
         print(f"[{time.monotonic() - started:5.0f} s] {name} …", flush=True)
         try:
             section = run[name]()

@@ -12,6 +12,7 @@ waits for /health/readiness and stops the server after the test. For a server sh
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -120,7 +121,9 @@ class ProxyLauncher:
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
         name: str | None = None,
+        open_files: tuple[int, int] | None = None,
     ) -> RunningProxy:
+        """`open_files`: the (soft, hard) RLIMIT_NOFILE the server starts with."""
         name = name or f"proxy-{len(self.running)}"
         config_path = config if isinstance(config, Path) else write_config(self.directory, config, f"{name}.yaml")
         log_path = self.directory / f"{name}.log"
@@ -131,6 +134,7 @@ class ProxyLauncher:
                 [sys.executable, "-m", "imagegen.cli", "serve", "--config", str(config_path),
                  "--host", "127.0.0.1", "--port", str(port), *args],
                 env=clean_env(env), stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, open_files)) if open_files else None,
             )  # fmt: skip
         proxy = RunningProxy(process, url, log_path)
         self.running.append(proxy)

@@ -1,9 +1,16 @@
 """Sending a plugin's request: shared connection pools, retries with backoff, transport errors.
 
 One `httpx.Client` per process and one `httpx.AsyncClient` per event loop (an async client's
-connections belong to the loop that opened them); a plugin's own transport (`ProviderRequest.transport`,
-an in-process provider) gets a client of its own. The sync and async paths share every decision;
-only the I/O and the sleep differ. An observed call (`imagegen.observe`) is told of every exchange.
+connections belong to the loop that opened them), with no fixed cap on connections: a process may
+have as many requests in flight as its file descriptors allow. A plugin's own transport
+(`ProviderRequest.transport`, an in-process provider) gets a client of its own. The sync and async paths
+share every decision; only the I/O and the sleep differ. An observed call (`imagegen.observe`) is told of
+every exchange.
+
+`timeout` bounds each attempt as a whole, not only each read: an upstream that answers one byte a
+second, or whose answer never ends, is cut at `timeout`. Async sends bound it with a timer; sync ones,
+and a body streamed after `asend` returns, check it between body chunks (a stall there is cut by the
+per-read timeout). A body over `MAX_RESPONSE_BYTES` is refused rather than held in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -26,14 +34,16 @@ from .multipart import MultipartForm
 from .provider import ProviderRequest
 
 if TYPE_CHECKING:
-    from .observe import ExchangeKind, Observer
+    from .observe import Exchange, ExchangeKind, Observer
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 2
 RETRY_STATUSES = frozenset({408, 409, 429})
 MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 60.0
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
+_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=30)
+MAX_RESPONSE_BYTES = 1 << 30
+"""The largest upstream body read (1 GiB: ten 4K PNGs in base64 are a few hundred MB); more is an upstream fault."""
 _USER_AGENT = "imagegen"
 INITIAL_BACKOFF = 0.5
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
@@ -217,6 +227,7 @@ class _Attempts:
     def __init__(self, request: ProviderRequest, timeout: float, num_retries: int, provider: str, model: str) -> None:
         self.request = request
         self.content, self.headers = encode_body(request)
+        self.seconds = timeout
         self.timeout = httpx.Timeout(timeout)
         self.num_retries = num_retries
         self.provider = provider
@@ -247,6 +258,53 @@ class _Attempts:
         return retry_delay(attempt, None)
 
 
+class _Bound:
+    """What one attempt's body may still take: the rest of its `timeout`, and `MAX_RESPONSE_BYTES`."""
+
+    def __init__(self, seconds: float, request: httpx.Request, started: float) -> None:
+        self.seconds = seconds
+        self.deadline = started + seconds
+        self.request = request
+        self.size = 0
+
+    def check(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > MAX_RESPONSE_BYTES:
+            raise httpx.RemoteProtocolError(
+                f"the response body is larger than {MAX_RESPONSE_BYTES} bytes", request=self.request
+            )
+        if time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout(f"the response did not end within {self.seconds:g} s", request=self.request)
+
+
+class _BoundedStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, bound: _Bound) -> None:
+        self._stream = stream
+        self._bound = bound
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            self._bound.check(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _AsyncBoundedStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, bound: _Bound) -> None:
+        self._stream = stream
+        self._bound = bound
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self._bound.check(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 def send(
     request: ProviderRequest,
     *,
@@ -270,23 +328,39 @@ def send(
     while True:
         exchange = observer.exchange(request, attempt, kind) if observer is not None else None
         try:
-            response = client.send(attempts.build(client), auth=request.auth, stream=stream)
-        except BaseException as exc:
-            if exchange is not None:
-                exchange.ended(None, exc)
-            if not isinstance(exc, httpx.TransportError):
+            sent, started = attempts.build(client), time.monotonic()
+            try:
+                response = client.send(sent, auth=request.auth, stream=True)
+            except BaseException as exc:
+                _ended(exchange, None, exc)
                 raise
-            delay = attempts.after_error(attempt, exc)
-        else:
-            if exchange is not None:
-                exchange.ended(response, None)
-            retry_in = attempts.after_response(attempt, response)
-            if retry_in is None:
+            _ended(exchange, response, None)
+            delay = attempts.after_response(attempt, response)
+            if delay is None:
+                bound = _Bound(attempts.seconds, sent, started)
+                response.stream = _BoundedStream(response.stream, bound)  # type: ignore[arg-type]
+                if not stream:
+                    _read(response)
                 return response
             response.close()
-            delay = retry_in
+        except httpx.TransportError as exc:
+            delay = attempts.after_error(attempt, exc)
         time.sleep(delay)
         attempt += 1
+
+
+def _ended(exchange: Exchange | None, response: httpx.Response | None, error: BaseException | None) -> None:
+    """Tell an observed exchange it got its head (or failed before it)."""
+    if exchange is not None:
+        exchange.ended(response, error)
+
+
+def _read(response: httpx.Response) -> None:
+    try:
+        response.read()
+    except BaseException:
+        response.close()
+        raise
 
 
 async def asend(
@@ -300,30 +374,45 @@ async def asend(
     observer: Observer | None = None,
     kind: ExchangeKind = "attempt",
 ) -> httpx.Response:
-    """The async twin of `send`."""
+    """The async twin of `send`; here the head (and a body read here) is also bounded as a whole."""
     attempts = _Attempts(request, timeout, num_retries, provider, model)
     client = _async_client_for(request)
     attempt = 0
     while True:
         exchange = observer.exchange(request, attempt, kind) if observer is not None else None
         try:
-            response = await client.send(attempts.build(client), auth=request.auth, stream=stream)
-        except BaseException as exc:
-            if exchange is not None:
-                exchange.ended(None, exc)
-            if not isinstance(exc, httpx.TransportError):
-                raise
+            sent, started = attempts.build(client), time.monotonic()
+            async with asyncio.timeout(attempts.seconds):
+                try:
+                    response = await client.send(sent, auth=request.auth, stream=True)
+                except BaseException as exc:
+                    _ended(exchange, None, exc)
+                    raise
+                _ended(exchange, response, None)
+                delay = attempts.after_response(attempt, response)
+                if delay is None:
+                    if stream:  # read after this returns: the rest of the timeout goes with the body
+                        bound = _Bound(attempts.seconds, sent, started)
+                        response.stream = _AsyncBoundedStream(response.stream, bound)  # type: ignore[arg-type]
+                    else:
+                        await _aread(response)
+                    return response
+                await response.aclose()
+        except TimeoutError:
+            message = f"no complete response within {attempts.seconds:g} s"
+            delay = attempts.after_error(attempt, httpx.ReadTimeout(message, request=sent))
+        except httpx.TransportError as exc:
             delay = attempts.after_error(attempt, exc)
-        else:
-            if exchange is not None:
-                exchange.ended(response, None)
-            retry_in = attempts.after_response(attempt, response)
-            if retry_in is None:
-                return response
-            await response.aclose()
-            delay = retry_in
         await asyncio.sleep(delay)
         attempt += 1
+
+
+async def _aread(response: httpx.Response) -> None:
+    try:
+        await response.aread()
+    except BaseException:
+        await response.aclose()
+        raise
 
 
 def error_from_response(response: httpx.Response, *, provider: str, model: str, secrets: list[str]) -> ImageGenError:

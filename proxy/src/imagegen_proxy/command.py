@@ -47,6 +47,11 @@ def register_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     serve.add_argument(
         "--log-format", default="text", choices=["text", "json"], help="json: one JSON object per line (default: text)"
     )
+    serve.add_argument(
+        "--drain-timeout", type=float, default=60.0, metavar="SECONDS",
+        help="on SIGTERM, how long the requests in flight get to finish before they are answered 503 "
+        "(default: 60; a second SIGTERM stops them at once)",
+    )  # fmt: skip
     serve.set_defaults(func=serve_command)
 
 
@@ -82,6 +87,9 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("imagegen serve: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.drain_timeout < 0:
+        print("imagegen serve: --drain-timeout must be 0 or more seconds", file=sys.stderr)
+        return 2
     if args.check:
         groups = config.groups()
         print(f"{args.config}: OK ({len(groups)} model groups, {len(config.deployments)} deployments)")
@@ -108,31 +116,47 @@ def _print_warnings(warnings: list[str]) -> None:
 def _run(args: argparse.Namespace, config: Any) -> None:
     import uvicorn
 
+    from .capacity import raise_open_file_limit
+    from .client_limits import LimitedHttpProtocol
+
+    raise_open_file_limit()  # every connection is a descriptor: let the limit, not a default, decide
     options: dict[str, Any] = dict(
         host=args.host,
         port=args.port,
         log_config=_log_config(args.log_level, args.log_format),
         access_log=False,
         server_header=False,
+        timeout_graceful_shutdown=args.drain_timeout + _SHUTDOWN_MARGIN,
+        http=LimitedHttpProtocol,
     )
     if args.workers == 1:
         from .app import create_app
 
-        uvicorn.run(create_app(config, freeze_startup_heap=True), **options)
+        app = create_app(config, freeze_startup_heap=True, drain_timeout=args.drain_timeout)
+        uvicorn.run(app, **options)
         return
     from .metrics import MULTIPROC_ENV
-    from .workers import CONFIG_ENV
+    from .workers import CONFIG_ENV, DRAIN_TIMEOUT_ENV
 
     # Workers are fresh processes: they load the config themselves and share metrics through files.
     os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+    os.environ[DRAIN_TIMEOUT_ENV] = str(args.drain_timeout)
     metrics_dir = os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="imagegen-metrics-")
     owned = MULTIPROC_ENV not in os.environ
     os.environ[MULTIPROC_ENV] = metrics_dir
     try:
-        uvicorn.run("imagegen_proxy.app:app_from_environment", factory=True, workers=args.workers, **options)
+        from .lifecycle import serve_workers
+
+        serve_workers(
+            uvicorn.Config("imagegen_proxy.app:app_from_environment", factory=True, workers=args.workers, **options)
+        )
     finally:
         if owned:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+_SHUTDOWN_MARGIN = 10.0
+"""The server's own limit on a graceful stop, past the drain timeout: the app stops its requests first."""
 
 
 def _log_config(level: str, log_format: str = "text") -> dict[str, Any]:

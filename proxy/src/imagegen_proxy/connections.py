@@ -22,10 +22,19 @@ def _url(url: str) -> URL:
     return URL(url, encoded=True)  # httpx already encoded it; a server calls the same few endpoints
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """Sends httpx requests through one aiohttp connection pool (created on first use, in the running loop)."""
+@functools.lru_cache(maxsize=64)
+def _timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(connect=pool, sock_connect=connect, sock_read=read)  # a few per config
 
-    def __init__(self, max_connections: int = 1000, keepalive_expiry: float = 30.0) -> None:
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends httpx requests through one aiohttp connection pool (created on first use, in the running loop).
+
+    No cap on connections (`max_connections=0`): what bounds them is the process's file-descriptor
+    limit, which the proxy watches (`capacity`), refusing new requests before it is reached.
+    """
+
+    def __init__(self, max_connections: int = 0, keepalive_expiry: float = 30.0) -> None:
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
@@ -37,20 +46,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             # httpx decodes content-encoding and keeps cookies itself; aiohttp must do neither.
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-            )
+                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                skip_auto_headers=("accept", "accept-encoding", "user-agent"),  # httpx sets its own
+            )  # fmt: skip
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            connect=timeouts.get("pool"), sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read")
-        )
+        timeout = _timeout(timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
         content = await request.aread()
         try:
             response = await self._pool().request(
                 request.method, _url(str(request.url)), data=content or None, headers=request.headers.multi_items(),
-                allow_redirects=False, timeout=timeout, skip_auto_headers=("accept", "accept-encoding", "user-agent"),
+                allow_redirects=False, timeout=timeout,
             )  # fmt: skip
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _httpx_error(exc, request) from exc

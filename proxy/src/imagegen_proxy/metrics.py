@@ -63,6 +63,19 @@ class ProxyMetrics:
             "imagegen_proxy_requests_in_flight", "Generation requests being served.",
             registry=registry, multiprocess_mode="livesum",
         )  # fmt: skip
+        self.refused = Counter(
+            "imagegen_proxy_requests_refused", "Generation requests refused with 503 before any work, by reason "
+            "(at_capacity: the worker's file descriptors are near their limit; shutting_down).",
+            ["reason"], registry=registry,
+        )  # fmt: skip
+        self.open_fds = Gauge(
+            "imagegen_proxy_open_file_descriptors", "File descriptors the worker has open (client and upstream "
+            "connections, files), by worker process.", registry=registry, multiprocess_mode="liveall",
+        )  # fmt: skip
+        self.fd_limit = Gauge(
+            "imagegen_proxy_file_descriptor_limit", "The worker's limit of open file descriptors (its soft "
+            "RLIMIT_NOFILE); new generations get 503 within 5 % of it.", registry=registry, multiprocess_mode="liveall",
+        )  # fmt: skip
 
         self.degraded_decisions = Counter(
             "imagegen_proxy_degraded_decisions",

@@ -130,9 +130,11 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
         async for chunk in chunks:
             head.append(chunk)
             size += len(chunk)
-            if size > SMALL_BODY_BYTES and _JSON_OBJECT_START.match(head[0]):
-                cost = _cost_up_front(deployment, call)
-                return Answer(head, 0, cost, chunks, response, _known_length(response), call, part.warnings)
+            if size > SMALL_BODY_BYTES:
+                if _JSON_OBJECT_START.match(head[0]):
+                    cost = _cost_up_front(deployment, call)
+                    return Answer(head, 0, cost, chunks, response, _known_length(response), call, part.warnings)
+                break  # not a JSON object: its first 64 KiB are enough for the plugin to refuse it
         await response.aclose()
         parsed = call.finish([await asettle(call, part, call.parse(part, upstream, _whole(response, head)))])
         return _answer_of(head, deployment, call, parsed)
@@ -271,6 +273,10 @@ class ImagesScan:
     def images(self) -> int:
         return max(self._counts.values())  # some servers send both keys per image, one of them null
 
+    def looks_complete(self) -> bool:
+        """The body read so far ends as a JSON object does (a body cut short mostly ends inside a string)."""
+        return self._tail.rstrip().endswith(b"}")
+
     def usage(self) -> Usage | None:
         """The body's `usage`, if it sits near either end (OpenAI sends it after `data`)."""
         for edge in (self._tail, self._head):
@@ -320,24 +326,38 @@ class StreamedBody:
         return self._chunks
 
     async def _read(self) -> AsyncGenerator[bytes, None]:
-        answer, scan = self._answer, self._scan
+        answer = self._answer
         assert answer.rest is not None
+        received = 0
         # The head's chunks are let go as they are sent: with 64 answers in flight, holding each one's
         # first ~256 KiB until its end cost ~15 MB of peak RSS.
         while answer.body:
             head = answer.body.pop(0)
-            scan.feed(head)
+            received = self._scanned(head, received)
             yield head
             del head  # not kept while the upstream's next chunk is awaited
         try:
             async for chunk in answer.rest:
-                scan.feed(chunk)
+                received = self._scanned(chunk, received)
                 yield chunk
         except httpx.TransportError as exc:
-            self._status = 502
-            logger.warning("the upstream broke off a streamed answer: %s", type(exc).__name__)
-            raise  # the client must see a broken response, not a short one that looks whole
+            raise self._broke_off(408 if isinstance(exc, httpx.TimeoutException) else 502, type(exc).__name__) from exc
+        if not self._scan.looks_complete():
+            raise self._broke_off(502, "its JSON ends early")
         self._status, self._whole = 200, True
+
+    def _scanned(self, chunk: bytes, received: int) -> int:
+        """Counts `chunk` in; the last chunk of a declared length is not sent unless the JSON ends whole."""
+        self._scan.feed(chunk)
+        received += len(chunk)
+        if received == self._answer.length and not self._scan.looks_complete():
+            raise self._broke_off(502, "its JSON ends early")
+        return received
+
+    def _broke_off(self, status: int, why: str) -> UpstreamBrokeOff:
+        self._status = status
+        logger.warning("the upstream broke off a streamed answer: %s", why)
+        return UpstreamBrokeOff(why)
 
     async def close(self) -> None:
         if self._done:
@@ -345,7 +365,7 @@ class StreamedBody:
         self._done = True
         await self._chunks.aclose()
         try:
-            if self._status == CLIENT_GONE:
+            if self._status == CLIENT_GONE and not _being_cancelled():  # stopping: no time to read the rest
                 await self._drain()
         finally:
             images, cost = self._charge()
@@ -388,16 +408,30 @@ class StreamedBody:
         return images, estimated_cost(self._deployment, answer.call, images)
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class UpstreamBrokeOff(Exception):
+    """A streamed answer that cannot be completed: its client's response is cut off, never made to look whole."""
+
+
 class StreamedResponse(Response):
     """A streamed answer, sent chunk by chunk as the upstream's arrive.
 
     Not Starlette's StreamingResponse: its task group per response costs more than a chunk. The
     body is closed (the upstream released, the request recorded) however the response ends, and
-    sending stops at the next chunk once the client has gone.
+    sending stops at the next chunk once the client has gone. When the upstream breaks off (or its JSON
+    ends early) the response is left without its end, so the client sees it broken, not short and whole.
     """
 
+    media_type = "application/json"
+
     def __init__(self, body: StreamedBody, headers: Mapping[str, str]) -> None:
-        super().__init__(None, 200, headers, media_type="application/json")
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)  # no body: no content-length made up when the upstream sent none
         self._body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -409,6 +443,8 @@ class StreamedResponse(Response):
                 if gone.done():
                     return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except UpstreamBrokeOff:
+            return  # left incomplete: the server closes the connection, the client sees a broken response
         finally:
             gone.cancel()
             await self._body.close()

@@ -274,7 +274,9 @@ class Router:
             limited.retry_after = next_minute
             return limited
         wait = max(0.0, min(cooling) - now)
-        return ServiceUnavailableError(
+        error = ServiceUnavailableError(
             f"every deployment of {group!r} is cooling down after failures; retry in {wait:.0f} s",
             code="no_deployment_available",
         )
+        error.retry_after = wait  # passed on to the client as `Retry-After`
+        return error

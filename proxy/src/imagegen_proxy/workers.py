@@ -6,6 +6,8 @@ import os
 
 CONFIG_ENV = "IMAGEGEN_PROXY_CONFIG"
 """The config file a worker process loads (`imagegen serve` sets it for `--workers N`)."""
+DRAIN_TIMEOUT_ENV = "IMAGEGEN_PROXY_DRAIN_TIMEOUT"
+"""A worker process's drain timeout in seconds (`imagegen serve --drain-timeout`, for `--workers N`)."""
 
 
 def several_workers() -> bool:
