@@ -33,7 +33,7 @@ class Caller:
 
 @dataclass
 class RequestRecord:
-    """One generation request, after it finished (success or error)."""
+    """One request (a generation, an edit or a variation), after it finished (success or error)."""
 
     caller: Caller
     model_group: str
@@ -46,6 +46,7 @@ class RequestRecord:
     latency_ms: float
     status: int
     prompt: str | None = None  # only when general_settings.store_prompts is true
+    operation: str = "generation"  # or "edit", "variation"
 
 
 class AccessControl(Protocol):

@@ -1,18 +1,23 @@
 """The HTTP server: OpenAI's image routes (and Azure's), models, health and metrics, on Starlette.
 
-One generation: authenticate → read the body (≤ 1 MiB) → refuse client-chosen endpoints or
-credentials → resolve the model group → admit → route (retries, fallbacks) → answer (an OpenAI-shaped
-upstream's body passed through, streamed when large; any other serialised once) → record. Logs carry
-the model, deployment, status, latency and image count: never a body, a prompt, a key or image data.
+One request (a generation, an edit, a variation): authenticate → read the body (JSON ≤ 1 MiB; an
+edit's or a variation's images within `UploadLimits`, large ones spooled to disk) → refuse
+client-chosen endpoints or credentials → resolve the model group (and check it does the operation)
+→ admit → route (retries, fallbacks) → answer (an OpenAI-shaped upstream's body passed through,
+streamed when large; any other serialised once; `stream: true`: events as they arrive) → record.
+Logs carry the operation, model, deployment, status, latency and image count: never a body, a
+prompt, a key or image data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -26,15 +31,19 @@ from starlette.routing import Route
 
 from imagegen import transport
 from imagegen.plugins import registry
-from imagegen.provider import COMMON_SETTINGS
+from imagegen.provider import COMMON_SETTINGS, EDIT, GENERATION, VARIATION, Operation
 
 from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
 from .errors import ProxyError
 from .metrics import CONTENT_TYPE, ProxyMetrics
-from .relay import StreamedBody, StreamedResponse
+from .operations import can, group_operations, known_to
+from .relay import GENERATE, CallInputs, StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
+from .schemas import form_value
+from .streams import EventStream
+from .uploads import SpoolDirectory, UploadLimits, json_images, read_form
 
 logger = logging.getLogger("imagegen.proxy")
 
@@ -48,6 +57,7 @@ FORBIDDEN_FIELDS = frozenset(
      "vertex_ai_location", "user_config", "custom_llm_provider"}
 )  # fmt: skip
 FORBIDDEN_PREFIXES = ("aws_", "azure_", "vertex_")
+_FORM_NAME_PARTS = re.compile(r"[^\[\]]+")  # `extra[api_base]`: each part of a bracketed form field name
 # How a call is retried and timed out is the operator's choice, set per deployment in the config.
 CONFIG_ONLY_FIELDS = frozenset({"timeout", "num_retries", "max_retries", "drop_params"})
 
@@ -94,16 +104,77 @@ class Proxy:
         self.router = Router(self.served, config.router, self.metrics)
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
+        self.operations = {name: group_operations(ds) for name, ds in self.served.items()}
+        self.upload_limits = UploadLimits.from_settings(config.general_settings)
+        self.uploads = SpoolDirectory()
 
-    # -- generation ---------------------------------------------------------------------------------
+    # -- generations, edits, variations ------------------------------------------------------------
 
     async def generations(self, request: Request) -> Response:
-        return await self._generate(request, request.path_params.get("deployment"))
-
-    async def _generate(self, request: Request, path_model: str | None) -> Response:
         caller = await self.access.authenticate(presented_key(request))
-        body = await self._read_json(request)
+        body = await self._read_json(request, MAX_BODY_BYTES)
+        return await self._serve(caller, request, body, GENERATE)
+
+    async def edits(self, request: Request) -> Response:
+        """OpenAI's multipart form (`image`, `image[]` or repeated `image`; `mask`) or its JSON form (`images`)."""
+        caller = await self.access.authenticate(presented_key(request))
+        with self.uploads.spool() as spool:
+            if request.headers.get("content-type", "").startswith("multipart/form-data"):
+                body, inputs = await self._read_form(request, EDIT, spool)
+            elif request.headers.get("content-type", "application/json").startswith("application/json"):
+                body = await self._read_json(request, self.upload_limits.json_body_bytes)
+                images, mask = json_images(body, self.upload_limits)
+                inputs = CallInputs(EDIT, images, mask)
+            else:
+                raise ProxyError(
+                    400, "Send an edit as multipart/form-data (OpenAI's form) or as application/json.",
+                    code="unsupported_content_type",
+                )  # fmt: skip
+            return await self._serve(caller, request, body, inputs)
+
+    async def variations(self, request: Request) -> Response:
+        """OpenAI's multipart form: `image`, and the other fields."""
+        caller = await self.access.authenticate(presented_key(request))
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise ProxyError(
+                400, "Send a variation as multipart/form-data (OpenAI's form): the image as `image`.",
+                code="unsupported_content_type",
+            )  # fmt: skip
+        with self.uploads.spool() as spool:
+            body, inputs = await self._read_form(request, VARIATION, spool)
+            return await self._serve(caller, request, body, inputs)
+
+    async def _read_form(self, request: Request, operation: Operation, spool: Any) -> tuple[dict[str, Any], CallInputs]:
+        form = await read_form(request, self.upload_limits, spool)
+        for name in form.fields:
+            for part in _FORM_NAME_PARTS.findall(name):
+                self._refuse_forbidden({part: None}, name)
+        body = {name: form_value(name, text) for name, text in form.fields.items()}
+        if operation == VARIATION and form.mask is not None:
+            raise ProxyError(400, "A variation takes no `mask`.", param="mask", code="unknown_parameter")
+        return body, CallInputs(operation, form.images, form.mask)
+
+    async def _serve(self, caller: Caller, request: Request, body: dict[str, Any], inputs: CallInputs) -> Response:
+        self._refuse_forbidden(body)
+        body_model = body.pop("model", None)
+        model = request.path_params.get("deployment") or body_model
+        prompt = body.pop("prompt", None)
+        group = self._model_group(model, caller)
+        self._check_operation(group, inputs.operation)
+        if inputs.operation == GENERATION and (not isinstance(prompt, str) or not prompt.strip()):
+            raise ProxyError(
+                400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter"
+            )
+        if prompt is not None and not isinstance(prompt, str):
+            raise ProxyError(400, "`prompt` must be a string.", param="prompt", code="invalid_type")
+        inputs = self._stream_fields(body, inputs)
+        self._check_call_fields(body)
+        await self.access.admit(caller, group)
+        return await self._route(caller, group, prompt or "", body, inputs)
+
+    def _refuse_forbidden(self, body: Mapping[str, Any], field: str | None = None) -> None:
         if (where := find_forbidden(body, self.forbidden)) is not None:
+            where = field or where
             raise ProxyError(
                 400,
                 f"`{where}` is not accepted in a request: the proxy's config decides where requests go and with "
@@ -111,28 +182,50 @@ class Proxy:
                 param=where,
                 code="forbidden_parameter",
             )
-        body_model = body.pop("model", None)
-        model = path_model or body_model
-        prompt = body.pop("prompt", None)
-        group = self._model_group(model, caller)
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ProxyError(
-                400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter"
-            )
-        self._check_call_fields(body)
-        await self.access.admit(caller, group)
-        return await self._route(caller, group, prompt, body)
 
-    async def _route(self, caller: Caller, group: str, prompt: str, params: dict[str, Any]) -> Response:
+    def _check_operation(self, group: str, operation: Operation) -> None:
+        """400 when no deployment of `group` can do `operation`, naming the groups that can."""
+        if any(can(deployment, operation) for deployment in self.served[group]):
+            return
+        able = sorted(name for name, deployments in self.served.items() if known_to(deployments, operation))
+        verb = {EDIT: "edit images", VARIATION: "make variations of images"}.get(operation, "generate images")
+        raise ProxyError(
+            400,
+            f"the model {group!r} cannot {verb}; models that can: {', '.join(able) or 'none on this proxy'}",
+            param="model",
+            code="model_not_supported",
+        )
+
+    @staticmethod
+    def _stream_fields(body: dict[str, Any], inputs: CallInputs) -> CallInputs:
+        stream = body.pop("stream", None)
+        partial_images = body.pop("partial_images", None)
+        if stream is not None and not isinstance(stream, bool):
+            raise ProxyError(400, "`stream` must be true or false.", param="stream", code="invalid_type")
+        if stream and inputs.operation == VARIATION:
+            raise ProxyError(400, "Variations are not streamed; remove `stream`.", param="stream")
+        return dataclasses.replace(inputs, stream=bool(stream), partial_images=partial_images)
+
+    async def _route(
+        self, caller: Caller, group: str, prompt: str, params: dict[str, Any], inputs: CallInputs
+    ) -> Response:
         started = time.perf_counter()
         self.metrics.in_flight.inc()
+        operation = inputs.operation
 
-        def finished(deployment: Deployment | None, status: int, images: int = 0, cost: float | None = None) -> None:
+        def finished(
+            deployment: Deployment | None,
+            status: int,
+            images: int = 0,
+            cost: float | None = None,
+            first_event_at: float | None = None,
+        ) -> None:
             self.metrics.in_flight.dec()
-            self._finished(caller, group, prompt, params, deployment, status, images, cost, started)
+            self._finished(caller, group, operation, prompt, params, deployment, status, images, cost, started,
+                           first_event_at)  # fmt: skip
 
         try:
-            outcome = await self.router.generate(group, prompt, params, allowed=caller.models)
+            outcome = await self.router.generate(group, prompt, params, allowed=caller.models, inputs=inputs)
         except RouteFailed as failed:
             error = ProxyError.from_imagegen(failed.error)
             finished(failed.deployment, error.status)
@@ -145,6 +238,16 @@ class Proxy:
             raise
         deployment, answer = outcome.deployment, outcome.answer
         headers = {"x-imagegen-deployment": deployment.id}
+        if isinstance(answer, EventStream):
+            if answer.cost_header is not None:
+                headers["x-imagegen-response-cost"] = str(answer.cost_header)
+            stream = answer
+
+            def stream_finished(status: int, images: int, cost: float | None) -> None:
+                finished(deployment, status, images, cost, stream.first_event_at)
+
+            return StreamedResponse(stream.start(stream_finished), {**headers, **_EVENT_STREAM_HEADERS},
+                                    media_type="text/event-stream")  # fmt: skip
         if answer.cost is not None:  # a streamed answer's only when priced per image, not by its `usage`
             headers["x-imagegen-response-cost"] = str(answer.cost)
         if answer.rest is not None:
@@ -160,6 +263,7 @@ class Proxy:
         self,
         caller: Caller,
         group: str,
+        operation: Operation,
         prompt: str,
         params: Mapping[str, Any],
         deployment: Deployment | None,
@@ -167,6 +271,7 @@ class Proxy:
         images: int,
         cost: float | None,
         started: float,
+        first_event_at: float | None = None,
     ) -> None:
         elapsed = time.perf_counter() - started
         provider = deployment.provider if deployment else None
@@ -174,15 +279,18 @@ class Proxy:
         self.metrics.latency.labels(group).observe(elapsed)
         if images:
             self.metrics.images.labels(group, provider).inc(images)
+        if first_event_at is not None:
+            self.metrics.time_to_first_event.labels(group).observe(first_event_at - started)
         logger.info(
-            "generation model=%s deployment=%s provider=%s status=%d images=%d latency_ms=%.1f",
-            group, deployment.id if deployment else "-", provider or "-", status, images, elapsed * 1000,
+            "%s model=%s deployment=%s provider=%s status=%d images=%d latency_ms=%.1f",
+            operation, group, deployment.id if deployment else "-", provider or "-", status, images, elapsed * 1000,
         )  # fmt: skip
         merged = {**deployment.params, **params} if deployment else params
         self.access.record(
             RequestRecord(
                 caller=caller,
                 model_group=group,
+                operation=operation,
                 deployment=deployment.id if deployment else None,
                 provider=provider,
                 image_count=images,
@@ -215,22 +323,19 @@ class Proxy:
 
     @staticmethod
     def _check_call_fields(body: dict[str, Any]) -> None:
-        if body.get("stream"):
-            raise ProxyError(400, "streaming image generation is not supported by this proxy", param="stream")
-        body.pop("stream", None)
         for name in CONFIG_ONLY_FIELDS & body.keys():
             raise ProxyError(400, f"`{name}` is set per model in the proxy's config, not by clients", param=name)
 
     @staticmethod
-    async def _read_json(request: Request) -> dict[str, Any]:
+    async def _read_json(request: Request, limit: int) -> dict[str, Any]:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            raise _too_large()
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise _too_large(limit)
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise _too_large()
+            if size > limit:
+                raise _too_large(limit)
             chunks.append(chunk)
         try:
             body = json.loads(b"".join(chunks))
@@ -245,7 +350,11 @@ class Proxy:
     async def models(self, request: Request) -> Response:
         caller = await self.access.authenticate(presented_key(request))
         names = sorted(name for name in self.served if caller.models is None or name in caller.models)
-        data = [{"id": name, "object": "model", "created": self.created, "owned_by": "imagegen"} for name in names]
+        data = [
+            {"id": name, "object": "model", "created": self.created, "owned_by": "imagegen",
+             "operations": self.operations[name]}
+            for name in names
+        ]  # fmt: skip
         return JSONResponse({"object": "list", "data": data})
 
     async def liveliness(self, request: Request) -> Response:
@@ -288,6 +397,7 @@ class Proxy:
         finally:
             await self.access.shutdown()
             await transport.async_client().aclose()
+            self.uploads.remove()
 
 
 def _freeze_startup_heap() -> None:
@@ -302,8 +412,11 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def _too_large() -> ProxyError:
-    return ProxyError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="request_too_large")
+def _too_large(limit: int) -> ProxyError:
+    return ProxyError(413, f"The request body is larger than {limit} bytes.", code="request_too_large")
+
+
+_EVENT_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # no buffering proxy in between
 
 
 def _text(value: Any) -> str | None:
@@ -334,6 +447,14 @@ def create_app(
         Route("/v1/images/generations", proxy.generations, methods=["POST"]),
         Route("/images/generations", proxy.generations, methods=["POST"]),
         Route("/openai/deployments/{deployment}/images/generations", proxy.generations, methods=["POST"]),
+        Route("/v1/images/edits", proxy.edits, methods=["POST"]),
+        Route("/images/edits", proxy.edits, methods=["POST"]),
+        Route("/openai/deployments/{deployment}/images/edits", proxy.edits, methods=["POST"]),
+        Route("/v1/images/variations", proxy.variations, methods=["POST"]),
+        Route("/images/variations", proxy.variations, methods=["POST"]),
+        # Azure has no variations; the AzureOpenAI SDK sends them here (or under a deployment, when it has one).
+        Route("/openai/images/variations", proxy.variations, methods=["POST"]),
+        Route("/openai/deployments/{deployment}/images/variations", proxy.variations, methods=["POST"]),
         Route("/v1/models", proxy.models, methods=["GET"]),
         Route("/models", proxy.models, methods=["GET"]),
         Route("/health/liveliness", proxy.liveliness, methods=["GET"]),

@@ -48,7 +48,11 @@ _IGNORED_LITELLM_KEYS = frozenset(
 _TOP_LEVEL_KEYS = frozenset(
     {"model_list", "general_settings", "router_settings", "litellm_settings", "environment_variables"}
 )
-GENERAL_SETTINGS = frozenset({"master_key", "store_prompts", "database_url", "public_metrics", "disable_spend_logs"})
+UPLOAD_SETTINGS = frozenset({"max_image_size_mb", "max_images_per_request", "max_request_size_mb"})
+"""`general_settings` keys limiting what an edit or a variation uploads (see `uploads.UploadLimits`)."""
+GENERAL_SETTINGS = frozenset(
+    {"master_key", "store_prompts", "database_url", "public_metrics", "disable_spend_logs", *UPLOAD_SETTINGS}
+)
 """`general_settings` keys the proxy reads; any other is reported as ignored."""
 _ROUTER_KEYS = frozenset(
     {"routing_strategy", "num_retries", "retry_after", "allowed_fails", "cooldown_time", "fallbacks",
@@ -184,6 +188,7 @@ class _Checker:
         self._environment_variables(data.get("environment_variables"))
         litellm_settings = self._section(data, "litellm_settings", _LITELLM_SETTINGS)
         general = self._section(data, "general_settings", GENERAL_SETTINGS)
+        self._upload_settings(general)
         router_data = {**_pick(litellm_settings, ("num_retries", "fallbacks", "content_policy_fallbacks"))}
         router_data.update(self._section(data, "router_settings", _ROUTER_KEYS))
         defaults = {
@@ -208,6 +213,15 @@ class _Checker:
             if key not in known:
                 self.warnings.append(f"{name}.{key}: not used by imagegen; ignored")
         return dict(section)
+
+    def _upload_settings(self, general: dict[str, Any]) -> None:
+        for name in sorted(UPLOAD_SETTINGS & general.keys()):
+            value = general[name]
+            whole = name == "max_images_per_request"
+            if isinstance(value, bool) or not isinstance(value, int if whole else int | float) or value <= 0:
+                kind = "a positive integer" if whole else "a positive number of megabytes"
+                self.problems.append(f"general_settings.{name}: must be {kind}, got {value!r}")
+                general.pop(name)
 
     def _environment_variables(self, variables: Any) -> None:
         if variables is None:

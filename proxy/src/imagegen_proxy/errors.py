@@ -52,11 +52,12 @@ class ProxyError(Exception):
         headers = {"retry-after": str(math.ceil(error.retry_after))} if error.retry_after is not None else None
         return cls(status, error.message, error.openai_type, error.code, error.param, headers)
 
+    def body(self) -> dict[str, dict[str, str | None]]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
     def response(self) -> Response:
-        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-        return Response(
-            json.dumps(body, ensure_ascii=False), self.status, headers=self.headers, media_type="application/json"
-        )
+        body = json.dumps(self.body(), ensure_ascii=False)
+        return Response(body, self.status, headers=self.headers, media_type="application/json")
 
     def __repr__(self) -> str:
         return f"ProxyError({self.status}, {self.message!r})"

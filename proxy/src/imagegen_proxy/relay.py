@@ -19,35 +19,43 @@ Every other deployment's response is parsed by its plugin and serialised once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from imagegen import pricing, transport
+from imagegen import transport
 from imagegen.api import asend_part, asettle
 from imagegen.calls import PreparedCall, prepare
-from imagegen.types import Image, ImageResponse, Usage
+from imagegen.images import ImageInput
+from imagegen.provider import GENERATION, Operation
+from imagegen.types import Usage
 
+from .charges import (
+    CLIENT_GONE,
+    DRAIN_SECONDS,
+    cost,
+    cost_up_front,
+    counted_cost,
+    estimated_cost,
+    requested_images,
+    usage_near_edges,
+)
 from .config import Deployment
+from .streams import EventStream, open_events
 
 logger = logging.getLogger("imagegen.proxy")
 SMALL_BODY_BYTES = 64 * 1024  # held whole per request in flight: small enough for 64 connections
 _IMAGE_KEYS = (b'"b64_json":', b'"url":')
 _LONGEST_KEY = max(len(key) for key in _IMAGE_KEYS)
-_USAGE_KEY = b'"usage":'
 _EDGE_BYTES = 4096  # `usage` and the other top-level fields sit before or after `data`, within this of an end
 _BODY_HEADERS_NOT_FORWARDED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _JSON_OBJECT_START = re.compile(rb"\s*\{")
-DRAIN_SECONDS = 30.0
-"""How long the rest of a streamed answer is still read after its client left, to find its `usage`."""
-CLIENT_GONE = 499
 
 
 @dataclass
@@ -67,12 +75,33 @@ class Answer:
             await self.upstream.aclose()
 
 
-async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
-    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError."""
+@dataclass(frozen=True)
+class CallInputs:
+    """What a request carries besides its prompt and parameters: its operation, input images, mask, and
+    whether the client wants its answer streamed as events."""
+
+    operation: Operation = GENERATION
+    images: Sequence[ImageInput] = ()
+    mask: ImageInput | None = None
+    stream: bool = False
+    partial_images: int | None = None
+
+
+GENERATE = CallInputs()
+
+
+async def answer(
+    deployment: Deployment, prompt: str, params: Mapping[str, Any], inputs: CallInputs = GENERATE
+) -> Answer | EventStream:
+    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError. A
+    streamed answer (`inputs.stream`) has begun when this returns: see `streams`."""
     call = prepare(
-        prompt, deployment.model, {}, {**deployment.params, **params},
+        prompt, deployment.model, {}, {**deployment.params, **params}, operation=inputs.operation,
+        images=inputs.images, mask=inputs.mask, stream=inputs.stream, partial_images=inputs.partial_images,
         timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=deployment.num_retries,
     )  # fmt: skip
+    if inputs.stream:
+        return await open_events(deployment, call)
     if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
         return await _pass_through(deployment, call)
     # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
@@ -80,7 +109,7 @@ async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any])
     response = call.finish(list(outcomes))
     # Serialised once, straight to bytes: images can be megabytes of base64.
     body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
-    return Answer([body], len(response.data), _cost(deployment, call, response))
+    return Answer([body], len(response.data), cost(deployment, call, response))
 
 
 async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
@@ -91,7 +120,7 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
         if not response.is_success or (declared.isdigit() and int(declared) <= SMALL_BODY_BYTES):
             await response.aread()  # an error, or a small body: read whole and parsed by the plugin
             parsed = call.finish([await asettle(call, part, call.parse(part, upstream, response))])
-            return Answer([response.content], len(parsed.data), _cost(deployment, call, parsed))
+            return Answer([response.content], len(parsed.data), cost(deployment, call, parsed))
         chunks = response.aiter_bytes()
         head: list[bytes] = []
         size = 0
@@ -99,11 +128,11 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
             head.append(chunk)
             size += len(chunk)
             if size > SMALL_BODY_BYTES and _JSON_OBJECT_START.match(head[0]):
-                cost = _cost_up_front(deployment, call)
-                return Answer(head, 0, cost, chunks, response, _known_length(response), call)
+                up_front = cost_up_front(deployment, call)
+                return Answer(head, 0, up_front, chunks, response, _known_length(response), call)
         await response.aclose()
         parsed = call.finish([await asettle(call, part, call.parse(part, upstream, _whole(response, head)))])
-        return Answer(head, len(parsed.data), _cost(deployment, call, parsed))
+        return Answer(head, len(parsed.data), cost(deployment, call, parsed))
     except httpx.TransportError as exc:
         await response.aclose()
         raise transport.transport_error(exc, call.provider.prefix, part.model, upstream.secrets) from None
@@ -123,64 +152,6 @@ def _known_length(response: httpx.Response) -> int | None:
     if length is None or not length.isdigit() or "content-encoding" in response.headers:
         return None
     return int(length)
-
-
-def streamed_cost(deployment: Deployment, answer: Answer, scan: ImagesScan) -> float | None:
-    """The cost of a streamed answer read to its end, from the images counted and the `usage` found."""
-    assert answer.call is not None
-    light = ImageResponse.model_construct(data=[Image()] * scan.images, usage=scan.usage())
-    return _cost(deployment, answer.call, answer.call.finish([light]))
-
-
-def requested_images(call: PreparedCall) -> int:
-    n = call.request.params.get("n", 1)
-    return n if isinstance(n, int) else 1
-
-
-def _cost_up_front(deployment: Deployment, call: PreparedCall) -> float | None:
-    """A streamed answer's cost before its body: known when priced per image (not by `usage`), for `n` images."""
-    price = _price(deployment, call)
-    if price is None or price.per_token:
-        return None
-    cost = price.cost(_images(requested_images(call)), call.request.params)
-    return None if cost is None else round(cost, 10)
-
-
-def estimated_cost(deployment: Deployment, call: PreparedCall, images: int) -> float | None:
-    """The cost of an answer whose `usage` never arrived: `images` at the per-image price.
-
-    Without a `quality` (nor a default one) the highest quality's price is charged: a budget is
-    never under-charged because an answer broke off.
-    """
-    price = _price(deployment, call)
-    if price is None:
-        return None
-    params = call.request.params
-    variants: list[Mapping[str, Any]] = [params]
-    if "quality" not in params and "quality" not in price.defaults:
-        qualities = sorted({quality for rule in price.per_image for quality in rule.quality or ()})
-        variants += [{**params, "quality": quality} for quality in qualities]
-    costs = [cost for variant in variants if (cost := price.cost(_images(images), variant)) is not None]
-    return round(max(costs), 10) if costs else None
-
-
-def _images(count: int) -> ImageResponse:
-    return ImageResponse.model_construct(data=[Image()] * count, usage=None)
-
-
-def _price(deployment: Deployment, call: PreparedCall) -> pricing.ModelPrice | None:
-    """The price `_cost` charges: the deployment's own (`model_info`), else its model's list price."""
-    return pricing.price_for(
-        call.provider.prefix, call.request.model, base_model=call.base_model, model_info=deployment.model_info
-    )
-
-
-def _cost(deployment: Deployment, call: PreparedCall, response: ImageResponse) -> float | None:
-    """The deployment's own price (`model_info`) when it has one, else the core's list price."""
-    info = deployment.model_info
-    if deployment.provider and (pricing.OVERRIDE_KEYS & info.keys() or "base_model" in info):
-        return pricing.cost_of(deployment.provider, call.request.model, call.request.params, response, model_info=info)
-    return response.cost
 
 
 class ImagesScan:
@@ -220,17 +191,7 @@ class ImagesScan:
 
     def usage(self) -> Usage | None:
         """The body's `usage`, if it sits near either end (OpenAI sends it after `data`)."""
-        for edge in (self._tail, self._head):
-            start = edge.rfind(_USAGE_KEY)
-            if start < 0:
-                continue
-            text = edge[start + len(_USAGE_KEY) :].decode(errors="replace").lstrip()
-            try:
-                value, _ = json.JSONDecoder().raw_decode(text)
-                return Usage.model_validate(value) if isinstance(value, dict) else None
-            except ValueError:  # cut off by the edge, or not usage as OpenAI writes it
-                continue
-        return None
+        return usage_near_edges(self._tail, self._head)
 
 
 def _quotes(data: bytes, end: int) -> Iterator[int]:
@@ -319,8 +280,16 @@ class StreamedBody:
         if answer.cost is not None:  # priced per image: the header the client got
             return images, answer.cost
         if self._whole:
-            return images, streamed_cost(self._deployment, answer, scan)
+            return images, counted_cost(self._deployment, answer.call, scan.images, scan.usage())
         return images, estimated_cost(self._deployment, answer.call, images)
+
+
+class ResponseBody(Protocol):
+    """A body sent as it is produced (`StreamedBody`, an `EventStream`), closed once however it ended."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
 
 
 class StreamedResponse(Response):
@@ -331,8 +300,10 @@ class StreamedResponse(Response):
     sending stops at the next chunk once the client has gone.
     """
 
-    def __init__(self, body: StreamedBody, headers: Mapping[str, str]) -> None:
-        super().__init__(None, 200, headers, media_type="application/json")
+    def __init__(self, body: ResponseBody, headers: Mapping[str, str], media_type: str = "application/json") -> None:
+        super().__init__(None, 200, headers, media_type=media_type)
+        if "content-length" not in headers:  # Starlette counted the empty placeholder body: a length of 0
+            self.raw_headers = [(name, value) for name, value in self.raw_headers if name != b"content-length"]
         self._body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

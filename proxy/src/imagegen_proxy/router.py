@@ -22,7 +22,9 @@ from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, Serv
 
 from .config import Deployment, RouterSettings
 from .metrics import ProxyMetrics
-from .relay import Answer, answer
+from .operations import can, known_to
+from .relay import GENERATE, Answer, CallInputs, answer
+from .streams import EventStream
 
 logger = logging.getLogger("imagegen.proxy")
 
@@ -73,7 +75,7 @@ class RouteFailed(Exception):
 class Outcome:
     """A served request: the answer and the deployment (of the asked group or a fallback) that made it."""
 
-    answer: Answer
+    answer: Answer | EventStream
     deployment: Deployment
 
 
@@ -85,22 +87,31 @@ class Router:
         self._health = {id(d): _Health() for deployments in groups.values() for d in deployments}
 
     async def generate(
-        self, group: str, prompt: str, params: Mapping[str, Any], allowed: Collection[str] | None = None
+        self,
+        group: str,
+        prompt: str,
+        params: Mapping[str, Any],
+        allowed: Collection[str] | None = None,
+        inputs: CallInputs = GENERATE,
     ) -> Outcome:
         """Serve `group`, then its fallbacks; raises RouteFailed with the asked group's error if all fail.
 
-        `allowed`: the groups the caller may use (None: all); a fallback outside them is never tried.
+        `allowed`: the groups the caller may use (None: all); a fallback outside them is never tried, nor
+        one with no deployment known to do the operation (`inputs.operation`: an edit, a variation).
         """
         try:
-            return await self._serve_group(group, prompt, params)
+            return await self._serve_group(group, prompt, params, inputs)
         except RouteFailed as failed:
-            fallbacks = [f for f in self._fallbacks(group, failed.error) if allowed is None or f in allowed]
+            fallbacks = [
+                f for f in self._fallbacks(group, failed.error)
+                if (allowed is None or f in allowed) and known_to(self.groups[f], inputs.operation)
+            ]  # fmt: skip
             if not fallbacks:
                 raise
             original = failed
         for fallback in fallbacks:
             try:
-                outcome = await self._serve_group(fallback, prompt, params)
+                outcome = await self._serve_group(fallback, prompt, params, inputs)
             except RouteFailed as failed:
                 logger.info("fallback %r for %r failed: %s", fallback, group, type(failed.error).__name__)
                 continue
@@ -115,8 +126,8 @@ class Router:
             return tuple(self.settings.fallbacks.get(group, ()))
         return ()
 
-    async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any]) -> Outcome:
-        deployments = self.groups[group]
+    async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any], inputs: CallInputs) -> Outcome:
+        deployments = [d for d in self.groups[group] if can(d, inputs.operation)]
         tried: list[Deployment] = []
         not_again: set[int] = set()  # deployments whose failure a second try would not fix
         last: RouteFailed | None = None
@@ -129,7 +140,7 @@ class Router:
                 await asyncio.sleep(retry_delay(attempt, self.settings, errors.get(id(deployment))))
             tried.append(deployment)
             try:
-                return Outcome(await self._call(deployment, prompt, params), deployment)
+                return Outcome(await self._call(deployment, prompt, params, inputs), deployment)
             except ImageGenError as error:
                 if not deployment_failed(error):
                     raise RouteFailed(error, deployment) from None
@@ -153,12 +164,14 @@ class Router:
             return random.choice([d for d in pool if self._health[id(d)].in_flight == least])
         return random.choices(pool, weights=[d.weight for d in pool])[0]
 
-    async def _call(self, deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
+    async def _call(
+        self, deployment: Deployment, prompt: str, params: Mapping[str, Any], inputs: CallInputs
+    ) -> Answer | EventStream:
         health = self._health[id(deployment)]
         health.in_flight += 1
         started = time.perf_counter()
         try:
-            return await answer(deployment, prompt, params)
+            return await answer(deployment, prompt, params, inputs)
         finally:
             health.in_flight -= 1
             self.metrics.upstream_latency.labels(deployment.provider, deployment.id).observe(

@@ -253,6 +253,7 @@ async def spend_logs(access: KeyAccess, request: Request) -> list[dict[str, Any]
             "api_key": row["token"],
             "startTime": row["start_time"].isoformat(),
             "model_group": row["model_group"],
+            "operation": row["operation"],
             "model": row["deployment"],
             "provider": row["provider"],
             "images": row["images"],

@@ -203,6 +203,7 @@ class KeyAccess:
                     "cost": record.cost,
                     "latency_ms": record.latency_ms,
                     "status": record.status,
+                    "operation": record.operation,
                     "prompt": record.prompt if self.config.store_prompts else None,
                 },
                 period,

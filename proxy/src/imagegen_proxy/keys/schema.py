@@ -98,14 +98,23 @@ spend_logs = Table(
     Column("latency_ms", Float, nullable=False),
     Column("status", Integer, nullable=False),
     Column("prompt", Text, nullable=True),  # only with `store_prompts: true`
+    Column("operation", String(16), nullable=False, server_default="generation"),  # or edit, variation
     Index("ix_imagegen_spend_logs_token_time", "token", "start_time"),
     Index("ix_imagegen_spend_logs_time", "start_time"),
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _add_operation(connection: Connection) -> None:
+    """Version 2: each spend log row says its operation (every row before was a generation)."""
+    connection.execute(
+        text("ALTER TABLE imagegen_spend_logs ADD COLUMN operation VARCHAR(16) NOT NULL DEFAULT 'generation'")
+    )
+
 
 # version → the step that upgrades a database from version-1 to it. Version 1 is the first schema.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_operation}
 
 _MIGRATION_LOCK_ID = 0x1A6E6E  # any constant shared by every replica
 
