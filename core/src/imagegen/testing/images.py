@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from random import Random
 import zlib
 
 
@@ -36,3 +37,12 @@ def png_image(
         + _chunk(b"IDAT", zlib.compress(b"".join(rows)))
         + _chunk(b"IEND", b"")
     )
+
+
+def noise_png(width: int, height: int, seed: int = 0) -> bytes:
+    """An RGB PNG of random pixels, stored uncompressed: about `width * height * 3` bytes, as large as a
+    photo of that size (for tests and benchmarks of large uploads)."""
+    random = Random(seed)
+    rows = b"".join(b"\x00" + random.randbytes(width * 3) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows, 0)) + _chunk(b"IEND", b"")
