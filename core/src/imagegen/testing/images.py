@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import struct
-from random import Random
 import zlib
+from random import Random
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -30,13 +30,7 @@ def png_image(
         else:
             row = opaque * width
         rows.append(b"\x00" + row)
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits, RGBA
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + _chunk(b"IEND", b"")
-    )
+    return _png(width, height, 6, zlib.compress(b"".join(rows)))  # RGBA
 
 
 def noise_png(width: int, height: int, seed: int = 0) -> bytes:
@@ -44,5 +38,9 @@ def noise_png(width: int, height: int, seed: int = 0) -> bytes:
     photo of that size (for tests and benchmarks of large uploads)."""
     random = Random(seed)
     rows = b"".join(b"\x00" + random.randbytes(width * 3) for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows, 0)) + _chunk(b"IEND", b"")
+    return _png(width, height, 2, zlib.compress(rows, 0))  # RGB
+
+
+def _png(width: int, height: int, color_type: int, pixels: bytes) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)  # 8 bits per channel
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
