@@ -36,10 +36,10 @@ class Upstream:
 
 
 @contextlib.contextmanager
-def fake_upstream(image_bytes: int, latency_ms: float = 0.0) -> Iterator[Upstream]:
-    """The fast fake OpenAI upstream (benchmarks/fake_upstream.py) in its own process."""
+def fake_upstream(image_bytes: int, latency_ms: float = 0.0, extra: Sequence[str] = ()) -> Iterator[Upstream]:
+    """The fast fake OpenAI upstream (benchmarks/fake_upstream.py) in its own process; `extra`: more options."""
     command = [sys.executable, str(BENCHMARKS / "fake_upstream.py"), "--image-bytes", str(image_bytes)]
-    command += ["--latency-ms", str(latency_ms)]
+    command += ["--latency-ms", str(latency_ms), *extra]
     with _started(command) as process:
         assert process.stdout is not None
         line = process.stdout.readline().strip()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import edits
 import environment
 import imports
 import profile_sdk
@@ -26,9 +27,10 @@ import providers
 import proxy
 import report
 import sdk
+import streams
 from environment import BENCHMARKS, REPO
 
-SECTIONS = ["imports", "sdk", "providers", "proxy", "profile"]
+SECTIONS = ["imports", "sdk", "providers", "proxy", "edits", "streams", "profile"]
 KB, MB = 1024, 1024 * 1024
 
 
@@ -72,6 +74,8 @@ def main() -> None:
         "sdk": lambda: sdk.measure(litellm, [KB, large], size.sdk_rounds, size.sdk_calls),
         "providers": lambda: providers.measure(litellm, size.sdk_rounds, size.sdk_calls),
         "proxy": lambda: proxy.measure(litellm, proxy_scenarios, size.proxy_seconds, args.proxy_workers),
+        "edits": lambda: edits.measure(litellm, size.proxy_seconds, args.proxy_workers),
+        "streams": lambda: streams.measure(size.proxy_seconds, args.proxy_workers),
         "profile": lambda: profile_sdk.measure(size.profile_calls),
     }
     sections = []
