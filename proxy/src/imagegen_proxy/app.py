@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from imagegen import transport
 from imagegen.plugins import registry
-from imagegen.provider import COMMON_SETTINGS, EDIT, GENERATION, VARIATION, Operation
+from imagegen.provider import COMMON_SETTINGS, EDIT, GENERATION, OPERATIONS, VARIATION, Operation
 
 from .access import AccessControl, Caller, RequestRecord, build_access, presented_key
 from .config import Deployment, ProxyConfig, load_config
@@ -71,6 +71,10 @@ def forbidden_fields() -> frozenset[str]:
     return frozenset(name.lower() for name in names)
 
 
+def is_forbidden(name: str, forbidden: frozenset[str]) -> bool:
+    return name.lower() in forbidden or name.lower().startswith(FORBIDDEN_PREFIXES)
+
+
 def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | None:
     """The path (`extra.api_base`) of the first forbidden key anywhere in `body`, or None."""
     stack: list[tuple[str, Any]] = [("", body)]
@@ -79,7 +83,7 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and (key.lower() in forbidden or key.lower().startswith(FORBIDDEN_PREFIXES)):
+            if isinstance(key, str) and is_forbidden(key, forbidden):
                 return where
             if isinstance(item, dict | list):
                 stack.append((where, item))
@@ -105,6 +109,9 @@ class Proxy:
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
         self.operations = {name: group_operations(ds) for name, ds in self.served.items()}
+        self.sendable = {
+            name: {op for op in OPERATIONS if any(can(d, op) for d in ds)} for name, ds in self.served.items()
+        }
         self.upload_limits = UploadLimits.from_settings(config.general_settings)
         self.uploads = SpoolDirectory()
 
@@ -147,8 +154,8 @@ class Proxy:
     async def _read_form(self, request: Request, operation: Operation, spool: Any) -> tuple[dict[str, Any], CallInputs]:
         form = await read_form(request, self.upload_limits, spool)
         for name in form.fields:
-            for part in _FORM_NAME_PARTS.findall(name):
-                self._refuse_forbidden({part: None}, name)
+            if any(is_forbidden(part, self.forbidden) for part in _FORM_NAME_PARTS.findall(name)):
+                raise _forbidden(name)
         body = {name: form_value(name, text) for name, text in form.fields.items()}
         if operation == VARIATION and form.mask is not None:
             raise ProxyError(400, "A variation takes no `mask`.", param="mask", code="unknown_parameter")
@@ -172,20 +179,13 @@ class Proxy:
         await self.access.admit(caller, group)
         return await self._route(caller, group, prompt or "", body, inputs)
 
-    def _refuse_forbidden(self, body: Mapping[str, Any], field: str | None = None) -> None:
+    def _refuse_forbidden(self, body: Mapping[str, Any]) -> None:
         if (where := find_forbidden(body, self.forbidden)) is not None:
-            where = field or where
-            raise ProxyError(
-                400,
-                f"`{where}` is not accepted in a request: the proxy's config decides where requests go and with "
-                "which credentials",
-                param=where,
-                code="forbidden_parameter",
-            )
+            raise _forbidden(where)
 
     def _check_operation(self, group: str, operation: Operation) -> None:
         """400 when no deployment of `group` can do `operation`, naming the groups that can."""
-        if any(can(deployment, operation) for deployment in self.served[group]):
+        if operation in self.sendable[group]:
             return
         able = sorted(name for name, deployments in self.served.items() if known_to(deployments, operation))
         verb = {EDIT: "edit images", VARIATION: "make variations of images"}.get(operation, "generate images")
@@ -198,6 +198,8 @@ class Proxy:
 
     @staticmethod
     def _stream_fields(body: dict[str, Any], inputs: CallInputs) -> CallInputs:
+        if "stream" not in body and "partial_images" not in body:
+            return inputs
         stream = body.pop("stream", None)
         partial_images = body.pop("partial_images", None)
         if stream is not None and not isinstance(stream, bool):
@@ -410,6 +412,16 @@ def _freeze_startup_heap() -> None:
     """
     gc.collect()  # start-up's own garbage goes first, rather than being kept for good
     gc.freeze()
+
+
+def _forbidden(where: str) -> ProxyError:
+    return ProxyError(
+        400,
+        f"`{where}` is not accepted in a request: the proxy's config decides where requests go and with which "
+        "credentials",
+        param=where,
+        code="forbidden_parameter",
+    )
 
 
 def _too_large(limit: int) -> ProxyError:

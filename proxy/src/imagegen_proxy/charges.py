@@ -35,6 +35,17 @@ def counted_cost(deployment: Deployment, call: PreparedCall, images: int, usage:
     return cost(deployment, call, call.finish([light]))
 
 
+def charge(
+    deployment: Deployment, call: PreparedCall, *, whole: bool, images: int, usage: Usage | None
+) -> tuple[int, float | None]:
+    """The images and cost to record for an answer that began with 2xx: as counted when it was read to its
+    end (`whole`), else the images asked for (or more, if more were seen) at the per-image price."""
+    if whole:
+        return images, counted_cost(deployment, call, images, usage)
+    images = max(images, requested_images(call))
+    return images, estimated_cost(deployment, call, images)
+
+
 def requested_images(call: PreparedCall) -> int:
     n = call.request.params.get("n", 1)
     return n if isinstance(n, int) else 1

@@ -36,16 +36,7 @@ from imagegen.images import ImageInput
 from imagegen.provider import GENERATION, Operation
 from imagegen.types import Usage
 
-from .charges import (
-    CLIENT_GONE,
-    DRAIN_SECONDS,
-    cost,
-    cost_up_front,
-    counted_cost,
-    estimated_cost,
-    requested_images,
-    usage_near_edges,
-)
+from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost, cost_up_front, usage_near_edges
 from .config import Deployment
 from .streams import EventStream, open_events
 
@@ -276,12 +267,9 @@ class StreamedBody:
         """The images and cost to record: as read when the body was read whole, else as asked for."""
         answer, scan = self._answer, self._scan
         assert answer.call is not None
-        images = scan.images if self._whole else max(scan.images, requested_images(answer.call))
-        if answer.cost is not None:  # priced per image: the header the client got
-            return images, answer.cost
-        if self._whole:
-            return images, counted_cost(self._deployment, answer.call, scan.images, scan.usage())
-        return images, estimated_cost(self._deployment, answer.call, images)
+        images, charged = charge(self._deployment, answer.call, whole=self._whole, images=scan.images,
+                                 usage=scan.usage() if self._whole else None)  # fmt: skip
+        return images, answer.cost if answer.cost is not None else charged  # per image: the header the client got
 
 
 class ResponseBody(Protocol):

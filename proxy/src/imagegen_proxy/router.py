@@ -19,6 +19,7 @@ from typing import Any
 
 from imagegen import transport
 from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, ServiceUnavailableError
+from imagegen.provider import Operation
 
 from .config import Deployment, RouterSettings
 from .metrics import ProxyMetrics
@@ -85,6 +86,7 @@ class Router:
         self.settings = settings
         self.metrics = metrics
         self._health = {id(d): _Health() for deployments in groups.values() for d in deployments}
+        self._able_deployments: dict[tuple[str, Operation], list[Deployment]] = {}
 
     async def generate(
         self,
@@ -127,7 +129,7 @@ class Router:
         return ()
 
     async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any], inputs: CallInputs) -> Outcome:
-        deployments = [d for d in self.groups[group] if can(d, inputs.operation)]
+        deployments = self._able(group, inputs.operation)
         tried: list[Deployment] = []
         not_again: set[int] = set()  # deployments whose failure a second try would not fix
         last: RouteFailed | None = None
@@ -150,6 +152,13 @@ class Router:
                 errors[id(deployment)] = error
                 last = RouteFailed(error, deployment)
         raise last or RouteFailed(self._unavailable(group, deployments), None)
+
+    def _able(self, group: str, operation: Operation) -> list[Deployment]:
+        """The deployments of `group` that may be sent `operation` (worked out once per group and operation)."""
+        able = self._able_deployments.get((group, operation))
+        if able is None:
+            able = self._able_deployments[group, operation] = [d for d in self.groups[group] if can(d, operation)]
+        return able
 
     def _pick(self, deployments: list[Deployment], tried: list[Deployment], not_again: set[int]) -> Deployment | None:
         now = time.monotonic()

@@ -33,7 +33,7 @@ from imagegen.exceptions import APIConnectionError, ImageGenError
 from imagegen.streaming import StreamAssembler
 from imagegen.types import CompletedImageEvent, ImageResponse, ImageStreamEvent, Usage
 
-from .charges import CLIENT_GONE, DRAIN_SECONDS, cost, counted_cost, estimated_cost, requested_images
+from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost
 from .config import Deployment
 from .errors import ProxyError
 from .events import EventFramer, EventSummary, error_frame, frame, summarize
@@ -125,11 +125,8 @@ class EventStream:
 
     def _charge(self) -> tuple[int, float | None]:
         """The images and cost to record: as counted when the stream was read whole, else as asked for."""
-        if self._whole:
-            usage = ImageResponse.merge([ImageResponse(usage=u) for u in self._usages]).usage if self._usages else None
-            return self._completed, counted_cost(self.deployment, self.call, self._completed, usage)
-        images = max(self._completed, requested_images(self.call))
-        return images, estimated_cost(self.deployment, self.call, images)
+        usage = ImageResponse.merge([ImageResponse(usage=u) for u in self._usages]).usage if self._usages else None
+        return charge(self.deployment, self.call, whole=self._whole, images=self._completed, usage=usage)
 
 
 class RelayedEvents(EventStream):
