@@ -36,6 +36,10 @@ class Scenario:
     images: int
     connections: int
 
+    def seconds(self, seconds: float) -> float:
+        """How long to load: a request of 16 images takes seconds, so at least 10 s for those."""
+        return seconds if self.images == 1 else max(seconds, 10)
+
     def describe(self) -> str:
         what = "one 4 MB PNG" if self.images == 1 else f"{self.images} × 4 MB PNGs"
         return f"{what} per request, c={self.connections}"
@@ -122,7 +126,7 @@ def _load(
     check_answers(url, key, body_file.read_bytes())
     body = proxy.Body(file=body_file, content_type=_content_type())
     with PeakRss(pid) as rss:
-        target.loads[scenario.connections] = proxy.wrk(url, key, scenario.connections, seconds, body)
+        target.loads[scenario.connections] = proxy.wrk(url, key, scenario.connections, scenario.seconds(seconds), body)
     target.peak_rss_mb = rss.peak_mb
 
 

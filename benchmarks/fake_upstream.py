@@ -1,15 +1,17 @@
 """A fast fake of OpenAI's Images API for benchmarks: raw asyncio, stdlib only, never the bottleneck.
 
-    python benchmarks/fake_upstream.py --image-bytes 2097152 --latency-ms 0 [--partial-images 3 --event-interval-ms 20]
+    python benchmarks/fake_upstream.py --image-bytes 2097152 [--latency-ms 0] [--partial-images 3]
+                                       [--event-interval-ms 20]
 
 Prints `PORT <n>` once listening on 127.0.0.1, then serves HTTP/1.1 keep-alive until killed.
 Every `POST .../images/generations`, `.../images/edits` or `.../images/variations` with a bearer key gets
 the same pre-encoded `ImagesResponse` (one base64 image of the configured size); a request body asking
-for `"stream":true` gets Server-Sent Events instead (chunked): `--partial-images` partial images and the
-completed one, `--event-interval-ms` apart, each stamped with `"sent_ns"`, the `time.monotonic_ns()` at
-which it was written (every process on the machine reads the same clock). A request body is counted,
-never kept (an upload of 16 images is 64 MB), and nothing is parsed or encoded per request beyond that
-stamp, so the numbers measure the client or proxy in front of it. Strictness lives in `tests/fakes/`.
+for `"stream": true` gets Server-Sent Events instead (chunked): `--partial-images` partial images and
+the completed one, `--event-interval-ms` apart (the first that long after the head, as a model works),
+each stamped with `"sent_ns"`, the `time.monotonic_ns()` at which it was written (every process on the
+machine reads the same clock). A request body is counted, never kept (an upload of 16 images is 64 MB),
+and nothing is parsed or encoded per request beyond that stamp, so the numbers measure the client or
+proxy in front of it. Strictness lives in `tests/fakes/`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import base64
 import contextlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 
 IMAGE_PATH_SUFFIXES = (b"/images/generations", b"/images/edits", b"/images/variations")
-STREAM_REQUESTED = b'"stream":true'
+STREAM_REQUESTED = re.compile(rb'"stream"\s*:\s*true')
 _BODY_HEAD_BYTES = 4096  # what is kept of a request body: enough to see `"stream":true` in a JSON one
 _CHUNKED = -1
 USAGE = {"input_tokens": 10, "input_tokens_details": {"image_tokens": 0, "text_tokens": 10}, "output_tokens": 272,
@@ -176,7 +179,7 @@ class ImagesProtocol(asyncio.Protocol):
             response: bytes | list[Event] = NOT_FOUND
         elif b"\r\nauthorization: bearer " not in head and b"\r\napi-key: " not in head:
             response = UNAUTHORIZED
-        elif STREAM_REQUESTED in body_head:
+        elif STREAM_REQUESTED.search(body_head):
             edit = path.endswith(b"/images/edits")
             response = self.answers.edit_events if edit else self.answers.generation_events
         else:
@@ -190,9 +193,12 @@ class ImagesProtocol(asyncio.Protocol):
     def send(self, response: bytes | list[Event], close: bool) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        if isinstance(response, list):
+        if isinstance(response, list):  # the head at once, each event after the interval (as a model works)
             self.transport.write(STREAM_HEAD)
-            self.send_events(response, 0, close)
+            if self.answers.event_interval > 0:
+                asyncio.get_running_loop().call_later(self.answers.event_interval, self.send_events, response, 0, close)
+            else:
+                self.send_events(response, 0, close)
             return
         self.transport.write(response)
         if close:

@@ -125,7 +125,7 @@ class Proxy:
     async def edits(self, request: Request) -> Response:
         """OpenAI's multipart form (`image`, `image[]` or repeated `image`; `mask`) or its JSON form (`images`)."""
         caller = await self.access.authenticate(presented_key(request))
-        with self.uploads.spool() as spool:
+        async with self.uploads.spool() as spool:
             if request.headers.get("content-type", "").startswith("multipart/form-data"):
                 body, inputs = await self._read_form(request, EDIT, spool)
             elif request.headers.get("content-type", "application/json").startswith("application/json"):
@@ -147,7 +147,7 @@ class Proxy:
                 400, "Send a variation as multipart/form-data (OpenAI's form): the image as `image`.",
                 code="unsupported_content_type",
             )  # fmt: skip
-        with self.uploads.spool() as spool:
+        async with self.uploads.spool() as spool:
             body, inputs = await self._read_form(request, VARIATION, spool)
             return await self._serve(caller, request, body, inputs)
 

@@ -21,6 +21,7 @@ from .charges import usage_near_edges
 
 EDGE_BYTES = 4096  # an event's fields other than its image sit within this of either end
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"]{1,100})"')
+_ERROR = re.compile(rb'"error"\s*:')  # an event's data with an `error` (base64 holds no quote: never in an image)
 
 
 class EventFramer:
@@ -93,34 +94,27 @@ class EventSummary:
 
 
 def summarize(pieces: list[bytes]) -> EventSummary:
-    """An event's summary from its chunks: a small event is decoded whole, a large one (an image) read
-    from its first and last `EDGE_BYTES` only."""
-    size = sum(len(piece) for piece in pieces)
-    if size <= 2 * EDGE_BYTES:
-        return _small(b"".join(pieces))
-    head, tail = _head(pieces), _tail(pieces)
+    """An event's summary from its first and last `EDGE_BYTES` (an image event is never parsed whole); an
+    error event, small, is decoded whole."""
+    head = _head(pieces)
+    if _ERROR.search(head):
+        return _error(b"".join(pieces))
     found = _TYPE.search(head)
     kind = found[1].decode(errors="replace") if found else _event_name(head)
-    usage = usage_near_edges(tail, head) if kind is not None and kind.endswith(".completed") else None
-    return EventSummary(kind, usage)
+    completed = kind is not None and kind.endswith(".completed")
+    return EventSummary(kind, usage_near_edges(_tail(pieces), head) if completed else None)
 
 
-def _small(data: bytes) -> EventSummary:
-    events = SSEDecoder().feed(data)
-    if not events:
-        return EventSummary(None)
-    event = events[0]
-    try:
-        payload = event.json()
-    except ValueError:  # `[DONE]`, or not JSON
-        return EventSummary(event.event if event.event != "message" else None)
-    if not isinstance(payload, dict):
-        return EventSummary(None)
-    if isinstance(error := payload.get("error"), dict | str):
-        return EventSummary("error", error={"error": error})
-    kind = payload.get("type") if isinstance(payload.get("type"), str) else event.event
-    usage = payload.get("usage")
-    return EventSummary(kind, Usage.model_validate(usage) if isinstance(usage, dict) else None)
+def _error(data: bytes) -> EventSummary:
+    """An event whose data has an `error` (OpenAI's mid-stream failure): its body, to map and record."""
+    for event in SSEDecoder().feed(data):
+        try:
+            payload = event.json()
+        except ValueError:
+            continue
+        if isinstance(payload, dict) and isinstance(error := payload.get("error"), dict | str):
+            return EventSummary("error", error={"error": error})
+    return EventSummary(None)
 
 
 def _event_name(head: bytes) -> str | None:

@@ -6,18 +6,20 @@ larger one is written to a file as its bytes arrive, so a request holds about on
 any image however large. Past a limit (`UploadLimits`: per image, images per request, the whole
 body) the request is answered 413 at once, before the rest of the body is read. The spooled files
 are `ImageInput(path=...)`s: the upstream request streams them from disk on every attempt, and they
-are deleted when the request ends (`Spool`), whatever happens.
+are deleted when the request ends (`Spool`), whatever happens. Writing and deleting them happens on
+worker threads, a megabyte at a time, while the event loop serves other requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -105,22 +107,28 @@ class Spool:
         self._directory = directory
         self._paths: list[str] = []
 
-    def create(self) -> tuple[BinaryIO, str]:
-        """A new file open for writing, and its path."""
+    def create(self) -> tuple[int, str]:
+        """A new file open for writing (its descriptor), and its path."""
         os.makedirs(self._directory, exist_ok=True)  # recreated should a cleaner have removed it
         descriptor, path = tempfile.mkstemp(prefix="upload-", dir=self._directory)
         self._paths.append(path)
-        return os.fdopen(descriptor, "wb"), path
+        return descriptor, path
 
-    def __enter__(self) -> Spool:
+    async def __aenter__(self) -> Spool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        # An upstream still sending a file holds it open: on POSIX it reads on, unaffected.
-        for path in self._paths:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        self._paths.clear()
+    async def __aexit__(self, *exc: object) -> None:
+        # An upstream still sending a file holds it open: on POSIX it reads on, unaffected. Deleting a large
+        # file can take milliseconds: on a worker thread, which finishes it even if this task is cancelled.
+        paths, self._paths = self._paths, []
+        if paths:
+            await asyncio.to_thread(_delete, paths)
+
+
+def _delete(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 class SpoolDirectory:
@@ -171,6 +179,8 @@ async def read_form(request: Request, limits: UploadLimits, spool: Spool) -> For
                     "request_too_large",
                 )
             parser.write(chunk)
+            if reader.to_write:
+                await asyncio.to_thread(reader.write)  # copying megabytes to a file: not on the event loop
         parser.finalize()
     except FormParserError as exc:
         raise _malformed(f"The multipart/form-data body is malformed: {exc}") from None
@@ -190,8 +200,33 @@ class _Part:
         self.input_name = input_name  # how errors name it: `image`, `image[2]`, `mask`
         self.size = 0
         self.chunks: list[memoryview] = []  # views of the received chunks (immutable bytes): no copies
-        self.file: BinaryIO | None = None
+        self.pending = 0  # bytes in `chunks`
+        self.file: int | None = None  # the spooled file's descriptor
         self.path: str | None = None
+
+    def spool(self, spool: Spool) -> None:
+        """From now on the part's bytes go to a file (those received so far first)."""
+        self.file, self.path = spool.create()
+        self.write()
+
+    def write(self) -> None:
+        """Write the pending chunks to the spooled file: one system call for many chunks."""
+        assert self.file is not None
+        while self.chunks:
+            written = os.writev(self.file, self.chunks)
+            while written and self.chunks:  # a short write: drop what went, keep the rest
+                view = self.chunks[0]
+                if written < len(view):
+                    self.chunks[0] = view[written:]
+                    break
+                written -= len(view)
+                self.chunks.pop(0)
+        self.pending = 0
+
+    def close(self) -> None:
+        if self.file is not None:
+            os.close(self.file)
+            self.file = None
 
 
 class _FormReader:
@@ -208,6 +243,13 @@ class _FormReader:
         self._disposition = b""
         self._field_bytes = 0
         self._text_fields = 0
+        self.to_write: list[_Part] = []
+
+    def write(self) -> None:
+        """Write the parts that have a megabyte or so pending to their spooled files."""
+        for part in self.to_write:
+            part.write()
+        self.to_write.clear()
 
     def callbacks(self) -> Any:
         return {
@@ -286,15 +328,12 @@ class _FormReader:
                 "(general_settings.max_image_size_mb).",
                 "image_too_large",
             )
+        part.chunks.append(piece)
+        part.pending += len(piece)
         if part.file is None and part.size > SPOOL_BYTES:
-            part.file, part.path = self.spool.create()
-            for chunk in part.chunks:
-                part.file.write(chunk)
-            part.chunks.clear()
-        if part.file is not None:
-            part.file.write(piece)
-        else:
-            part.chunks.append(piece)
+            part.spool(self.spool)
+        elif part.file is not None and part.pending >= SPOOL_BYTES:
+            self.to_write.append(part)  # about a megabyte at a time: few system calls, little held
 
     def on_part_end(self) -> None:
         part, self._part = self._part, None
@@ -309,7 +348,9 @@ class _FormReader:
             return
         try:
             if part.file is not None:
-                part.file.close()
+                self.write()
+                part.write()
+                part.close()
                 image = ImageInput(path=part.path, filename=part.filename or None, name=part.input_name)
             else:
                 image = ImageInput(b"".join(part.chunks), filename=part.filename or None, name=part.input_name)
@@ -325,8 +366,8 @@ class _FormReader:
 
     def close(self) -> None:
         """Close a spooled file left open by a form that broke off (the spool deletes it)."""
-        if self._part is not None and self._part.file is not None:
-            self._part.file.close()
+        if self._part is not None:
+            self._part.close()
 
 
 def json_images(body: dict[str, Any], limits: UploadLimits) -> tuple[list[ImageInput], ImageInput | None]:
