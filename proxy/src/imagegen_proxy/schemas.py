@@ -24,25 +24,30 @@ _STREAM = "Answer with Server-Sent Events: partial images (GPT image models), th
 _PARTIAL_IMAGES = "Partial images to stream before the final one (0-3), with `stream`."
 
 
-class ImageGenerationRequest(BaseModel):
-    """`POST /v1/images/generations` (application/json), OpenAI's `CreateImageRequest`."""
+class _ImageOptions(BaseModel):
+    """The fields generations and edits share (any other field is a parameter of the model behind the group)."""
 
     model_config = _EXTRA
 
-    prompt: str
     model: str
     n: int | None = None
     size: str | None = None
     quality: str | None = None
-    response_format: Literal["url", "b64_json"] | None = None
-    style: str | None = None
     background: str | None = None
-    moderation: str | None = None
     output_format: str | None = None
     output_compression: int | None = None
     user: str | None = None
     stream: bool | None = Field(None, description=_STREAM)
     partial_images: int | None = Field(None, ge=0, le=3, description=_PARTIAL_IMAGES)
+
+
+class ImageGenerationRequest(_ImageOptions):
+    """`POST /v1/images/generations` (application/json), OpenAI's `CreateImageRequest`."""
+
+    prompt: str
+    response_format: Literal["url", "b64_json"] | None = None
+    style: str | None = None
+    moderation: str | None = None
 
 
 class ImageRef(BaseModel):
@@ -53,49 +58,25 @@ class ImageRef(BaseModel):
     file_id: str | None = None
 
 
-class ImageEditJsonRequest(BaseModel):
+class ImageEditJsonRequest(_ImageOptions):
     """`POST /v1/images/edits` (application/json), OpenAI's `EditImageBodyJsonParam`."""
-
-    model_config = _EXTRA
 
     images: list[ImageRef] = Field(min_length=1)
     prompt: str
-    model: str
     mask: ImageRef | None = None
-    n: int | None = None
-    size: str | None = None
-    quality: str | None = None
-    background: str | None = None
     moderation: str | None = None
-    output_format: str | None = None
-    output_compression: int | None = None
     input_fidelity: str | None = None
-    user: str | None = None
-    stream: bool | None = Field(None, description=_STREAM)
-    partial_images: int | None = Field(None, ge=0, le=3, description=_PARTIAL_IMAGES)
 
 
-class ImageEditFormRequest(BaseModel):
+class ImageEditFormRequest(_ImageOptions):
     """`POST /v1/images/edits` (multipart/form-data), OpenAI's `CreateImageEditRequest`: the images as
     `image` (one), `image[]` or repeated `image` parts; the mask as `mask`."""
 
-    model_config = _EXTRA
-
     image: list[bytes] = Field(description="PNG, JPEG or WEBP files (up to 16)")
     prompt: str
-    model: str
     mask: bytes | None = Field(None, description="A PNG the size of the first image; transparent = edit")
-    n: int | None = None
-    size: str | None = None
-    quality: str | None = None
     response_format: Literal["url", "b64_json"] | None = None
-    background: str | None = None
-    output_format: str | None = None
-    output_compression: int | None = None
     input_fidelity: str | None = None
-    user: str | None = None
-    stream: bool | None = Field(None, description=_STREAM)
-    partial_images: int | None = Field(None, ge=0, le=3, description=_PARTIAL_IMAGES)
 
 
 class ImageVariationFormRequest(BaseModel):

@@ -20,6 +20,7 @@ that breaks off is charged the images asked for at the per-image price.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -242,10 +243,9 @@ async def open_events(deployment: Deployment, call: PreparedCall) -> EventStream
 
 async def _relayed(deployment: Deployment, call: PreparedCall, response: httpx.Response) -> RelayedEvents:
     """The upstream's stream, its first event read: an error there is raised (retried, or a fallback)."""
-    part, upstream = call.parts[0]
     framer = EventFramer()
     chunks = response.aiter_bytes()
-    try:
+    async with reading(call, response):
         first: list[list[bytes]] = []
         async for chunk in chunks:
             first = framer.feed(chunk)
@@ -256,13 +256,22 @@ async def _relayed(deployment: Deployment, call: PreparedCall, response: httpx.R
         summary = summarize(first[0])
         if summary.error is not None:
             raise _upstream_error(call, summary.error)
+    return RelayedEvents(deployment, call, response, chunks, framer, first)
+
+
+@contextlib.asynccontextmanager
+async def reading(call: PreparedCall, response: httpx.Response) -> AsyncIterator[None]:
+    """Around reading an upstream's answer before it is handed on: on a failure the upstream connection
+    is released, and a broken one raises the core's error for it."""
+    part, upstream = call.parts[0]
+    try:
+        yield
     except httpx.TransportError as exc:
         await response.aclose()
         raise transport.transport_error(exc, call.provider.prefix, part.model, upstream.secrets) from None
     except BaseException:
         await response.aclose()
         raise
-    return RelayedEvents(deployment, call, response, chunks, framer, first)
 
 
 def _upstream_error(call: PreparedCall, body: dict[str, object]) -> ImageGenError:
