@@ -43,7 +43,7 @@ from .relay import GENERATE, CallInputs, StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
 from .schemas import form_value
 from .streams import EventStream
-from .uploads import SpoolDirectory, UploadLimits, json_images, read_form
+from .uploads import Spool, SpoolDirectory, UploadLimits, json_images, read_form
 
 logger = logging.getLogger("imagegen.proxy")
 
@@ -151,7 +151,9 @@ class Proxy:
             body, inputs = await self._read_form(request, VARIATION, spool)
             return await self._serve(caller, request, body, inputs)
 
-    async def _read_form(self, request: Request, operation: Operation, spool: Any) -> tuple[dict[str, Any], CallInputs]:
+    async def _read_form(
+        self, request: Request, operation: Operation, spool: Spool
+    ) -> tuple[dict[str, Any], CallInputs]:
         form = await read_form(request, self.upload_limits, spool)
         for name in form.fields:
             if any(is_forbidden(part, self.forbidden) for part in _FORM_NAME_PARTS.findall(name)):
