@@ -11,6 +11,7 @@ and stops the server after the test. For a server shared by a module, use `Proxy
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -139,6 +140,16 @@ class ProxyLauncher:
     def close(self) -> None:
         for proxy in self.running:
             proxy.stop()
+
+
+@contextlib.contextmanager
+def serving(directory: Path, config: Mapping[str, Any] | str) -> Iterator[RunningProxy]:
+    """One proxy for a module's tests: `with serving(tmp_path_factory.mktemp("proxy"), config) as proxy: …`."""
+    launcher = ProxyLauncher(directory)
+    try:
+        yield launcher(config)
+    finally:
+        launcher.close()
 
 
 def _wait_ready(proxy: RunningProxy) -> None:

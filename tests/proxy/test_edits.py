@@ -26,6 +26,7 @@ from .conftest import (
     RunningProxy,
     openai_deployment,
     run_serve,
+    serving,
     write_config,
 )
 
@@ -47,7 +48,6 @@ def upstream() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def proxy(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
-    launcher = ProxyLauncher(tmp_path_factory.mktemp("proxy"))
     config = {
         "model_list": [
             openai_deployment("gpt-image-1", upstream),
@@ -57,8 +57,8 @@ def proxy(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "router_settings": {"num_retries": 0, "allowed_fails": 1000},
         "general_settings": {"master_key": MASTER_KEY, **SMALL_LIMITS},
     }
-    yield launcher(config)
-    launcher.close()
+    with serving(tmp_path_factory.mktemp("proxy"), config) as proxy:
+        yield proxy
 
 
 @pytest.fixture(autouse=True)
@@ -400,7 +400,7 @@ def test_an_over_the_limit_upload_leaves_no_spooled_file(start_proxy: ProxyLaunc
     assert list(spool_root.rglob("upload-*")) == []
 
 
-def test_upload_limits_must_be_positive_numbers(start_proxy: ProxyLauncher, tmp_path: Path) -> None:
+def test_upload_limits_must_be_positive_numbers(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"model_list": [{"model_name": "g", "litellm_params": {"model": "openai/gpt-image-1",
                                                    "api_key": "x"}}],
                                    "general_settings": {"max_image_size_mb": -1, "max_images_per_request": 2.5}})  # fmt: skip

@@ -17,7 +17,7 @@ from imagegen.types import ImageResponse
 from imagegen_proxy.events import EventFramer, summarize
 from tests.fakes.openai_fake import FakeOpenAI
 
-from .conftest import MASTER_KEY, UPSTREAM_KEY, ProxyLauncher, RunningProxy, openai_deployment
+from .conftest import MASTER_KEY, UPSTREAM_KEY, RunningProxy, openai_deployment, serving
 
 IMAGE = png_image(64, 64)
 EVENT_DELAY = 0.2  # between the fake's events: long enough that buffering would show, short enough for a test
@@ -58,7 +58,6 @@ def upstream() -> Iterator[TimedOpenAI]:
 
 @pytest.fixture(scope="module")
 def proxy(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
-    launcher = ProxyLauncher(tmp_path_factory.mktemp("proxy"))
     config = {
         "model_list": [
             openai_deployment("gpt-image-1", upstream),
@@ -74,8 +73,8 @@ def proxy(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "router_settings": {"num_retries": 0, "allowed_fails": 1000, "fallbacks": [{"falls-back": ["fallback"]}]},
         "general_settings": {"master_key": MASTER_KEY},
     }
-    yield launcher(config)
-    launcher.close()
+    with serving(tmp_path_factory.mktemp("proxy"), config) as proxy:
+        yield proxy
 
 
 @pytest.fixture(autouse=True)
