@@ -17,7 +17,7 @@ from imagegen.types import ImageResponse
 from imagegen_proxy.events import EventFramer, summarize
 from tests.fakes.openai_fake import FakeOpenAI
 
-from .conftest import MASTER_KEY, UPSTREAM_KEY, RunningProxy, openai_deployment, serving
+from .conftest import MASTER_KEY, UPSTREAM_KEY, RunningProxy, openai_deployment, recorded, serving
 
 IMAGE = png_image(64, 64)
 EVENT_DELAY = 0.2  # between the fake's events: long enough that buffering would show, short enough for a test
@@ -84,18 +84,6 @@ def _fresh_upstream(upstream: FakeOpenAI) -> Iterator[None]:
     yield
     upstream.event_delay = 0.0
     upstream.cut_next_after = None
-
-
-def recorded(proxy: RunningProxy, model_group: str) -> dict[str, Any]:
-    """The spend log row of the one request to `model_group` (written in batches, off the response path)."""
-    deadline = time.monotonic() + 10
-    with proxy.http() as client:
-        while True:
-            rows = [row for row in client.get("/spend/logs").json() if row["model_group"] == model_group]
-            if rows or time.monotonic() > deadline:
-                [row] = rows
-                return dict(row)
-            time.sleep(0.05)
 
 
 def token_cost(output_tokens: int) -> float | None:
