@@ -36,11 +36,13 @@ class Upstream:
 
 
 @contextlib.contextmanager
-def fake_upstream(image_bytes: int, latency_ms: float = 0.0, jobs: int = 0) -> Iterator[Upstream]:
+def fake_upstream(
+    image_bytes: int, latency_ms: float = 0.0, jobs: int = 0, extra: Sequence[str] = ()
+) -> Iterator[Upstream]:
     """The fast fake OpenAI upstream (benchmarks/fake_upstream.py) in its own process; with `jobs`, BFL's
-    job API whose jobs are ready at that poll."""
+    job API whose jobs are ready at that poll; `extra`: more options."""
     command = [sys.executable, str(BENCHMARKS / "fake_upstream.py"), "--image-bytes", str(image_bytes)]
-    command += ["--latency-ms", str(latency_ms), "--jobs", str(jobs)]
+    command += ["--latency-ms", str(latency_ms), "--jobs", str(jobs), *extra]
     with started(command) as process:
         assert process.stdout is not None
         line = process.stdout.readline().strip()

@@ -105,12 +105,25 @@ litellm_settings:
 """
 
 
-def wrk(url: str, key: str, connections: int, seconds: float) -> Load:
+@dataclass(frozen=True)
+class Body:
+    """What wrk posts: JSON given inline, or a file (a multipart upload of megabytes), and its content type."""
+
+    text: str = REQUEST_BODY
+    file: Path | None = None
+    content_type: str = "application/json"
+
+
+JSON_BODY = Body()
+
+
+def wrk(url: str, key: str, connections: int, seconds: float, body: Body = JSON_BODY) -> Load:
     wrk_binary = environment.wrk()
     assert wrk_binary is not None
     command = [wrk_binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s"]
     command += ["-s", str(BENCHMARKS / "wrk_report.lua"), url]
-    env = {**os.environ, "WRK_BODY": REQUEST_BODY, "WRK_KEY": key}
+    env = {**os.environ, "WRK_KEY": key, "WRK_CONTENT_TYPE": body.content_type}
+    env.update({"WRK_BODY_FILE": str(body.file)} if body.file else {"WRK_BODY": body.text})
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 60, check=True)
     line = next(line for line in result.stdout.splitlines() if line.startswith("WRK_JSON "))
     summary = json.loads(line.removeprefix("WRK_JSON "))
@@ -234,7 +247,7 @@ def _table(targets: list[Target], scenario: Scenario) -> Table:
          "c=16 vs litellm", "c=16 vs upstream", "peak RSS MB", "failed requests"],
         caption=f"{scenario.describe()} (response body {scenario.image_bytes * 4 / 3 / 1024:.0f} KB of base64)",
     )  # fmt: skip
-    upstream, litellm = targets[0], _find(targets, "litellm proxy")
+    upstream, litellm = targets[0], find(targets, "litellm proxy")
     for target in targets:
         if target.skipped:
             table.rows.append([target.name, f"skipped: {target.skipped}"] + [""] * 8)
@@ -250,17 +263,18 @@ def _table(targets: list[Target], scenario: Scenario) -> Table:
     return table
 
 
-def _find(targets: list[Target], name: str) -> Target | None:
+def find(targets: list[Target], name: str) -> Target | None:
     return next((t for t in targets if t.name == name and not t.skipped), None)
 
 
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def _verdicts(targets: list[Target], scenario: Scenario) -> list[str]:
-    ours, litellm, upstream = _find(targets, OURS), _find(targets, "litellm proxy"), targets[0]
+    ours, litellm, upstream = find(targets, OURS), find(targets, "litellm proxy"), targets[0]
     if ours is None:
         return []
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "NOT met"
 
     if not scenario.large:
         added = ours.loads[1].p50_ms - upstream.loads[1].p50_ms
@@ -271,7 +285,7 @@ def _verdicts(targets: list[Target], scenario: Scenario) -> list[str]:
                 f"target ≥ {THROUGHPUT_TARGET_VS_LITELLM}× LiteLLM's throughput at c=16 (1 KB): {times:.1f}×, "
                 f"{verdict(times >= THROUGHPUT_TARGET_VS_LITELLM)} (with its default spend log row per request)"
             )
-            if like_for_like := _find(targets, OURS_WITHOUT_SPEND_LOG):
+            if like_for_like := find(targets, OURS_WITHOUT_SPEND_LOG):
                 lines.append(
                     f"like for like (no spend log, as LiteLLM without a database): "
                     f"{like_for_like.loads[16].rps / litellm.loads[16].rps:.1f}× LiteLLM's throughput at c=16"
@@ -279,7 +293,7 @@ def _verdicts(targets: list[Target], scenario: Scenario) -> list[str]:
         return lines
     share = ours.loads[16].rps / upstream.loads[16].rps
     size = scenario.describe()
-    relay = _find(targets, RELAY)
+    relay = find(targets, RELAY)
     ceiling = []
     if relay:
         ceiling.append(

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import edits
 import environment
 import imports
 import jobs
@@ -30,14 +31,15 @@ import report
 import scale
 import sdk
 import soak
+import streams
 from environment import BENCHMARKS, REPO
 
-SECTIONS = ["imports", "sdk", "providers", "proxy", "jobs", "scale", "soak", "profile"]
+SECTIONS = ["imports", "sdk", "providers", "proxy", "edits", "streams", "jobs", "scale", "soak", "profile"]
 # Each section's title starts so: a run of some sections keeps the others' text from the previous RESULTS.md.
 TITLES = {
     "imports": "Import time", "sdk": "SDK per-call", "providers": "Bedrock and Vertex", "proxy": "Proxy under load",
-    "jobs": "1,000 concurrent jobs", "scale": "One worker under open-loop load", "soak": "Soak under upstream faults",
-    "profile": "Profile of",
+    "edits": "Edits:", "streams": "Streams:", "jobs": "1,000 concurrent jobs",
+    "scale": "One worker under open-loop load", "soak": "Soak under upstream faults", "profile": "Profile of",
 }  # fmt: skip
 KB, MB = 1024, 1024 * 1024
 
@@ -92,6 +94,8 @@ def main() -> None:
         "sdk": lambda: sdk.measure(litellm, [KB, large], size.sdk_rounds, size.sdk_calls),
         "providers": lambda: providers.measure(litellm, size.sdk_rounds, size.sdk_calls),
         "proxy": lambda: proxy.measure(litellm, proxy_scenarios, size.proxy_seconds, args.proxy_workers),
+        "edits": lambda: edits.measure(litellm, size.proxy_seconds, args.proxy_workers),
+        "streams": lambda: streams.measure(size.proxy_seconds, args.proxy_workers),
         "jobs": lambda: jobs.measure(),
         "scale": lambda: scale.measure(litellm, size.scale_rate, size.scale_seconds),
         "soak": lambda: soak.measure(size.soak_rate, size.soak_seconds),

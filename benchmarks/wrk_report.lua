@@ -1,8 +1,15 @@
--- wrk script: POSTs one image generation request (body and key from the environment) and prints
--- a JSON summary line (prefixed WRK_JSON) that benchmarks/proxy.py reads.
+-- wrk script: POSTs one image request (the key, the body or WRK_BODY_FILE, and its content type from the
+-- environment) and prints a JSON summary line (prefixed WRK_JSON) that benchmarks/proxy.py reads.
 wrk.method = "POST"
-wrk.body = os.getenv("WRK_BODY")
-wrk.headers["Content-Type"] = "application/json"
+local body_file = os.getenv("WRK_BODY_FILE")
+if body_file then
+  local file = assert(io.open(body_file, "rb"))
+  wrk.body = file:read("*a")
+  file:close()
+else
+  wrk.body = os.getenv("WRK_BODY")
+end
+wrk.headers["Content-Type"] = os.getenv("WRK_CONTENT_TYPE") or "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("WRK_KEY")
 
 function done(summary, latency, requests)

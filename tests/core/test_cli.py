@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from imagegen.testing import TINY_PNG, FakeRequest, FakeResponse
+from imagegen.testing import TINY_PNG, FakeRequest, FakeResponse, png_image
 from tests.fakes.openai_fake import FakeOpenAI
 
 API_KEY = "sk-cli-test-key"
@@ -97,3 +97,69 @@ def test_a_failed_download_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "could not download the image" in result.stderr
+
+
+def test_edit_sends_the_inputs_and_the_mask_and_writes_the_result(tmp_path: Path) -> None:
+    image, mask = tmp_path / "otter.png", tmp_path / "mask.png"
+    image.write_bytes(png_image(32, 32))
+    mask.write_bytes(png_image(32, 32, transparent_box=(0, 0, 16, 16)))
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "edit", str(image), str(image), "-p", "Add a hat", "--mask", str(mask), "-m", "gpt-image-1",
+            "--param", "input_fidelity=high", "-o", str(tmp_path / "hat.png"),
+            OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+        fields, files = fake.uploads[0]
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(tmp_path / "hat.png")]
+    assert (tmp_path / "hat.png").read_bytes() == TINY_PNG
+    assert [f.data for f in files["image[]"]] == [image.read_bytes()] * 2
+    assert files["mask"][0].data == mask.read_bytes()
+    assert (fields["prompt"], fields["input_fidelity"]) == (["Add a hat"], ["high"])
+
+
+def test_variation_writes_each_image(tmp_path: Path) -> None:
+    image = tmp_path / "otter.png"
+    image.write_bytes(png_image(32, 32))
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "variation", str(image), "-m", "dall-e-2", "-n", "2", "--response-format", "b64_json",
+            "-o", str(tmp_path / "v.png"), OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(tmp_path / "v-1.png"), str(tmp_path / "v-2.png")]
+
+
+def test_generate_stream_writes_each_partial_image_as_it_arrives(tmp_path: Path) -> None:
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "generate", "otter", "-m", "gpt-image-1", "--stream", "--partial-images", "3",
+            "-o", str(tmp_path / "otter.png"), OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    partials = [tmp_path / f"otter.partial-{index}.png" for index in range(3)]
+    assert all(path.read_bytes() == TINY_PNG for path in partials)
+    assert result.stdout.split() == [str(tmp_path / "otter.png")]
+    assert next(line for line in result.stderr.splitlines() if "partial image" in line).endswith(str(partials[0]))
+    assert "image 1 of 1 complete" in result.stderr
+
+
+def test_edit_stream_names_each_images_partials_after_it(tmp_path: Path) -> None:
+    image = tmp_path / "in.png"
+    image.write_bytes(png_image(32, 32))
+    with FakeOpenAI(api_keys=(API_KEY,)) as fake:
+        result = run(
+            "edit", str(image), "-p", "hat", "-m", "gpt-image-1", "-n", "2", "--stream", "--partial-images", "1",
+            "-o", str(tmp_path / "hat.png"), OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "hat-1.partial-0.png").exists()
+    assert (tmp_path / "hat-2.partial-0.png").exists()
+    assert result.stdout.split() == [str(tmp_path / "hat-1.png"), str(tmp_path / "hat-2.png")]
+
+
+def test_edit_of_a_missing_input_is_one_clear_line(tmp_path: Path) -> None:
+    result = run("edit", str(tmp_path / "nope.png"), "-p", "hat", "-m", "gpt-image-1", OPENAI_API_KEY=API_KEY)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "no such file" in result.stderr

@@ -496,3 +496,22 @@ async def test_keys_database_failing_at_run_time_answers_503(postgres_url: str) 
         error = await refused(admin.caller("sk-some-key"))
     assert error.status == 503
     assert "unreachable" in error.message
+
+
+async def test_a_version_1_database_is_migrated_and_its_rows_read_as_generations(database_url: str) -> None:
+    store = KeyStore(database_url)
+    await store.start()
+    async with store.engine.begin() as connection:  # back to version 1: no `operation` column
+        await connection.exec_driver_sql("ALTER TABLE imagegen_spend_logs DROP COLUMN operation")
+        await connection.execute(schema_version.delete())
+        await connection.execute(schema_version.insert().values(version=1, applied_at=datetime.now(UTC)))
+        await connection.exec_driver_sql(
+            "INSERT INTO imagegen_spend_logs (request_id, start_time, model_group, images, latency_ms, status) "
+            "VALUES ('old', CURRENT_TIMESTAMP, 'dall-e-3', 1, 5.0, 200)"
+        )
+
+    await store.start()
+    rows = await store.spend_logs()
+    await store.close()
+
+    assert [(row["request_id"], row["operation"]) for row in rows] == [("old", "generation")]

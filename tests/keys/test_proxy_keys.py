@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from imagegen.testing import png_image
 from imagegen_proxy.keys.store import KeyStore
 from imagegen_proxy.keys.tokens import hash_key
 from tests.fakes.openai_fake import FakeOpenAI
@@ -60,6 +61,33 @@ def test_generated_key_is_refused_another_model(launch: ProxyLauncher, upstream:
     with pytest.raises(openai.PermissionDeniedError, match="gpt-image-1"):
         draw(proxy, key, model="gpt-image-1")
     assert upstream.requests == []
+
+
+def test_generated_key_is_refused_an_edit_with_another_model(launch: ProxyLauncher, upstream: FakeOpenAI) -> None:
+    proxy = launch(config(upstream))
+    key = generate_key(proxy, models=["dall-e-3"])
+    with pytest.raises(openai.PermissionDeniedError, match="gpt-image-1"):
+        proxy.openai(api_key=key).images.edit(model="gpt-image-1", image=("a.png", png_image(8, 8)), prompt="hat")
+    assert upstream.requests == []
+
+
+def test_an_edit_is_charged_to_its_key_and_logged_as_an_edit(launch: ProxyLauncher, upstream: FakeOpenAI) -> None:
+    proxy = launch(config(upstream))
+    key = generate_key(proxy, max_budget=10)
+
+    raw = proxy.openai(api_key=key).images.with_raw_response.edit(
+        model="gpt-image-1", image=("a.png", png_image(8, 8)), prompt="hat"
+    )
+
+    deadline = time.monotonic() + 10
+    with proxy.http() as client:
+        while not (rows := client.get("/spend/logs").json()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        spend = client.get("/key/info", params={"key": key}).json()["info"]["spend"]
+    assert [(row["operation"], row["model_group"], row["status"]) for row in rows] == [("edit", "gpt-image-1", 200)]
+    assert rows[0]["spend"] > 0
+    assert spend == pytest.approx(rows[0]["spend"])
+    assert "x-imagegen-response-cost" in raw.headers
 
 
 def test_generated_key_is_refused_the_admin_routes(launch: ProxyLauncher, upstream: FakeOpenAI) -> None:

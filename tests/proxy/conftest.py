@@ -11,6 +11,7 @@ waits for /health/readiness and stops the server after the test. For a server sh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -144,6 +145,28 @@ class ProxyLauncher:
     def close(self) -> None:
         for proxy in self.running:
             proxy.stop()
+
+
+def recorded(proxy: RunningProxy, model_group: str) -> dict[str, Any]:
+    """The spend log row of the one request to `model_group` (rows are written in batches, off the response path)."""
+    deadline = time.monotonic() + 10
+    with proxy.http(MASTER_KEY) as client:
+        while True:
+            rows = [row for row in client.get("/spend/logs").json() if row["model_group"] == model_group]
+            if rows or time.monotonic() > deadline:
+                [row] = rows
+                return dict(row)
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def serving(directory: Path, config: Mapping[str, Any] | str) -> Iterator[RunningProxy]:
+    """One proxy for a module's tests: `with serving(tmp_path_factory.mktemp("proxy"), config) as proxy: …`."""
+    launcher = ProxyLauncher(directory)
+    try:
+        yield launcher(config)
+    finally:
+        launcher.close()
 
 
 def _wait_ready(proxy: RunningProxy) -> None:

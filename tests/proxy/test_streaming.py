@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,7 +18,15 @@ from imagegen.types import ImageResponse
 from imagegen_proxy.relay import SMALL_BODY_BYTES, Answer, ImagesScan, StreamedBody
 from tests.fakes.openai_fake import FakeOpenAI
 
-from .conftest import MASTER_KEY, STARTUP_TIMEOUT, UPSTREAM_KEY, ProxyLauncher, RunningProxy, openai_deployment
+from .conftest import (
+    MASTER_KEY,
+    STARTUP_TIMEOUT,
+    UPSTREAM_KEY,
+    ProxyLauncher,
+    RunningProxy,
+    openai_deployment,
+    recorded,
+)
 
 LARGE_IMAGE = os.urandom(2 * SMALL_BODY_BYTES)  # its base64 is well over the small-body limit (and a held head)
 USAGE = {"input_tokens": 10, "input_tokens_details": {"image_tokens": 0, "text_tokens": 10}, "output_tokens": 272}
@@ -52,18 +59,6 @@ def post(proxy: RunningProxy, body: dict[str, Any]) -> httpx.Response:
 
 def token_cost(usage: dict[str, Any]) -> float | None:
     return pricing.cost_of("openai", "gpt-image-1", {}, ImageResponse.model_validate({"data": [{}], "usage": usage}))
-
-
-def recorded(proxy: RunningProxy, model_group: str) -> dict[str, Any]:
-    """The spend log row of the one request to `model_group` (rows are written in batches, off the response path)."""
-    deadline = time.monotonic() + 10
-    with proxy.http(MASTER_KEY) as client:
-        while True:
-            rows = [row for row in client.get("/spend/logs").json() if row["model_group"] == model_group]
-            if rows or time.monotonic() > deadline:
-                [row] = rows
-                return dict(row)
-            time.sleep(0.05)
 
 
 def test_a_large_answer_is_streamed_through_unchanged(proxy: RunningProxy) -> None:

@@ -44,7 +44,8 @@ async def asend_part(call: PreparedCall, part: tuple[GenerationRequest, Provider
     )
 
 
-def _outcome(call: PreparedCall, b64: bool) -> ImageResponse:
+def outcome(call: PreparedCall, b64: bool) -> ImageResponse:
+    """The call's response (its URL results downloaded when `b64`), not yet reported to its observer."""
     if call.mock_response is not None:
         outcomes: list[ImageResponse | BaseException] = [mocking.respond(call)]
     elif len(call.parts) == 1:
@@ -58,7 +59,8 @@ def _outcome(call: PreparedCall, b64: bool) -> ImageResponse:
     return response
 
 
-async def _aoutcome(call: PreparedCall, b64: bool) -> ImageResponse:
+async def aoutcome(call: PreparedCall, b64: bool) -> ImageResponse:
+    """The async twin of `outcome`."""
     if call.mock_response is not None:
         outcomes: list[ImageResponse | BaseException] = [mocking.respond(call)]
     elif len(call.parts) == 1:
@@ -79,7 +81,7 @@ async def _aoutcome(call: PreparedCall, b64: bool) -> ImageResponse:
 def run(call: PreparedCall) -> ImageResponse:
     """Send every part (concurrently when fanned out), poll jobs, merge and price."""
     try:
-        return call.succeeded(_outcome(call, b64=False))
+        return call.succeeded(outcome(call, b64=False))
     except BaseException as error:
         call.failed(error)
         raise
@@ -88,7 +90,7 @@ def run(call: PreparedCall) -> ImageResponse:
 async def arun(call: PreparedCall) -> ImageResponse:
     """The async twin of `run` (real async I/O on the running event loop)."""
     try:
-        return call.succeeded(await _aoutcome(call, b64=False))
+        return call.succeeded(await aoutcome(call, b64=False))
     except BaseException as error:
         call.failed(error)
         raise
@@ -103,7 +105,7 @@ def run_stream(call: PreparedCall) -> ImageStream:
             request, upstream = call.parts[0]
             first = streaming.open_stream(call, request, upstream)
             return ImageStream(streaming.native_events(call, first, assembler), assembler, first)
-        return ImageStream(streaming.emulated_events(_outcome(call, b64=True), assembler), assembler)
+        return ImageStream(streaming.emulated_events(outcome(call, b64=True), assembler), assembler)
     except BaseException as error:
         call.failed(error)
         raise
@@ -117,7 +119,7 @@ async def arun_stream(call: PreparedCall) -> AsyncImageStream:
             request, upstream = call.parts[0]
             first = await streaming.aopen_stream(call, request, upstream)
             return AsyncImageStream(streaming.anative_events(call, first, assembler), assembler, first)
-        return AsyncImageStream(streaming.aemulated_events(await _aoutcome(call, b64=True), assembler), assembler)
+        return AsyncImageStream(streaming.aemulated_events(await aoutcome(call, b64=True), assembler), assembler)
     except BaseException as error:
         call.failed(error)
         raise

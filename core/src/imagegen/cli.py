@@ -1,4 +1,5 @@
-"""The `imagegen` command: `generate`, `plugins`, and whatever command plugins add (the proxy's `serve`)."""
+"""The `imagegen` command: `generate`, `edit`, `variation`, `plugins`, and whatever command plugins add
+(the proxy's `serve`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .streaming import ImageStream
+    from .types import ImageResponse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,20 +47,23 @@ def _parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate images from a prompt and save them")
     generate.add_argument("prompt")
-    generate.add_argument("-m", "--model", help="e.g. gpt-image-1, dall-e-3, bedrock/amazon.nova-canvas-v1:0")
-    generate.add_argument("-n", type=int, help="number of images")
-    generate.add_argument("--size")
-    generate.add_argument("--quality")
+    _call_options(generate, param_flags=("-p", "--param"))
     generate.add_argument("--style")
-    generate.add_argument("--response-format", choices=["url", "b64_json"])
-    generate.add_argument("--api-base")
-    generate.add_argument("--timeout", type=float)
-    generate.add_argument(
-        "-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-        help="a provider parameter or setting; VALUE is parsed as JSON when it can be (repeatable)",
-    )  # fmt: skip
-    generate.add_argument("-o", "--output", help="file to write (image-1.png, image-2.png… for several)")
+    _stream_options(generate)
     generate.set_defaults(func=_generate)
+
+    edit = commands.add_parser("edit", help="edit images following a prompt (optionally within a mask) and save them")
+    edit.add_argument("inputs", nargs="+", metavar="INPUT", help="the image(s) to edit: files, or data: URLs")
+    edit.add_argument("-p", "--prompt", required=True, help="the edit to make")
+    edit.add_argument("--mask", help="a PNG the size of the (first) image; its transparent pixels are edited")
+    _call_options(edit, param_flags=("--param",))
+    _stream_options(edit)
+    edit.set_defaults(func=_edit)
+
+    variation = commands.add_parser("variation", help="make variations of an image and save them")
+    variation.add_argument("input", metavar="INPUT", help="the image to vary")
+    _call_options(variation, param_flags=("--param",), quality=False)
+    variation.set_defaults(func=_variation)
 
     plugins = commands.add_parser("plugins", help="list provider plugins, their models and load errors")
     plugins.add_argument("--json", action="store_true", help="print JSON")
@@ -73,6 +81,34 @@ def _parser() -> argparse.ArgumentParser:
         serve = commands.add_parser("serve", help="run the OpenAI-compatible proxy (needs imagegen-proxy)")
         serve.set_defaults(func=_serve_missing)
     return parser
+
+
+def _call_options(parser: argparse.ArgumentParser, param_flags: tuple[str, ...], quality: bool = True) -> None:
+    """The options every image command takes."""
+    parser.add_argument("-m", "--model", help="e.g. gpt-image-1, dall-e-3, bedrock/amazon.nova-canvas-v1:0")
+    parser.add_argument("-n", type=int, help="number of images")
+    parser.add_argument("--size")
+    if quality:
+        parser.add_argument("--quality")
+    parser.add_argument("--response-format", choices=["url", "b64_json"])
+    parser.add_argument("--api-base")
+    parser.add_argument("--timeout", type=float)
+    parser.add_argument(
+        *param_flags, dest="param", action="append", default=[], metavar="KEY=VALUE",
+        help="a provider parameter or setting; VALUE is parsed as JSON when it can be (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("-o", "--output", help="file to write (image-1.png, image-2.png… for several)")
+
+
+def _stream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="write each partial image as it arrives (OUTPUT.partial-0.png, …), then the final one(s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--partial-images", type=int, metavar="N",
+        help="partial images to stream, 0-3 (default 2 with --stream; each costs extra output tokens)",
+    )  # fmt: skip
 
 
 def _serve_missing(args: argparse.Namespace) -> int:
@@ -138,41 +174,111 @@ def _output_paths(output: str | None, count: int, first_bytes: bytes) -> list[Pa
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .api import image_generation
+
+    options = _options(args)
+    if args.stream:
+        stream = image_generation(args.prompt, **options, style=args.style, **_stream_kwargs(args))
+        return _save_stream(stream, args.output, args.n or 1)
+    with _spinner(f"generating with {args.model or 'gpt-image-1'}"):
+        response = image_generation(args.prompt, **options, style=args.style)
+        return _save(response, args.output)
+
+
+def _edit(args: argparse.Namespace) -> int:
+    from .api import image_edit
+
+    image = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    options = {**_options(args), "mask": args.mask}
+    if args.stream:
+        stream = image_edit(image, args.prompt, **options, **_stream_kwargs(args))
+        return _save_stream(stream, args.output, args.n or 1)
+    with _spinner(f"editing with {args.model or 'gpt-image-1'}"):
+        return _save(image_edit(image, args.prompt, **options), args.output)
+
+
+def _variation(args: argparse.Namespace) -> int:
+    from .api import image_variation
+
+    with _spinner(f"making variations with {args.model or 'dall-e-2'}"):
+        return _save(image_variation(args.input, **_options(args)), args.output)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments every image command passes: its options and its `--param`s."""
+    options = dict(
+        model=args.model, n=args.n, size=args.size, response_format=args.response_format, api_base=args.api_base,
+        timeout=args.timeout,
+    )  # fmt: skip
+    if getattr(args, "quality", None) is not None:
+        options["quality"] = args.quality
+    return {**options, **dict(_param(p) for p in args.param)}
+
+
+def _stream_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"stream": True, "partial_images": 2 if args.partial_images is None else args.partial_images}
+
+
+def _save(response: ImageResponse, output: str | None) -> int:
+    """Write the response's images (URL results downloaded) and print their paths; 1 on failure."""
     import httpx
 
-    from .api import image_generation
     from .transport import sync_client
 
-    extra = dict(_param(p) for p in args.param)
-    with _spinner(f"generating with {args.model or 'gpt-image-1'}"):
-        response = image_generation(
-            args.prompt, model=args.model, n=args.n, size=args.size, quality=args.quality, style=args.style,
-            response_format=args.response_format, api_base=args.api_base, timeout=args.timeout, **extra,
-        )  # fmt: skip
-        try:
-            images = [
-                image.image_bytes()
-                if image.b64_json is not None
-                else sync_client().get(str(image.url)).raise_for_status().content
-                for image in response.data
-            ]
-        except httpx.HTTPError as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # httpx adds a second line
-            print(f"imagegen: error: could not download the image: {reason}", file=sys.stderr)
-            return 1
+    try:
+        images = [
+            image.image_bytes()
+            if image.b64_json is not None
+            else sync_client().get(str(image.url)).raise_for_status().content
+            for image in response.data
+        ]
+    except httpx.HTTPError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # httpx adds a second line
+        print(f"imagegen: error: could not download the image: {reason}", file=sys.stderr)
+        return 1
     for warning in response.warnings:
         print(f"imagegen: warning: {warning}", file=sys.stderr)
     if not images:
         print("imagegen: error: the provider returned no images", file=sys.stderr)
         return 1
-    for path, data in zip(_output_paths(args.output, len(images), images[0]), images, strict=True):
-        try:
-            path.write_bytes(data)
-        except OSError as exc:
-            print(f"imagegen: error: could not write {path}: {exc.strerror or exc}", file=sys.stderr)
+    for path, data in zip(_output_paths(output, len(images), images[0]), images, strict=True):
+        if not _write(path, data):
             return 1
         print(path)
     return 0
+
+
+def _save_stream(stream: ImageStream, output: str | None, count: int) -> int:
+    """Write each partial image as it arrives, named after the final image it previews (`otter.png`:
+    `otter.partial-0.png`, …; `otter-2.png`: `otter-2.partial-0.png`), with progress on stderr; then the
+    final `count` images as `_save` does."""
+    from .types import PartialImageEvent
+
+    started = time.monotonic()
+    completed = 0
+    with stream:
+        for event in stream:
+            elapsed = time.monotonic() - started
+            if not isinstance(event, PartialImageEvent):
+                completed += 1
+                print(f"imagegen: {elapsed:5.1f}s image {completed} of {count} complete", file=sys.stderr)
+                continue
+            data = event.image_bytes()
+            final = _output_paths(output, count, data)[min(completed, count - 1)]
+            path = final.with_name(f"{final.stem}.partial-{event.partial_image_index}{final.suffix}")
+            if not _write(path, data):
+                return 1
+            print(f"imagegen: {elapsed:5.1f}s partial image → {path}", file=sys.stderr)
+    return _save(stream.response, output)
+
+
+def _write(path: Path, data: bytes) -> bool:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        print(f"imagegen: error: could not write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _new_plugin(args: argparse.Namespace) -> int:

@@ -29,10 +29,10 @@ def png_image(
         else:
             row = opaque * width
         rows.append(b"\x00" + row)
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8 bits, RGBA
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + _chunk(b"IEND", b"")
-    )
+    return encode_png(width, height, 6, zlib.compress(b"".join(rows)))  # RGBA
+
+
+def encode_png(width: int, height: int, color_type: int, pixels: bytes) -> bytes:
+    """A PNG of `pixels` (filtered rows, zlib-compressed), 8 bits per channel of `color_type` (2 RGB, 6 RGBA)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")

@@ -84,7 +84,7 @@ class Caller:
 
 @dataclass
 class RequestRecord:
-    """One generation request, after it finished (success or error)."""
+    """One request (a generation, an edit or a variation), after it finished (success or error)."""
 
     caller: Caller
     model_group: str
@@ -98,6 +98,7 @@ class RequestRecord:
     status: int
     prompt: str | None = None  # only when general_settings.store_prompts is true
     request_id: str | None = None  # the request's x-request-id
+    operation: str = "generation"  # or "edit", "variation"
 
 
 class AccessControl(Protocol):

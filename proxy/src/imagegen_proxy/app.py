@@ -1,23 +1,27 @@
 """The HTTP server: OpenAI's image routes (and Azure's), models, health and metrics, on Starlette.
 
-One generation: room for it (file descriptors, not stopping: else a fast 503) → authenticate → read
-the body (≤ 1 MiB) → refuse client-chosen endpoints or credentials → resolve the model group → admit →
-route (retries, fallbacks) → answer (an OpenAI-shaped upstream's body passed through, streamed when
-large; any other serialised once) → record. Logs carry the request id, key alias, model, deployment,
-status, latency, cost and image count: never a body, a prompt, a key or image data. Every answer carries
-an `x-request-id` (`observability`); the calls a request makes are told to the config's callbacks
-(`callbacks`) and to OpenTelemetry.
+One request (a generation, an edit, a variation): room for it (file descriptors, not stopping: else a
+fast 503) → authenticate → read the body (JSON ≤ 1 MiB; an edit's or a variation's images within
+`UploadLimits`, large ones spooled to disk) → refuse client-chosen endpoints or credentials → resolve
+the model group (and check it does the operation) → admit → route (retries, fallbacks) → answer (an
+OpenAI-shaped upstream's body passed through, streamed when large; any other serialised once; `stream:
+true`: events as they arrive) → record. Logs carry the request id, key alias, operation, model,
+deployment, status, latency, cost and image count: never a body, a prompt, a key or image data. Every
+answer carries an `x-request-id` (`observability`); the calls a request makes are told to the config's
+callbacks (`callbacks`) and to OpenTelemetry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gc
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -31,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 
 from imagegen import observe, transport
 from imagegen.plugins import registry
-from imagegen.provider import COMMON_SETTINGS
+from imagegen.provider import COMMON_SETTINGS, EDIT, GENERATION, OPERATIONS, VARIATION, Operation
 
 from . import __version__, schemas
 from .access import AccessControl, Caller, MasterKeyAccess, RequestRecord, presented_key
@@ -48,8 +52,12 @@ from .lifecycle import GracefulStop
 from .metrics import CONTENT_TYPE, ProxyMetrics
 from .observability import RequestContext, current_request_id
 from .openapi import ApiRoute, document
-from .relay import StreamedBody, StreamedResponse
+from .operations import can, group_operations, known_to
+from .relay import GENERATE, CallInputs, StreamedBody, StreamedResponse
 from .router import RouteFailed, Router
+from .schemas import form_value
+from .streams import EventStream
+from .uploads import Spool, SpoolDirectory, UploadLimits, json_images, read_form
 from .workers import CONFIG_ENV, DRAIN_TIMEOUT_ENV
 
 logger = logging.getLogger("imagegen.proxy")
@@ -66,6 +74,7 @@ FORBIDDEN_FIELDS = frozenset(
      "vertex_ai_location", "user_config", "custom_llm_provider", "mock_response", "callbacks"}
 )  # fmt: skip
 FORBIDDEN_PREFIXES = ("aws_", "azure_", "vertex_")
+_FORM_NAME_PARTS = re.compile(r"[^\[\]]+")  # `extra[api_base]`: each part of a bracketed form field name
 # How a call is retried and timed out is the operator's choice, set per deployment in the config.
 CONFIG_ONLY_FIELDS = frozenset({"timeout", "num_retries", "max_retries", "drop_params"})
 CALLBACK_DRAIN_SECONDS = 10.0
@@ -81,6 +90,10 @@ def forbidden_fields() -> frozenset[str]:
     return frozenset(name.lower() for name in names)
 
 
+def is_forbidden(name: str, forbidden: frozenset[str]) -> bool:
+    return name.lower() in forbidden or name.lower().startswith(FORBIDDEN_PREFIXES)
+
+
 def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | None:
     """The path (`extra.api_base`) of the first forbidden key anywhere in `body`, or None."""
     stack: list[tuple[str, Any]] = [("", body)]
@@ -89,7 +102,7 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and (key.lower() in forbidden or key.lower().startswith(FORBIDDEN_PREFIXES)):
+            if isinstance(key, str) and is_forbidden(key, forbidden):
                 return where
             if isinstance(item, dict | list):
                 stack.append((where, item))
@@ -133,39 +146,86 @@ class Proxy:
         self.created = int(time.time())
         self.callbacks, _ = load_callbacks(config.litellm_settings, config.path)
         self._openapi: dict[str, Any] | None = None
+        self.operations = {name: group_operations(ds) for name, ds in self.served.items()}
+        self.sendable = {
+            name: {op for op in OPERATIONS if any(can(d, op) for d in ds)} for name, ds in self.served.items()
+        }
+        self.upload_limits = UploadLimits.from_settings(config.general_settings)
+        self.json_edit_body = BodyLimit(self.upload_limits.json_body_bytes)  # data: URLs, read whole
+        self.uploads = SpoolDirectory()
 
-    # -- generation ---------------------------------------------------------------------------------
+    # -- generations, edits, variations ------------------------------------------------------------
 
     async def generations(self, request: Request) -> Response:
-        return await self._generate(request, request.path_params.get("deployment"))
-
-    async def _generate(self, request: Request, path_model: str | None) -> Response:
         self.check_room()
         caller = await self.access.authenticate(presented_key(request))
         body = await self._read_json(request)
-        if (where := find_forbidden(body, self.forbidden)) is not None:
+        return await self._serve(caller, request, body, GENERATE)
+
+    async def edits(self, request: Request) -> Response:
+        """OpenAI's multipart form (`image`, `image[]` or repeated `image`; `mask`) or its JSON form (`images`)."""
+        self.check_room()
+        caller = await self.access.authenticate(presented_key(request))
+        async with self.uploads.spool() as spool:
+            if request.headers.get("content-type", "").startswith("multipart/form-data"):
+                body, inputs = await self._read_form(request, EDIT, spool)
+            elif request.headers.get("content-type", "application/json").startswith("application/json"):
+                body = await self._read_json(request, self.json_edit_body)
+                images, mask = json_images(body, self.upload_limits)
+                inputs = CallInputs(EDIT, images, mask)
+            else:
+                raise ProxyError(
+                    400, "Send an edit as multipart/form-data (OpenAI's form) or as application/json.",
+                    code="unsupported_content_type",
+                )  # fmt: skip
+            return await self._serve(caller, request, body, inputs)
+
+    async def variations(self, request: Request) -> Response:
+        """OpenAI's multipart form: `image`, and the other fields."""
+        self.check_room()
+        caller = await self.access.authenticate(presented_key(request))
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise ProxyError(
-                400,
-                f"`{where}` is not accepted in a request: the proxy's config decides where requests go and with "
-                "which credentials",
-                param=where,
-                code="forbidden_parameter",
-            )
+                400, "Send a variation as multipart/form-data (OpenAI's form): the image as `image`.",
+                code="unsupported_content_type",
+            )  # fmt: skip
+        async with self.uploads.spool() as spool:
+            body, inputs = await self._read_form(request, VARIATION, spool)
+            return await self._serve(caller, request, body, inputs)
+
+    async def _read_form(
+        self, request: Request, operation: Operation, spool: Spool
+    ) -> tuple[dict[str, Any], CallInputs]:
+        form = await read_form(request, self.upload_limits, spool)
+        for name in form.fields:
+            if any(is_forbidden(part, self.forbidden) for part in _FORM_NAME_PARTS.findall(name)):
+                raise _forbidden(name)
+        body = {name: form_value(name, text) for name, text in form.fields.items()}
+        if operation == VARIATION and form.mask is not None:
+            raise ProxyError(400, "A variation takes no `mask`.", param="mask", code="unknown_parameter")
+        return body, CallInputs(operation, form.images, form.mask)
+
+    async def _serve(self, caller: Caller, request: Request, body: dict[str, Any], inputs: CallInputs) -> Response:
+        self._refuse_forbidden(body)
         body_model = body.pop("model", None)
-        model = path_model or body_model
+        model = request.path_params.get("deployment") or body_model
         prompt = body.pop("prompt", None)
         group = self._model_group(model, caller)
-        if not isinstance(prompt, str) or not prompt.strip():
+        self._check_operation(group, inputs.operation)
+        if inputs.operation == GENERATION and (not isinstance(prompt, str) or not prompt.strip()):
             raise ProxyError(
                 400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter"
             )
+        if prompt is not None and not isinstance(prompt, str):
+            raise ProxyError(400, "`prompt` must be a string.", param="prompt", code="invalid_type")
         metadata = body.pop("metadata", None)
         if metadata is not None and not isinstance(metadata, dict):
             raise ProxyError(400, "`metadata` must be a JSON object", param="metadata")
+        inputs = self._stream_fields(body, inputs)
         self._check_call_fields(body)
         caller = await self.access.admit(caller, group, body)
         self._observe(caller, metadata)
-        return await self._route(caller, group, prompt, body)
+        return await self._route(caller, group, prompt or "", body, inputs)
 
     def _observe(self, caller: Caller, metadata: dict[str, Any] | None) -> None:
         """What the calls of this request tell callbacks: the config's callbacks, the request's id and key."""
@@ -186,9 +246,10 @@ class Proxy:
         return self.stopping or (self.graceful_stop is not None and self.graceful_stop.draining)
 
     def check_room(self) -> None:
-        """A fast 503 for a new generation when the worker is stopping or out of file descriptors.
+        """A fast 503 for a new request when the worker is stopping or out of file descriptors.
 
-        Every route that calls an upstream (generations, and edits with their uploads) calls this first.
+        Every route that calls an upstream (generations, edits and variations, before their uploads) calls this
+        first.
         """
         if self.draining:
             self.metrics.refused.labels("shutting_down").inc()
@@ -205,20 +266,72 @@ class Proxy:
                 headers={"retry-after": "1", "connection": "close"},
             )
 
-    async def _route(self, caller: Caller, group: str, prompt: str, params: dict[str, Any]) -> Response:
+    def _refuse_forbidden(self, body: Mapping[str, Any]) -> None:
+        if (where := find_forbidden(body, self.forbidden)) is not None:
+            raise _forbidden(where)
+
+    def _check_operation(self, group: str, operation: Operation) -> None:
+        """400 when no deployment of `group` can do `operation`, naming the groups that can."""
+        if operation in self._sendable(group):
+            return
+        able = sorted(name for name, deployments in self.served.items() if known_to(deployments, operation))
+        verb = {EDIT: "edit images", VARIATION: "make variations of images"}.get(operation, "generate images")
+        raise ProxyError(
+            400,
+            f"the model {group!r} cannot {verb}; models that can: {', '.join(able) or 'none on this proxy'}",
+            param="model",
+            code="model_not_supported",
+        )
+
+    def _operations(self, group: str) -> list[Operation]:
+        """What a listed group (a configured group, or a name a wildcard serves) does, for /v1/models."""
+        found = self.operations.get(group)
+        return found if found is not None else group_operations(self.router.names.deployments(group) or [])
+
+    def _sendable(self, group: str) -> set[Operation]:
+        """The operations some deployment of `group` (a configured group, or a wildcard's match) may be sent."""
+        found = self.sendable.get(group)
+        if found is None:
+            deployments = self.router.names.deployments(group) or []
+            found = {op for op in OPERATIONS if any(can(d, op) for d in deployments)}
+        return found
+
+    @staticmethod
+    def _stream_fields(body: dict[str, Any], inputs: CallInputs) -> CallInputs:
+        if "stream" not in body and "partial_images" not in body:
+            return inputs
+        stream = body.pop("stream", None)
+        partial_images = body.pop("partial_images", None)
+        if stream is not None and not isinstance(stream, bool):
+            raise ProxyError(400, "`stream` must be true or false.", param="stream", code="invalid_type")
+        if stream and inputs.operation == VARIATION:
+            raise ProxyError(400, "Variations are not streamed; remove `stream`.", param="stream")
+        return dataclasses.replace(inputs, stream=bool(stream), partial_images=partial_images)
+
+    async def _route(
+        self, caller: Caller, group: str, prompt: str, params: dict[str, Any], inputs: CallInputs
+    ) -> Response:
         started = time.perf_counter()
         self.metrics.in_flight.inc()
+        operation = inputs.operation
         task = asyncio.current_task()
         assert task is not None
         self.requests.add(task)
 
-        def finished(deployment: Deployment | None, status: int, images: int = 0, cost: float | None = None) -> None:
+        def finished(
+            deployment: Deployment | None,
+            status: int,
+            images: int = 0,
+            cost: float | None = None,
+            first_event_at: float | None = None,
+        ) -> None:
             self.requests.discard(task)
             self.metrics.in_flight.dec()
-            self._finished(caller, group, prompt, params, deployment, status, images, cost, started)
+            self._finished(caller, group, operation, prompt, params, deployment, status, images, cost, started,
+                           first_event_at)  # fmt: skip
 
         try:
-            outcome = await self.router.generate(group, prompt, params, allowed=caller.models)
+            outcome = await self.router.generate(group, prompt, params, allowed=caller.models, inputs=inputs)
         except RouteFailed as failed:
             error = ProxyError.from_imagegen(failed.error)
             finished(failed.deployment, error.status)
@@ -238,6 +351,16 @@ class Proxy:
             raise
         deployment, answer = outcome.deployment, outcome.answer
         headers = {"x-imagegen-deployment": deployment.id}
+        if isinstance(answer, EventStream):
+            if answer.cost_header is not None:
+                headers["x-imagegen-response-cost"] = str(answer.cost_header)
+            stream = answer
+
+            def stream_finished(status: int, images: int, cost: float | None) -> None:
+                finished(deployment, status, images, cost, stream.first_event_at)
+
+            return StreamedResponse(stream.start(stream_finished), {**headers, **_EVENT_STREAM_HEADERS},
+                                    media_type="text/event-stream")  # fmt: skip
         if answer.cost is not None:  # a streamed answer's only when priced per image, not by its `usage`
             headers["x-imagegen-response-cost"] = str(answer.cost)
         if answer.warnings:  # what was changed on the caller's behalf (a dropped parameter…), as a JSON list
@@ -255,6 +378,7 @@ class Proxy:
         self,
         caller: Caller,
         group: str,
+        operation: Operation,
         prompt: str,
         params: Mapping[str, Any],
         deployment: Deployment | None,
@@ -262,6 +386,7 @@ class Proxy:
         images: int,
         cost: float | None,
         started: float,
+        first_event_at: float | None = None,
     ) -> None:
         elapsed = time.perf_counter() - started
         provider = deployment.provider if deployment else None
@@ -269,21 +394,24 @@ class Proxy:
         self.metrics.latency.labels(group).observe(elapsed)
         if images:
             self.metrics.images.labels(group, provider).inc(images)
+        if first_event_at is not None:
+            self.metrics.time_to_first_event.labels(group).observe(first_event_at - started)
         request_id = current_request_id.get()
         logger.info(
-            "generation request_id=%s key=%s model=%s deployment=%s provider=%s status=%d images=%d latency_ms=%.1f "
+            "%s request_id=%s key=%s model=%s deployment=%s provider=%s status=%d images=%d latency_ms=%.1f "
             "cost=%s",
-            request_id, caller.key_alias or "-", group, deployment.id if deployment else "-", provider or "-", status,
-            images, elapsed * 1000, cost,
-            extra={"request_id": request_id, "key_alias": caller.key_alias, "model_group": group,
-                   "deployment": deployment.id if deployment else None, "provider": provider, "status": status,
-                   "images": images, "latency_ms": round(elapsed * 1000, 1), "cost": cost},
+            operation, request_id, caller.key_alias or "-", group, deployment.id if deployment else "-",
+            provider or "-", status, images, elapsed * 1000, cost,
+            extra={"request_id": request_id, "key_alias": caller.key_alias, "operation": operation,
+                   "model_group": group, "deployment": deployment.id if deployment else None, "provider": provider,
+                   "status": status, "images": images, "latency_ms": round(elapsed * 1000, 1), "cost": cost},
         )  # fmt: skip
         merged = {**deployment.params, **params} if deployment else params
         self.access.record(
             RequestRecord(
                 caller=caller,
                 model_group=group,
+                operation=operation,
                 deployment=deployment.id if deployment else None,
                 provider=provider,
                 image_count=images,
@@ -318,15 +446,12 @@ class Proxy:
 
     @staticmethod
     def _check_call_fields(body: dict[str, Any]) -> None:
-        if body.get("stream"):
-            raise ProxyError(400, "streaming image generation is not supported by this proxy", param="stream")
-        body.pop("stream", None)
         for name in CONFIG_ONLY_FIELDS & body.keys():
             raise ProxyError(400, f"`{name}` is set per model in the proxy's config, not by clients", param=name)
 
     @staticmethod
-    async def _read_json(request: Request) -> dict[str, Any]:
-        chunks = [chunk async for chunk in JSON_BODY.chunks(request)]
+    async def _read_json(request: Request, limit: BodyLimit = JSON_BODY) -> dict[str, Any]:
+        chunks = [chunk async for chunk in limit.chunks(request)]
         try:
             body = json.loads(b"".join(chunks))
         except (ValueError, RecursionError):
@@ -340,7 +465,11 @@ class Proxy:
     async def models(self, request: Request) -> Response:
         caller = await self.access.authenticate(presented_key(request))
         names = [name for name in self.router.names.listed() if caller.models is None or name in caller.models]
-        data = [{"id": name, "object": "model", "created": self.created, "owned_by": "imagegen"} for name in names]
+        data = [
+            {"id": name, "object": "model", "created": self.created, "owned_by": "imagegen",
+             "operations": self._operations(name)}
+            for name in names
+        ]  # fmt: skip
         return JSONResponse({"object": "list", "data": data})
 
     async def liveliness(self, request: Request) -> Response:
@@ -445,6 +574,7 @@ class Proxy:
             await transport.async_client().aclose()
             if self.graceful_stop is not None:
                 self.graceful_stop.uninstall()
+            self.uploads.remove()
 
 
 def _freeze_startup_heap() -> None:
@@ -472,6 +602,19 @@ def _shutting_down() -> ProxyError:
         503, "this proxy is shutting down; retry the request (another replica, or this one once restarted)",
         code="shutting_down", headers={"retry-after": "1"},
     )  # fmt: skip
+
+
+def _forbidden(where: str) -> ProxyError:
+    return ProxyError(
+        400,
+        f"`{where}` is not accepted in a request: the proxy's config decides where requests go and with which "
+        "credentials",
+        param=where,
+        code="forbidden_parameter",
+    )
+
+
+_EVENT_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # no buffering proxy in between
 
 
 def _text(value: Any) -> str | None:
@@ -514,6 +657,16 @@ def create_app(
         ApiRoute("/images/generations", proxy.generations, "POST", schemas.GENERATIONS),
         ApiRoute(
             "/openai/deployments/{deployment}/images/generations", proxy.generations, "POST", schemas.AZURE_GENERATIONS
+        ),
+        ApiRoute("/v1/images/edits", proxy.edits, "POST", schemas.EDITS),
+        ApiRoute("/images/edits", proxy.edits, "POST", schemas.EDITS),
+        ApiRoute("/openai/deployments/{deployment}/images/edits", proxy.edits, "POST", schemas.AZURE_EDITS),
+        ApiRoute("/v1/images/variations", proxy.variations, "POST", schemas.VARIATIONS),
+        ApiRoute("/images/variations", proxy.variations, "POST", schemas.VARIATIONS),
+        # Azure has no variations; the AzureOpenAI SDK sends them here (or under a deployment, when it has one).
+        ApiRoute("/openai/images/variations", proxy.variations, "POST", schemas.VARIATIONS),
+        ApiRoute(
+            "/openai/deployments/{deployment}/images/variations", proxy.variations, "POST", schemas.AZURE_VARIATIONS
         ),
         ApiRoute("/v1/models", proxy.models, "GET", schemas.MODELS),
         ApiRoute("/models", proxy.models, "GET", schemas.MODELS),

@@ -56,6 +56,7 @@ def _text(value: Any) -> Any:
 
 Count = Annotated[int, BeforeValidator(_not_a_flag), Field(ge=0)]
 Amount = Annotated[float, BeforeValidator(_not_a_flag), Field(ge=0)]
+Positive = Annotated[float, BeforeValidator(_not_a_flag), Field(gt=0)]
 Port = Annotated[int, BeforeValidator(_not_a_flag), Field(ge=1, le=65535)]
 Text = Annotated[str, BeforeValidator(_text)]
 Fallbacks = list[dict[str, Annotated[list[str], BeforeValidator(_listed)]]]
@@ -236,6 +237,13 @@ class GeneralSettingsSection(_Section):
         default=False, description="keys verified before a database outage keep working during it"
     )
     redis_required: bool = Field(default=False, description="refuse requests (503) while Redis cannot be reached")
+    max_image_size_mb: Positive | None = Field(default=None, description="each uploaded image, in MB (default 50)")
+    max_images_per_request: Annotated[int, BeforeValidator(_not_a_flag), Field(gt=0)] | None = Field(
+        default=None, description="input images per edit (default 16)"
+    )
+    max_request_size_mb: Positive | None = Field(
+        default=None, description="a whole request body, in MB (default: as many images as allowed)"
+    )
 
 
 class ConfigFile(_Section):

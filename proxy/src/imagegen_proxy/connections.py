@@ -4,7 +4,8 @@ The core sends through `httpx`; on a server that is the hot path, and httpcore's
 1 ms of CPU per request at 16 concurrent requests (it polls every idle connection on each request,
 through anyio), more than the rest of the proxy together. aiohttp's pool does the same work in
 about 55 µs. `AiohttpTransport` is an `httpx.AsyncBaseTransport`, so plugins, auth flows, retries
-and error mapping are unchanged: only the connections differ. Bodies stream both ways.
+and error mapping are unchanged: only the connections differ. Bodies stream both ways: an upload is
+sent from its files as it is read, never held whole.
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
         timeout = _timeout(timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
-        content = await request.aread()
+        if isinstance(request.stream, httpx.ByteStream):
+            data: bytes | AsyncIterator[bytes] | None = await request.aread() or None
+        else:  # an upload streamed from its files (`MultipartForm`), with its Content-Length: never held whole
+            data = aiter(request.stream)  # type: ignore[arg-type]
         try:
             response = await self._pool().request(
-                request.method, _url(str(request.url)), data=content or None, headers=request.headers.multi_items(),
+                request.method, _url(str(request.url)), data=data, headers=request.headers.multi_items(),
                 allow_redirects=False, timeout=timeout,
             )  # fmt: skip
         except (TimeoutError, aiohttp.ClientError) as exc:

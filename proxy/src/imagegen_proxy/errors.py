@@ -55,18 +55,19 @@ class ProxyError(Exception):
         headers = {"retry-after": str(math.ceil(error.retry_after))} if error.retry_after is not None else None
         return cls(status, error.message, error.openai_type, error.code, error.param, headers)
 
-    def response(self) -> Response:
+    def body(self) -> dict[str, dict[str, str | None]]:
+        """OpenAI's error object (in an answer's body, or a stream's error event), with the request's id."""
         error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
-        headers = self.headers
         if (request_id := current_request_id.get()) is not None:
             error["request_id"] = request_id
+        return {"error": error}
+
+    def response(self) -> Response:
+        headers = self.headers
+        if (request_id := current_request_id.get()) is not None:
             headers = {**headers, "x-request-id": request_id}  # also for errors answered outside the middleware
-        return Response(
-            json.dumps({"error": error}, ensure_ascii=False),
-            self.status,
-            headers=headers,
-            media_type="application/json",
-        )
+        body = json.dumps(self.body(), ensure_ascii=False)
+        return Response(body, self.status, headers=headers, media_type="application/json")
 
     def __repr__(self) -> str:
         return f"ProxyError({self.status}, {self.message!r})"

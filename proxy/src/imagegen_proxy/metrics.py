@@ -35,6 +35,11 @@ class ProxyMetrics:
             "imagegen_proxy_request_duration_seconds", "Time to answer a generation request, by model group.",
             ["model_group"], buckets=_LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
+        self.time_to_first_event = Histogram(
+            "imagegen_proxy_time_to_first_event_seconds",
+            "Time to the first event of a streamed answer (`stream: true`), by model group.",
+            ["model_group"], buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
         self.upstream_latency = Histogram(
             "imagegen_proxy_upstream_duration_seconds", "Time of each upstream attempt, by provider and deployment.",
             ["provider", "deployment"], buckets=_LATENCY_BUCKETS, registry=registry,

@@ -63,11 +63,13 @@ class Query(BaseModel):
 @dataclass(frozen=True)
 class Operation:
     """What a route does and takes, for the document: its `request` model is the JSON body (POST) or the
-    query string (GET); `response` the 200's JSON model (None with `media_type` for another kind of body)."""
+    query string (GET), or `bodies` its bodies by media type (a route taking multipart forms too); `response`
+    the 200's JSON model (None with `media_type` for another kind of body)."""
 
     summary: str
     tag: str
     request: type[BaseModel] | None = None
+    bodies: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     response: type[BaseModel] | None = None
     errors: tuple[int, ...] = (400,)
     media_type: str = "application/json"
@@ -164,8 +166,9 @@ def document(routes: Iterable[BaseRoute], *, title: str, version: str, model_gro
     used.add(ErrorResponse, "serialization")
     for route in api_routes:
         operation = route.operation
-        if operation.request is not None:
-            used.add(operation.request, "validation")
+        for model in (operation.request, *operation.bodies.values()):
+            if model is not None:
+                used.add(model, "validation")
         if operation.response is not None:
             used.add(operation.response, "serialization")
     found, definitions = models_json_schema(used.models, ref_template="#/components/schemas/{model}")
@@ -208,10 +211,11 @@ def _operation(
     ]  # fmt: skip
     if op.request is not None and route.method == "GET":
         parameters += _query_parameters(schemas[_name(refs[op.request, "validation"])])
-    elif op.request is not None:
+    elif op.request is not None or op.bodies:
+        bodies = {"application/json": op.request} if op.request is not None else op.bodies
         result["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": refs[op.request, "validation"]}},
+            "content": {media: {"schema": refs[model, "validation"]} for media, model in bodies.items()},
         }
     if parameters:
         result["parameters"] = parameters

@@ -19,37 +19,34 @@ Every other deployment's response is parsed by its plugin and serialised once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from imagegen import observe, pricing, transport
+from imagegen import observe, transport
 from imagegen.api import asend_part, asettle
 from imagegen.calls import PreparedCall, prepare
-from imagegen.exceptions import APIConnectionError, ImageGenError
-from imagegen.provider import GENERATION
-from imagegen.types import Image, ImageResponse, Usage
+from imagegen.images import ImageInput
+from imagegen.provider import GENERATION, Operation
+from imagegen.types import ImageResponse, Usage
 
+from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost, cost_up_front, report, usage_near_edges
 from .config import Deployment
+from .streams import EventStream, open_events
 
 logger = logging.getLogger("imagegen.proxy")
 SMALL_BODY_BYTES = 64 * 1024  # held whole per request in flight: small enough for 64 connections
 _IMAGE_KEYS = (b'"b64_json":', b'"url":')
 _LONGEST_KEY = max(len(key) for key in _IMAGE_KEYS)
-_USAGE_KEY = b'"usage":'
 _EDGE_BYTES = 4096  # `usage` and the other top-level fields sit before or after `data`, within this of an end
 _BODY_HEADERS_NOT_FORWARDED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _JSON_OBJECT_START = re.compile(rb"\s*\{")
-DRAIN_SECONDS = 30.0
-"""How long the rest of a streamed answer is still read after its client left, to find its `usage`."""
-CLIENT_GONE = 499
 
 
 @dataclass
@@ -71,18 +68,39 @@ class Answer:
             await self.upstream.aclose()
 
 
-async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
-    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError.
+@dataclass(frozen=True)
+class CallInputs:
+    """What a request carries besides its prompt and parameters: its operation, input images, mask, and
+    whether the client wants its answer streamed as events."""
+
+    operation: Operation = GENERATION
+    images: Sequence[ImageInput] = ()
+    mask: ImageInput | None = None
+    stream: bool = False
+    partial_images: int | None = None
+
+
+GENERATE = CallInputs()
+
+
+async def answer(
+    deployment: Deployment, prompt: str, params: Mapping[str, Any], inputs: CallInputs = GENERATE
+) -> Answer | EventStream:
+    """Call `deployment` once (the core retries as its `num_retries` says); raises ImageGenError. A
+    streamed answer (`inputs.stream`) has begun when this returns: see `streams`.
 
     The call is observed (callbacks, spans) as one of the request's (`observe.current_context`); a
-    streamed answer reports its end when its body is closed (`StreamedBody.close`)."""
-    observer = observe.begin(GENERATION, model_group=deployment.model_group, deployment=deployment.id)
+    streamed answer reports its end when its body is closed (`StreamedBody.close`, `EventStream.close`)."""
+    observer = observe.begin(inputs.operation, model_group=deployment.model_group, deployment=deployment.id)
     call = prepare(
-        prompt, deployment.model, {}, {**deployment.params, **params},
+        prompt, deployment.model, {}, {**deployment.params, **params}, operation=inputs.operation,
+        images=inputs.images, mask=inputs.mask, stream=inputs.stream, partial_images=inputs.partial_images,
         timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=deployment.num_retries,
         observer=observer,
     )  # fmt: skip
     try:
+        if inputs.stream:
+            return await open_events(deployment, call)
         if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
             answered = await _pass_through(deployment, call)
         else:
@@ -96,22 +114,14 @@ async def answer(deployment: Deployment, prompt: str, params: Mapping[str, Any])
         call.failed(error)
         raise
     if answered.rest is None:
-        report_success(call, answered.images, answered.cost, answered.usage)
+        report(call, 200, answered.images, answered.cost, answered.usage)
     return answered
-
-
-def report_success(call: PreparedCall, images: int, cost: float | None, usage: Usage | None) -> None:
-    """Tell the call's observer it succeeded, with what the proxy counted and charged."""
-    if call.observer is not None:
-        counted = ImageResponse.model_construct(data=[Image()] * images, usage=usage)
-        counted._annotate(call.provider.prefix, call.request.model, list(call.request.warnings), cost)
-        call.succeeded(counted)
 
 
 def _answer_of(body: list[bytes], deployment: Deployment, call: PreparedCall, response: ImageResponse) -> Answer:
     """The answer whose whole `body` was read, and parsed as `response`."""
     return Answer(
-        body, len(response.data), _cost(deployment, call, response), warnings=response.warnings, usage=response.usage
+        body, len(response.data), cost(deployment, call, response), warnings=response.warnings, usage=response.usage
     )
 
 
@@ -132,8 +142,8 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
             size += len(chunk)
             if size > SMALL_BODY_BYTES:
                 if _JSON_OBJECT_START.match(head[0]):
-                    cost = _cost_up_front(deployment, call)
-                    return Answer(head, 0, cost, chunks, response, _known_length(response), call, part.warnings)
+                    up_front = cost_up_front(deployment, call)
+                    return Answer(head, 0, up_front, chunks, response, _known_length(response), call, part.warnings)
                 break  # not a JSON object: its first 64 KiB are enough for the plugin to refuse it
         await response.aclose()
         parsed = call.finish([await asettle(call, part, call.parse(part, upstream, _whole(response, head)))])
@@ -157,85 +167,6 @@ def _known_length(response: httpx.Response) -> int | None:
     if length is None or not length.isdigit() or "content-encoding" in response.headers:
         return None
     return int(length)
-
-
-def streamed_cost(deployment: Deployment, answer: Answer, scan: ImagesScan) -> float | None:
-    """The cost of a streamed answer read to its end, from the images counted and the `usage` found."""
-    assert answer.call is not None
-    light = ImageResponse.model_construct(data=[Image()] * scan.images, usage=scan.usage())
-    return _cost(deployment, answer.call, answer.call.finish([light]))
-
-
-def requested_images(call: PreparedCall) -> int:
-    n = call.request.params.get("n", 1)
-    return n if isinstance(n, int) else 1
-
-
-def _cost_up_front(deployment: Deployment, call: PreparedCall) -> float | None:
-    """A streamed answer's cost before its body: known when priced per image (not by `usage`), for `n` images."""
-    price = _price(deployment, call)
-    if price is None or price.per_token:
-        return None
-    cost = price.cost(_images(requested_images(call)), call.request.params)
-    return None if cost is None else round(cost, 10)
-
-
-def estimated_cost(deployment: Deployment, call: PreparedCall, images: int) -> float | None:
-    """The most `images` images of this call can cost, at the per-image price (a token-priced model's
-    per-image table bounds it too): an answer whose `usage` never arrived is charged this, and a request
-    reserves it against its budgets before it goes upstream.
-
-    At the asked quality; without one (nor a default), or with one the price does not name (`auto`), the
-    highest quality's price; without a size, the largest size's: a budget is never under-charged.
-    """
-    price = _price(deployment, call)
-    if price is None:
-        return None
-    params = call.request.params
-    asked = price.cost(_images(images), params) if "quality" in params or "quality" in price.defaults else None
-    if asked is not None:
-        return round(asked, 10)
-    qualities = sorted({quality for rule in price.per_image for quality in rule.quality or ()})
-    variants = [params, *({**params, "quality": quality} for quality in qualities)]
-    costs = [cost for variant in variants if (cost := price.cost(_images(images), variant)) is not None]
-    return round(max(costs), 10) if costs else None
-
-
-def worst_case_cost(deployments: Iterable[Deployment], params: Mapping[str, Any]) -> float | None:
-    """What a request with `params` may cost at most, served by any of `deployments` (its group and fallbacks):
-    `estimated_cost` of the `n` images asked for. None when none of them is priced."""
-    costs = []
-    for deployment in deployments:
-        try:
-            call = prepare(
-                "-", deployment.model, {}, {**deployment.params, **params},
-                timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=0,
-            )  # fmt: skip
-        except ImageGenError:
-            continue  # this deployment will refuse the request before any cost
-        cost = estimated_cost(deployment, call, requested_images(call))
-        if cost is not None:
-            costs.append(cost)
-    return max(costs) if costs else None
-
-
-def _images(count: int) -> ImageResponse:
-    return ImageResponse.model_construct(data=[Image()] * count, usage=None)
-
-
-def _price(deployment: Deployment, call: PreparedCall) -> pricing.ModelPrice | None:
-    """The price `_cost` charges: the deployment's own (`model_info`), else its model's list price."""
-    return pricing.price_for(
-        call.provider.prefix, call.request.model, base_model=call.base_model, model_info=deployment.model_info
-    )
-
-
-def _cost(deployment: Deployment, call: PreparedCall, response: ImageResponse) -> float | None:
-    """The deployment's own price (`model_info`) when it has one, else the core's list price."""
-    info = deployment.model_info
-    if deployment.provider and (pricing.OVERRIDE_KEYS & info.keys() or "base_model" in info):
-        return pricing.cost_of(deployment.provider, call.request.model, call.request.params, response, model_info=info)
-    return response.cost
 
 
 class ImagesScan:
@@ -279,17 +210,7 @@ class ImagesScan:
 
     def usage(self) -> Usage | None:
         """The body's `usage`, if it sits near either end (OpenAI sends it after `data`)."""
-        for edge in (self._tail, self._head):
-            start = edge.rfind(_USAGE_KEY)
-            if start < 0:
-                continue
-            text = edge[start + len(_USAGE_KEY) :].decode(errors="replace").lstrip()
-            try:
-                value, _ = json.JSONDecoder().raw_decode(text)
-                return Usage.model_validate(value) if isinstance(value, dict) else None
-            except ValueError:  # cut off by the edge, or not usage as OpenAI writes it
-                continue
-        return None
+        return usage_near_edges(self._tail, self._head)
 
 
 def _quotes(data: bytes, end: int) -> Iterator[int]:
@@ -370,19 +291,9 @@ class StreamedBody:
         finally:
             images, cost = self._charge()
             self._finish(self._status, images, cost)
-            self._report(images, cost)
+            assert self._answer.call is not None
+            report(self._answer.call, self._status, images, cost, self._scan.usage())
             await self._answer.close()
-
-    def _report(self, images: int, cost: float | None) -> None:
-        """How the call ended, for its observer: read whole, broken off upstream, or left by its client."""
-        call = self._answer.call
-        assert call is not None
-        if self._status == 200:
-            report_success(call, images, cost, self._scan.usage())
-        elif self._status == CLIENT_GONE:
-            call.failed(GeneratorExit())
-        else:
-            call.failed(APIConnectionError("the upstream broke off a streamed answer", provider=call.provider.prefix))
 
     async def _drain(self) -> None:
         """The client left: read the rest of the answer, already made and billed upstream, for its `usage`."""
@@ -400,12 +311,9 @@ class StreamedBody:
         """The images and cost to record: as read when the body was read whole, else as asked for."""
         answer, scan = self._answer, self._scan
         assert answer.call is not None
-        images = scan.images if self._whole else max(scan.images, requested_images(answer.call))
-        if answer.cost is not None:  # priced per image: the header the client got
-            return images, answer.cost
-        if self._whole:
-            return images, streamed_cost(self._deployment, answer, scan)
-        return images, estimated_cost(self._deployment, answer.call, images)
+        images, charged = charge(self._deployment, answer.call, whole=self._whole, images=scan.images,
+                                 usage=scan.usage() if self._whole else None)  # fmt: skip
+        return images, answer.cost if answer.cost is not None else charged  # per image: the header the client got
 
 
 def _being_cancelled() -> bool:
@@ -417,6 +325,14 @@ class UpstreamBrokeOff(Exception):
     """A streamed answer that cannot be completed: its client's response is cut off, never made to look whole."""
 
 
+class ResponseBody(Protocol):
+    """A body sent as it is produced (`StreamedBody`, an `EventStream`), closed once however it ended."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
 class StreamedResponse(Response):
     """A streamed answer, sent chunk by chunk as the upstream's arrive.
 
@@ -426,11 +342,10 @@ class StreamedResponse(Response):
     ends early) the response is left without its end, so the client sees it broken, not short and whole.
     """
 
-    media_type = "application/json"
-
-    def __init__(self, body: StreamedBody, headers: Mapping[str, str]) -> None:
+    def __init__(self, body: ResponseBody, headers: Mapping[str, str], media_type: str = "application/json") -> None:
         self.status_code = 200
         self.background = None
+        self.media_type = media_type
         self.init_headers(headers)  # no body: no content-length made up when the upstream sent none
         self._body = body
 

@@ -24,13 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from imagegen import transport
 from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, RateLimitError, ServiceUnavailableError
+from imagegen.provider import Operation
 
 from .config import Deployment, ProxyConfig, RouterSettings
 from .deployment_usage import RequestCounts, current_minute
 from .metrics import ProxyMetrics
 from .model_names import ModelNames
-from .relay import Answer, answer
+from .operations import can, known_to
+from .relay import GENERATE, Answer, CallInputs, answer
 from .strategies import strategy_for
+from .streams import EventStream
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -94,7 +97,7 @@ class RouteFailed(Exception):
 class Outcome:
     """A served request: the answer and the deployment (of the asked group or a fallback) that made it."""
 
-    answer: Answer
+    answer: Answer | EventStream
     deployment: Deployment
 
 
@@ -111,6 +114,7 @@ class Router:
         self.counts = RequestCounts()
         self._counted = self.strategy.needs_usage or any(d.rpm is not None for d in config.deployments)
         self._redis: Redis | None = None
+        self._able_deployments: dict[tuple[str, Operation], list[Deployment]] = {}
 
     async def start(self) -> None:
         """Share rpm counts through Redis, when one is configured and a limit or the strategy counts requests."""
@@ -133,23 +137,32 @@ class Router:
         return requested if requested in self.names.groups else self.names.resolve(requested)
 
     async def generate(
-        self, group: str, prompt: str, params: Mapping[str, Any], allowed: Collection[str] | None = None
+        self,
+        group: str,
+        prompt: str,
+        params: Mapping[str, Any],
+        allowed: Collection[str] | None = None,
+        inputs: CallInputs = GENERATE,
     ) -> Outcome:
         """Serve `group` (a name `model_group` returned), then its fallbacks; raises RouteFailed with the
         asked group's error if all fail.
 
-        `allowed`: the groups the caller may use (None: all); a fallback outside them is never tried.
+        `allowed`: the groups the caller may use (None: all); a fallback outside them is never tried, nor
+        one with no deployment known to do the operation (`inputs.operation`: an edit, a variation).
         """
         try:
-            return await self._serve_group(group, prompt, params)
+            return await self._serve_group(group, prompt, params, inputs)
         except RouteFailed as failed:
-            fallbacks = [f for f in self._fallbacks(group, failed.error) if allowed is None or f in allowed]
+            fallbacks = [
+                f for f in self._fallbacks(group, failed.error)
+                if (allowed is None or f in allowed) and known_to(self._deployments(f), inputs.operation)
+            ]  # fmt: skip
             if not fallbacks:
                 raise
             original = failed
         for fallback in fallbacks:
             try:
-                outcome = await self._serve_group(self.names.resolve(fallback) or fallback, prompt, params)
+                outcome = await self._serve_group(self.names.resolve(fallback) or fallback, prompt, params, inputs)
             except RouteFailed as failed:
                 logger.info("fallback %r for %r failed: %s", fallback, group, type(failed.error).__name__)
                 continue
@@ -164,8 +177,8 @@ class Router:
             return tuple(self.settings.fallbacks.get(group, ()))
         return ()
 
-    async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any]) -> Outcome:
-        deployments = self.names.groups.get(group) or self.names.deployments(group) or []
+    async def _serve_group(self, group: str, prompt: str, params: Mapping[str, Any], inputs: CallInputs) -> Outcome:
+        deployments = self._able(group, inputs.operation)
         tried: list[Deployment] = []
         not_again: set[str] = set()  # deployments whose failure a second try would not fix
         last: RouteFailed | None = None
@@ -181,7 +194,7 @@ class Router:
                 await asyncio.sleep(retry_delay(attempt, self.settings, errors.get(deployment.id)))
             tried.append(deployment)
             try:
-                return Outcome(await self._call(deployment, prompt, params), deployment)
+                return Outcome(await self._call(deployment, prompt, params, inputs), deployment)
             except ImageGenError as error:
                 if not deployment_failed(error):
                     raise RouteFailed(error, deployment) from None
@@ -191,6 +204,19 @@ class Router:
                 errors[deployment.id] = error
                 last = RouteFailed(error, deployment)
         raise last or RouteFailed(self._unavailable(group, deployments), None)
+
+    def _deployments(self, group: str) -> list[Deployment]:
+        """The deployments of a group, alias or wildcard match."""
+        return self.names.groups.get(group) or self.names.deployments(self.names.resolve(group) or group) or []
+
+    def _able(self, group: str, operation: Operation) -> list[Deployment]:
+        """The deployments of `group` that may be sent `operation` (worked out once per group and operation)."""
+        able = self._able_deployments.get((group, operation))
+        if able is None:
+            able = [d for d in self._deployments(group) if can(d, operation)]
+            if group in self.names.groups:  # a wildcard's matches come and go: only configured groups are kept
+                self._able_deployments[group, operation] = able
+        return able
 
     def _callable(
         self, deployments: list[Deployment], tried: list[Deployment], not_again: set[str]
@@ -218,11 +244,13 @@ class Router:
             pool.remove(chosen)  # it reached its rpm since (another worker or replica took the last request)
         return None
 
-    async def _call(self, deployment: Deployment, prompt: str, params: Mapping[str, Any]) -> Answer:
+    async def _call(
+        self, deployment: Deployment, prompt: str, params: Mapping[str, Any], inputs: CallInputs
+    ) -> Answer | EventStream:
         self._in_flight[deployment.id] += 1
         started = time.perf_counter()
         try:
-            result = await answer(deployment, prompt, params)
+            result = await answer(deployment, prompt, params, inputs)
         finally:
             self._in_flight[deployment.id] -= 1
             elapsed = time.perf_counter() - started

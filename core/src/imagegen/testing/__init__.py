@@ -14,7 +14,7 @@ from .fake_upstream import (
     FakeUpstream,
     event_stream,
 )
-from .images import png_image
+from .images import noise_png, png_image
 
 __all__ = [
     "ERROR_KINDS",
@@ -26,5 +26,6 @@ __all__ = [
     "FakeUpstream",
     "ProviderConformanceTests",
     "event_stream",
+    "noise_png",
     "png_image",
 ]

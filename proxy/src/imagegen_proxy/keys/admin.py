@@ -407,6 +407,7 @@ def spend_log_row(row: Mapping[str, Any]) -> m.SpendLogRow:
         end_user=row["end_user"],
         startTime=row["start_time"],
         model_group=row["model_group"],
+        operation=row["operation"],
         model=row["deployment"],
         provider=row["provider"],
         images=row["images"],

@@ -193,6 +193,7 @@ class SpendLogRow(BaseModel):
     end_user: str | None = None
     startTime: datetime  # LiteLLM's name
     model_group: str
+    operation: str = "generation"  # or edit, variation
     model: str | None
     provider: str | None
     images: int

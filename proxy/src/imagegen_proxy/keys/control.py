@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..access import MASTER, Caller, RequestRecord, allowed_models
+from ..charges import worst_case_cost
 from ..errors import ProxyError
 from ..metrics import ProxyMetrics
-from ..relay import worst_case_cost
 from ..workers import several_workers
 from .cache import KeyCache
 from .counters import Counters, LocalCounters, RedisCounters, SpendKey, minute_now, period_over
@@ -277,6 +277,7 @@ class KeyAccess:
             "cost": record.cost,
             "latency_ms": record.latency_ms,
             "status": record.status,
+            "operation": record.operation,
             "prompt": record.prompt if self.config.store_prompts else None,
         }
         if self.config.spend_logs or charges or reservation is not None:
@@ -449,7 +450,7 @@ class KeyAccess:
         task.add_done_callback(self._background.discard)
 
     def _worst_case_cost(self, group: str, params: Mapping[str, Any]) -> float:
-        """What a request may cost at most (see `relay.worst_case_cost`), remembered per group and parameters: it
+        """What a request may cost at most (see `charges.worst_case_cost`), remembered per group and parameters: it
         prepares a call for each deployment (~0.3 ms)."""
         try:
             asked = json.dumps({k: v for k, v in params.items() if k != "user"}, sort_keys=True)

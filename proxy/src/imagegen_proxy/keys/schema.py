@@ -23,6 +23,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    DefaultClause,
     Dialect,
     Float,
     Index,
@@ -153,6 +154,7 @@ spend_logs = Table(
     Column("prompt", Text, nullable=True),  # only with `store_prompts: true`
     Column("team_id", String(255), nullable=True),
     Column("end_user", String(255), nullable=True),
+    Column("operation", String(16), nullable=False, server_default="generation"),  # or edit, variation
     Index("ix_imagegen_spend_logs_token_time", "token", "start_time"),
     Index("ix_imagegen_spend_logs_time", "start_time"),
 )
@@ -161,7 +163,8 @@ SCHEMA_VERSION = 2
 
 
 def _add_missing(connection: Connection) -> None:
-    """Create the tables and add the (nullable) columns this schema has and the database lacks."""
+    """Create the tables and add the columns this schema has and the database lacks (nullable, or with a
+    server default that fills the rows already there)."""
     metadata.create_all(connection, checkfirst=True)
     found = inspect(connection)
     for table in metadata.sorted_tables:
@@ -169,13 +172,15 @@ def _add_missing(connection: Connection) -> None:
         for column in table.columns:
             if column.name not in present:
                 kind = column.type.compile(dialect=connection.dialect)
-                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                default = column.server_default
+                filled = f" NOT NULL DEFAULT '{default.arg}'" if isinstance(default, DefaultClause) else ""
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{filled}'))
         for index in table.indexes:
             index.create(connection, checkfirst=True)
 
 
 # version → the step that upgrades a database from version-1 to it. Version 1 is the first schema; version 2
-# (teams, end users, reservations, key limits) only added tables and columns.
+# (teams, end users, reservations, key limits, each spend row's operation) only added tables and columns.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_missing}
 
 _MIGRATION_LOCK_ID = 0x1A6E6E  # any constant shared by every replica
