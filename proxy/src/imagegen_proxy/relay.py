@@ -38,7 +38,7 @@ from imagegen.types import ImageResponse, Usage
 
 from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost, cost_up_front, report, usage_near_edges
 from .config import Deployment
-from .streams import EventStream, open_events
+from .streams import EventStream, open_events, reading
 
 logger = logging.getLogger("imagegen.proxy")
 SMALL_BODY_BYTES = 64 * 1024  # held whole per request in flight: small enough for 64 connections
@@ -128,7 +128,7 @@ def _answer_of(body: list[bytes], deployment: Deployment, call: PreparedCall, re
 async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
     part, upstream = call.parts[0]
     response = await transport.asend(upstream, stream=True, **call.send_kwargs())
-    try:
+    async with reading(call, response):
         declared = response.headers.get("content-length", "")
         if not response.is_success or (declared.isdigit() and int(declared) <= SMALL_BODY_BYTES):
             await response.aread()  # an error, or a small body: read whole and parsed by the plugin
@@ -148,12 +148,6 @@ async def _pass_through(deployment: Deployment, call: PreparedCall) -> Answer:
         await response.aclose()
         parsed = call.finish([await asettle(call, part, call.parse(part, upstream, _whole(response, head)))])
         return _answer_of(head, deployment, call, parsed)
-    except httpx.TransportError as exc:
-        await response.aclose()
-        raise transport.transport_error(exc, call.provider.prefix, part.model, upstream.secrets) from None
-    except BaseException:
-        await response.aclose()
-        raise
 
 
 def _whole(response: httpx.Response, body: list[bytes]) -> httpx.Response:
