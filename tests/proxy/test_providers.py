@@ -272,6 +272,31 @@ general_settings:
         assert {r.path for r in fake.requests} == {"/v1/flux-2-pro", "/v1/get_result"}
 
 
+def test_bfl_urls_are_downloaded_when_the_client_asks_for_b64_json(start_proxy: ProxyLauncher) -> None:
+    with FakeBFL() as fake:
+        config = f"""
+model_list:
+  - model_name: flux
+    litellm_params:
+      model: bfl/flux-2-pro
+      api_base: {fake.url}
+      api_key: "os.environ/BFL_KEY"
+      poll_interval: 0.01
+general_settings:
+  master_key: {MASTER_KEY}
+"""
+        proxy = start_proxy(config, env={"BFL_KEY": BFL_KEY})
+        result = proxy.openai().images.generate(
+            model="flux", prompt="A cute baby sea otter", response_format="b64_json", extra_body={"output_format": "png"}
+        )
+        (image,) = result.data
+        assert image.url is None
+        assert base64.b64decode(image.b64_json or "").startswith(b"\x89PNG")
+        delivery = [r for r in fake.requests if r.path.startswith("/results/")]
+        assert len(delivery) == 1
+        assert "x-key" not in delivery[0].headers
+
+
 def test_fal_jobs_through_the_proxy(start_proxy: ProxyLauncher) -> None:
     with FakeFal() as fake:
         config = f"""

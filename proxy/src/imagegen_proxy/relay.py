@@ -34,6 +34,7 @@ from imagegen.api import asend_part, asettle
 from imagegen.calls import PreparedCall, prepare
 from imagegen.images import ImageInput
 from imagegen.provider import GENERATION, Operation
+from imagegen.results import adownload_urls
 from imagegen.types import ImageResponse, Usage
 
 from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost, cost_up_front, report, usage_near_edges
@@ -107,6 +108,7 @@ async def answer(
             # Parts that succeeded are kept (and charged) when others failed: `finish` turns those into a warning.
             outcomes = await asyncio.gather(*(asend_part(call, part) for part in call.parts), return_exceptions=True)
             response = call.finish(list(outcomes))
+            await adownload_urls(call, response)  # URL results, when the client asked for b64_json
             # Serialised once, straight to bytes: images can be megabytes of base64.
             body = response.__pydantic_serializer__.to_json(response, exclude_none=True)
             answered = _answer_of([body], deployment, call, response)
