@@ -287,7 +287,10 @@ general_settings:
 """
         proxy = start_proxy(config, env={"BFL_KEY": BFL_KEY})
         result = proxy.openai().images.generate(
-            model="flux", prompt="A cute baby sea otter", response_format="b64_json", extra_body={"output_format": "png"}
+            model="flux",
+            prompt="A cute baby sea otter",
+            response_format="b64_json",
+            extra_body={"output_format": "png"},
         )
         (image,) = result.data
         assert image.url is None
