@@ -238,11 +238,16 @@ def test_a_latency_buffer_shares_traffic_with_slower_deployments(start_proxy: Pr
 
 
 def replicas(
-    launch: ProxyLauncher, eu: FakeOpenAI, us: FakeOpenAI, postgres_url: str, redis_url: str
+    launch: ProxyLauncher,
+    eu: FakeOpenAI,
+    us: FakeOpenAI,
+    postgres_url: str,
+    redis_url: str,
+    config_name: str = "usage_based_routing.yaml",
 ) -> tuple[RunningProxy, RunningProxy]:
     host, port = re.fullmatch(r"redis://([^:]+):(\d+)/0", redis_url).groups()  # type: ignore[union-attr]
     env = two_regions(eu, us, REDIS_HOST=host, REDIS_PORT=port, DATABASE_URL=postgres_url)
-    config = CONFIGS / "usage_based_routing.yaml"
+    config = CONFIGS / config_name
     return launch(config, env=env, name="one"), launch(config, env=env, name="two")
 
 
@@ -272,6 +277,22 @@ def test_usage_based_routing_picks_the_deployment_with_the_fewest_requests_acros
     for index in range(6):
         assert generate((one, two)[index % 2], "dall-e-2").status_code == 200
         assert abs(len(eu.requests) - len(us.requests)) <= 1  # each pick evens the counts the replicas share
+
+
+def test_usage_based_routing_skips_deployments_whose_tpm_is_used_across_replicas(
+    start_proxy: ProxyLauncher, eu: FakeOpenAI, us: FakeOpenAI, postgres_url: str, redis_url: str
+) -> None:
+    one, two = replicas(start_proxy, eu, us, postgres_url, redis_url, "usage_based_routing_tpm.yaml")
+    in_one_minute()
+
+    first, second = generate(one, "gpt-image-1"), generate(two, "gpt-image-1")  # 282 tokens each, tpm 200
+    over = generate(two, "gpt-image-1")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json()["usage"]["total_tokens"] == 282
+    assert (len(eu.requests), len(us.requests)) == (1, 1)
+    assert over.status_code == 429
+    assert "rpm or tpm limit" in over.json()["error"]["message"]
 
 
 def test_virtual_key_limits_use_the_redis_router_settings_name(

@@ -75,8 +75,8 @@ def test_check_reports_every_problem_at_once_with_its_place_in_the_file(tmp_path
 def test_check_says_which_settings_were_honoured_translated_or_ignored(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
     path = write_config(
         tmp_path,
-        {"model_list": [openai_deployment("gpt-image-1", fake_openai, tpm=1000)],
-         "router_settings": {"routing_strategy": "least-busy", "cache_responses": True}},
+        {"model_list": [openai_deployment("gpt-image-1", fake_openai)],
+         "router_settings": {"routing_strategy": "least-busy", "cache_responses": True, "redis_url": "redis://h:1"}},
     )  # fmt: skip
 
     result = run_serve(["--config", str(path), "--host", "127.0.0.1", "--check"])
@@ -85,7 +85,7 @@ def test_check_says_which_settings_were_honoured_translated_or_ignored(tmp_path:
     assert table[0].split() == ["setting", "status", "what", "imagegen", "does"]
     assert table[1].split()[:2] == ["router_settings.routing_strategy", "honoured"]
     assert table[2].split()[:2] == ["router_settings.cache_responses", "ignored"]
-    assert [row.split()[1] for row in table if "litellm_params.tpm" in row] == ["translated"]
+    assert [row.split()[1] for row in table if "router_settings.redis_url" in row] == ["translated"]
 
 
 def test_litellm_command_flags_are_understood(start_proxy: ProxyLauncher, fake_openai: FakeOpenAI) -> None:

@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from imagegen import observe, transport
 from imagegen.plugins import registry
 from imagegen.provider import COMMON_SETTINGS, EDIT, GENERATION, OPERATIONS, VARIATION, Operation
+from imagegen.types import Usage
 
 from . import __version__, schemas
 from .access import AccessControl, Caller, MasterKeyAccess, RequestRecord, presented_key
@@ -323,10 +324,13 @@ class Proxy:
             status: int,
             images: int = 0,
             cost: float | None = None,
+            usage: Usage | None = None,
             first_event_at: float | None = None,
         ) -> None:
             self.requests.discard(task)
             self.metrics.in_flight.dec()
+            if deployment is not None and usage is not None:
+                self.router.used_tokens(deployment, usage.total_tokens)
             self._finished(caller, group, operation, prompt, params, deployment, status, images, cost, started,
                            first_event_at)  # fmt: skip
 
@@ -356,8 +360,8 @@ class Proxy:
                 headers["x-imagegen-response-cost"] = str(answer.cost_header)
             stream = answer
 
-            def stream_finished(status: int, images: int, cost: float | None) -> None:
-                finished(deployment, status, images, cost, stream.first_event_at)
+            def stream_finished(status: int, images: int, cost: float | None, usage: Usage | None) -> None:
+                finished(deployment, status, images, cost, usage, stream.first_event_at)
 
             return StreamedResponse(stream.start(stream_finished), {**headers, **_EVENT_STREAM_HEADERS},
                                     media_type="text/event-stream")  # fmt: skip
@@ -370,7 +374,7 @@ class Proxy:
                 headers["content-length"] = str(answer.length)
             body = StreamedBody(deployment, answer, functools.partial(finished, deployment))
             return StreamedResponse(body, headers)
-        finished(deployment, 200, answer.images, answer.cost)
+        finished(deployment, 200, answer.images, answer.cost, answer.usage)
         content = answer.body[0] if len(answer.body) == 1 else b"".join(answer.body)
         return Response(content, 200, headers, media_type="application/json")
 

@@ -78,8 +78,8 @@ STRATEGY_NOTES = {
     "simple-shuffle": "a random deployment, weighted by weight, else rpm, else tpm",
     "least-busy": "the deployment with the fewest requests in flight (counted per worker)",
     "latency-based-routing": "the fastest deployment lately (per worker), or any within lowest_latency_buffer of it",
-    "usage-based-routing": "the deployment with the fewest requests this minute, shared through Redis (requests, "
-    "not tokens: an image's tokens are known only once it is made)",
+    "usage-based-routing": "the deployment with the fewest requests this minute, shared through Redis; deployment "
+    "tpm limits hold (tokens counted from each answer's usage)",
     "cost-based-routing": "the cheapest deployment for the request's size and quality",
 }
 STRATEGY_NOTES["usage-based-routing-v2"] = STRATEGY_NOTES["usage-based-routing"]

@@ -82,9 +82,9 @@ class LiteLLMParams(_Section):
     weight: Amount | None = Field(default=None, description="this deployment's share of simple-shuffle's picks")
     rpm: Count | None = Field(default=None, description="requests per minute this deployment may take (a limit, "
                               "shared through Redis); also simple-shuffle's weight without `weight`")  # fmt: skip
-    tpm: Count | None = Field(default=None, json_schema_extra=TRANSLATED,
-                              description="simple-shuffle's weight without `weight` or `rpm` (not a limit: image "
-                              "answers report their tokens only once made)")  # fmt: skip
+    tpm: Count | None = Field(default=None, description="tokens per minute this deployment may use under "
+                              "usage-based routing (a limit, shared through Redis; counted from each answer's "
+                              "`usage`); also simple-shuffle's weight without `weight` or `rpm`")  # fmt: skip
     base_model: str | None = Field(default=None, description="the model behind a deployment name (pricing, checks)")
 
 
@@ -95,7 +95,7 @@ class ModelInfo(_Section):
     mode: str | None = Field(default=None, description="`image_generation`, or another mode (never routed to)")
     base_model: str | None = Field(default=None, description="the model behind a deployment name (pricing, checks)")
     rpm: Count | None = Field(default=None, description="the deployment's rpm limit, when not in litellm_params")
-    tpm: Count | None = Field(default=None, json_schema_extra=TRANSLATED, description="a weight, as litellm_params.tpm")
+    tpm: Count | None = Field(default=None, description="the deployment's tpm, when not in litellm_params")
     output_cost_per_image: Amount | None = Field(default=None, description="this deployment's own price per image")
     input_cost_per_token: Amount | None = Field(default=None, description="its own price per text input token")
     input_cost_per_image_token: Amount | None = Field(default=None, description="its own price per image input token")

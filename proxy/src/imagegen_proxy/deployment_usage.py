@@ -1,16 +1,20 @@
-"""Requests each deployment took this minute, counted against its `rpm`: in this process, or through Redis.
+"""Requests and tokens each deployment took this minute, counted against its `rpm` and `tpm`: in this
+process, or through Redis.
 
 Windows are fixed minutes of the wall clock (as LiteLLM's and the keys' limits), so replicas agree on
 them. With Redis, every replica counts in the same key with INCR: of two replicas racing for a
-deployment's last request of the minute, exactly one gets it. What this process last saw is kept, so a
-deployment known to be full is skipped without asking Redis again this minute. When Redis does not
-answer, requests are counted in this process (with a warning) and Redis is tried again a few seconds later.
-A deployment's key holds its id and a digest of its id and endpoint: replicas serving the same config share
-it, other proxies sharing the Redis (another config with the same `dall-e-3#1`) do not.
+deployment's last request of the minute, exactly one gets it. Tokens are known only once an answer is
+made, so they are added afterwards (INCRBY) and a deployment is skipped once they reach its `tpm`. What
+this process last saw is kept, so a deployment known to be full is skipped without asking Redis again this
+minute. When Redis does not answer, requests are counted in this process (with a warning) and Redis is
+tried again a few seconds later. A deployment's keys hold its id and a digest of its id and endpoint:
+replicas serving the same config share them, other proxies sharing the Redis (another config with the
+same `dall-e-3#1`) do not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -37,40 +41,89 @@ def current_minute() -> tuple[int, int]:
 
 
 class RequestCounts:
-    """This minute's request counts of the deployments, shared through `redis` when given."""
+    """This minute's request and token counts of the deployments, shared through `redis` when given."""
 
     def __init__(self, redis: Redis | None = None) -> None:
         self._redis = redis
         self._redis_down_until = 0.0
-        self._seen: dict[str, tuple[int, int]] = {}  # deployment id → (minute, its count as last seen)
+        self._seen: dict[str, tuple[int, int]] = {}  # deployment id → (minute, its requests as last seen)
+        self._tokens_seen: dict[str, tuple[int, int]] = {}  # deployment id → (minute, its tokens as last seen)
         self._keys: dict[str, str] = {}  # deployment id → its keys' prefix
+        self._sharing: set[asyncio.Task[None]] = set()  # tokens being added in Redis
 
     def full(self, deployment: Deployment) -> bool:
         """Whether the deployment is known to have reached its `rpm` this minute (no call to Redis)."""
         return deployment.rpm is not None and self._count(deployment.id, current_minute()[0]) >= deployment.rpm
 
-    async def take(self, deployment: Deployment) -> bool:
-        """Count one request of the deployment; False (and it is not to be called) if that is over its `rpm`."""
+    def out_of_tokens(self, deployment: Deployment) -> bool:
+        """Whether the deployment is known to have used its `tpm` this minute (no call to Redis)."""
+        minute = current_minute()[0]
+        return deployment.tpm is not None and _this_minute(self._tokens_seen, deployment.id, minute) >= deployment.tpm
+
+    async def take(self, deployment: Deployment, *, tpm: bool = False) -> bool:
+        """Count one request of the deployment; False (and it is not to be called) if that is over its `rpm`,
+        or, with `tpm`, if its tokens this minute have reached its `tpm`."""
         minute, _ = current_minute()
-        count = await self._incremented(deployment, minute)
+        with_tokens = tpm and deployment.tpm is not None
+        count, tokens = await self._incremented(deployment, minute, with_tokens)
         self._seen[deployment.id] = (minute, count)
-        return deployment.rpm is None or count <= deployment.rpm
+        if tokens is not None:
+            self._note_tokens(deployment.id, minute, tokens)
+        return (deployment.rpm is None or count <= deployment.rpm) and not (
+            with_tokens and self.out_of_tokens(deployment)
+        )
+
+    def add_tokens(self, deployment: Deployment, tokens: int) -> None:
+        """Count the tokens an answer of the deployment used (known once it is made): in this process at once,
+        and in Redis in the background (the answer is on its way to the client already)."""
+        minute, _ = current_minute()
+        self._note_tokens(deployment.id, minute, _this_minute(self._tokens_seen, deployment.id, minute) + tokens)
+        if self._shared():
+            task = asyncio.get_running_loop().create_task(self._share_tokens(deployment, minute, tokens))
+            self._sharing.add(task)
+            task.add_done_callback(self._sharing.discard)
+
+    async def flush(self) -> None:
+        """Wait for the tokens still being added in Redis."""
+        await asyncio.gather(*self._sharing, return_exceptions=True)
+
+    async def _share_tokens(self, deployment: Deployment, minute: int, tokens: int) -> None:
+        assert self._redis is not None
+        key = self._tokens_key(deployment, minute)
+        try:
+            pipeline = self._redis.pipeline(transaction=False)
+            pipeline.incrby(key, tokens)
+            pipeline.expire(key, _WINDOW_TTL_SECONDS)
+            total, _ = await pipeline.execute()
+        except Exception as exc:
+            self._redis_failed(exc)
+        else:
+            self._note_tokens(deployment.id, minute, int(total))
+
+    def _note_tokens(self, deployment_id: str, minute: int, tokens: int) -> None:
+        """What is known of a deployment's tokens this minute; they only grow, so a stale read never lowers it."""
+        self._tokens_seen[deployment_id] = (minute, max(tokens, _this_minute(self._tokens_seen, deployment_id, minute)))
 
     async def counts(self, deployments: Sequence[Deployment]) -> list[int]:
-        """The deployments' requests this minute (one MGET with Redis)."""
+        """The deployments' requests this minute (one MGET with Redis, which also reads their tokens)."""
         minute, _ = current_minute()
         if self._shared():
             assert self._redis is not None
+            keys = [self._key(d, minute) for d in deployments] + [self._tokens_key(d, minute) for d in deployments]
             try:
-                values = await self._redis.mget([self._key(d, minute) for d in deployments])
+                values = await self._redis.mget(keys)
             except Exception as exc:
                 self._redis_failed(exc)
             else:
-                for deployment, value in zip(deployments, values, strict=True):
-                    self._seen[deployment.id] = (minute, int(value or 0))
+                for deployment, requests, tokens in zip(
+                    deployments, values[: len(deployments)], values[len(deployments) :], strict=True
+                ):
+                    self._seen[deployment.id] = (minute, int(requests or 0))
+                    self._note_tokens(deployment.id, minute, int(tokens or 0))
         return [self._count(d.id, minute) for d in deployments]
 
-    async def _incremented(self, deployment: Deployment, minute: int) -> int:
+    async def _incremented(self, deployment: Deployment, minute: int, with_tokens: bool) -> tuple[int, int | None]:
+        """The deployment's requests this minute, this one counted; and its tokens, when asked for and shared."""
         if self._shared():
             assert self._redis is not None
             key = self._key(deployment, minute)
@@ -78,11 +131,13 @@ class RequestCounts:
                 pipeline = self._redis.pipeline(transaction=False)
                 pipeline.incr(key)
                 pipeline.expire(key, _WINDOW_TTL_SECONDS)
-                count, _ = await pipeline.execute()
-                return int(count)
+                if with_tokens:
+                    pipeline.get(self._tokens_key(deployment, minute))
+                count, _, *tokens = await pipeline.execute()
+                return int(count), int(tokens[0] or 0) if tokens else None
             except Exception as exc:
                 self._redis_failed(exc)
-        return self._count(deployment.id, minute) + 1
+        return self._count(deployment.id, minute) + 1, None
 
     def _key(self, deployment: Deployment, minute: int) -> str:
         prefix = self._keys.get(deployment.id)
@@ -92,9 +147,11 @@ class RequestCounts:
             prefix = self._keys[deployment.id] = f"{_NAMESPACE}:{deployment.id}:{digest}"
         return f"{prefix}:{minute}"
 
+    def _tokens_key(self, deployment: Deployment, minute: int) -> str:
+        return f"{self._key(deployment, minute)}:tokens"
+
     def _count(self, deployment_id: str, minute: int) -> int:
-        seen = self._seen.get(deployment_id)
-        return seen[1] if seen is not None and seen[0] == minute else 0
+        return _this_minute(self._seen, deployment_id, minute)
 
     def _shared(self) -> bool:
         return self._redis is not None and time.monotonic() >= self._redis_down_until
@@ -102,6 +159,11 @@ class RequestCounts:
     def _redis_failed(self, exc: Exception) -> None:
         self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
         logger.warning(
-            "Redis did not answer (%s): deployment rpm limits are counted in this process for the next %g s",
+            "Redis did not answer (%s): deployment rpm and tpm limits are counted in this process for the next %g s",
             type(exc).__name__, REDIS_RETRY_SECONDS,
         )  # fmt: skip
+
+
+def _this_minute(seen: dict[str, tuple[int, int]], deployment_id: str, minute: int) -> int:
+    last = seen.get(deployment_id)
+    return last[1] if last is not None and last[0] == minute else 0

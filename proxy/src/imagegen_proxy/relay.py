@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ from imagegen.types import ImageResponse, Usage
 
 from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost, cost_up_front, report, usage_near_edges
 from .config import Deployment
-from .streams import EventStream, open_events, reading
+from .streams import EventStream, Finish, open_events, reading
 
 logger = logging.getLogger("imagegen.proxy")
 SMALL_BODY_BYTES = 64 * 1024  # held whole per request in flight: small enough for 64 connections
@@ -227,9 +227,7 @@ class StreamedBody:
     reads the rest (the images are made and billed) for its `usage`, or estimates its cost.
     """
 
-    def __init__(
-        self, deployment: Deployment, answer: Answer, finish: Callable[[int, int, float | None], None]
-    ) -> None:
+    def __init__(self, deployment: Deployment, answer: Answer, finish: Finish) -> None:
         self._deployment = deployment
         self._answer = answer
         self._finish = finish
@@ -286,9 +284,10 @@ class StreamedBody:
                 await self._drain()
         finally:
             images, cost = self._charge()
-            self._finish(self._status, images, cost)
+            usage = self._scan.usage()
+            self._finish(self._status, images, cost, usage)
             assert self._answer.call is not None
-            report(self._answer.call, self._status, images, cost, self._scan.usage())
+            report(self._answer.call, self._status, images, cost, usage)
             await self._answer.close()
 
     async def _drain(self) -> None:

@@ -1,16 +1,17 @@
-"""Choosing a deployment for each request: load balancing, rpm limits, retries, cooldowns and fallbacks.
+"""Choosing a deployment for each request: load balancing, rpm/tpm limits, retries, cooldowns and fallbacks.
 
 A requested name becomes a model group (`model_names`: a group, an alias, a wildcard's match); its
-deployments that can be called now (configured, not cooling down, under their `rpm` this minute) go to
-the routing strategy (`strategies`). The router is the only retry loop (the core is called with the
-deployment's own `num_retries`, 0 by default), so a retry can move to another deployment. A deployment
-failing more than `allowed_fails` times in a minute is left out for `cooldown_time` seconds. When a group
-gives up, its `fallbacks` (or, for a content policy refusal, its `content_policy_fallbacks`) are tried in
-order; when every deployment is at its `rpm`, the group answers 429 with the seconds to the next minute.
+deployments that can be called now (configured, not cooling down, under their `rpm` this minute, and
+under usage-based routing their `tpm`) go to the routing strategy (`strategies`). The router is the only
+retry loop (the core is called with the deployment's own `num_retries`, 0 by default), so a retry can move
+to another deployment. A deployment failing more than `allowed_fails` times in a minute is left out for
+`cooldown_time` seconds. When a group gives up, its `fallbacks` (or, for a content policy refusal, its
+`content_policy_fallbacks`) are tried in order; when every deployment is at its limit, the group answers
+429 with the seconds to the next minute.
 
-Cooldowns, requests in flight and latencies are per process; rpm counts are shared through Redis when
-one is configured (`deployment_usage`), and Redis is asked only about deployments with an `rpm`, or about
-every deployment under usage-based routing.
+Cooldowns, requests in flight and latencies are per process; rpm and tpm counts are shared through Redis
+when one is configured (`deployment_usage`), and Redis is asked only about deployments with an `rpm`, or
+about every deployment under usage-based routing.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class Router:
         logger.info("deployment request counts (rpm limits, usage-based routing) are shared through Redis")
 
     async def close(self) -> None:
+        await self.counts.flush()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -228,6 +230,7 @@ class Router:
             d for d in deployments
             if d.unavailable is None and self._health[d.id].cooldown_until <= now
             and (d.rpm is None or not self.counts.full(d))
+            and not (self.strategy.needs_usage and self.counts.out_of_tokens(d))
         ]  # fmt: skip
         return [d for d in ready if d not in tried] or [d for d in ready if d.id not in not_again]
 
@@ -239,10 +242,16 @@ class Router:
             else:
                 usage = await self.counts.counts(pool) if self.strategy.needs_usage else None
                 chosen = self.strategy.choose(pool, params, usage)
-            if (chosen.rpm is None and not self.strategy.needs_usage) or await self.counts.take(chosen):
+            needs_usage = self.strategy.needs_usage
+            if (chosen.rpm is None and not needs_usage) or await self.counts.take(chosen, tpm=needs_usage):
                 return chosen
-            pool.remove(chosen)  # it reached its rpm since (another worker or replica took the last request)
+            pool.remove(chosen)  # it reached its rpm (or tpm) since: another worker or replica used the last of it
         return None
+
+    def used_tokens(self, deployment: Deployment, tokens: int) -> None:
+        """An answer of `deployment` used `tokens`: counted against its `tpm` under usage-based routing (LiteLLM's)."""
+        if tokens and deployment.tpm is not None and self.strategy.needs_usage:
+            self.counts.add_tokens(deployment, tokens)
 
     async def _call(
         self, deployment: Deployment, prompt: str, params: Mapping[str, Any], inputs: CallInputs
@@ -295,8 +304,10 @@ class Router:
         cooling = [self._health[d.id].cooldown_until for d in deployments if d.unavailable is None]
         if min(cooling) <= now:  # not cooling down: every one that may be called is at its rpm limit
             next_minute = current_minute()[1]
+            limits = "rpm or tpm" if self.strategy.needs_usage and any(d.tpm for d in deployments) else "rpm"
             limited = RateLimitError(
-                f"every deployment of {group!r} has reached its rpm limit for this minute; retry in {next_minute} s",
+                f"every deployment of {group!r} has reached its {limits} limit for this minute; "
+                f"retry in {next_minute} s",
                 code="deployment_rpm_limit",
             )
             limited.retry_after = next_minute

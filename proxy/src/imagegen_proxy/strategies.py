@@ -5,8 +5,9 @@
 - `latency-based-routing`: the lowest mean latency of its latest answers (`max_latency_list_size` of them,
   younger than `ttl` s; in this worker), one not tried lately first; any within `lowest_latency_buffer`
   of the lowest (0.5: up to 50 % slower), at random.
-- `usage-based-routing`, `-v2`: the fewest requests this minute (shared through Redis). LiteLLM counts
-  tokens, but an image's tokens are known only once it is made.
+- `usage-based-routing`, `-v2`: the fewest requests this minute (shared through Redis), an image's tokens
+  being known only once it is made; deployments whose answers used their `tpm` this minute are skipped
+  before any strategy sees them (the router's).
 - `cost-based-routing`: the lowest price of one image at the request's size and quality (the deployment's
   `model_info` prices, else its model's list price; unpriced ones last).
 

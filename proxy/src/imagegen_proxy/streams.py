@@ -40,8 +40,8 @@ from .errors import ProxyError
 from .events import EventFramer, EventSummary, error_frame, frame, summarize
 
 logger = logging.getLogger("imagegen.proxy")
-Finish = Callable[[int, int, float | None], None]
-"""Records the request: its status, the images it made, its cost."""
+Finish = Callable[[int, int, float | None, Usage | None], None]
+"""Records the request: its status, the images it made, its cost, and its `usage` when the upstream sent one."""
 
 
 class EventStream:
@@ -121,9 +121,10 @@ class EventStream:
         finally:
             await self._release()
             images, charged = self._charge()
+            usage = self._usage()
             if self._finish is not None:
-                self._finish(self._status, images, charged)
-            report(self.call, self._status, images, charged, self._usage())
+                self._finish(self._status, images, charged, usage)
+            report(self.call, self._status, images, charged, usage)
 
     def _usage(self) -> Usage | None:
         """The usage of every completed event, added up."""
