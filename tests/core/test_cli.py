@@ -105,8 +105,8 @@ def test_edit_sends_the_inputs_and_the_mask_and_writes_the_result(tmp_path: Path
     mask.write_bytes(png_image(32, 32, transparent_box=(0, 0, 16, 16)))
     with FakeOpenAI(api_keys=(API_KEY,)) as fake:
         result = run(
-            "edit", str(image), str(image), "--prompt", "Add a hat", "--mask", str(mask), "-m", "gpt-image-1",
-            "-p", "input_fidelity=high", "-o", str(tmp_path / "hat.png"),
+            "edit", str(image), str(image), "-p", "Add a hat", "--mask", str(mask), "-m", "gpt-image-1",
+            "--param", "input_fidelity=high", "-o", str(tmp_path / "hat.png"),
             OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
         )  # fmt: skip
         fields, files = fake.uploads[0]
@@ -159,7 +159,7 @@ def test_edit_stream_names_each_images_partials_after_it(tmp_path: Path) -> None
 
 
 def test_edit_of_a_missing_input_is_one_clear_line(tmp_path: Path) -> None:
-    result = run("edit", str(tmp_path / "nope.png"), "--prompt", "hat", "-m", "gpt-image-1", OPENAI_API_KEY=API_KEY)
+    result = run("edit", str(tmp_path / "nope.png"), "-p", "hat", "-m", "gpt-image-1", OPENAI_API_KEY=API_KEY)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "no such file" in result.stderr

@@ -47,22 +47,22 @@ def _parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate images from a prompt and save them")
     generate.add_argument("prompt")
-    _call_options(generate)
+    _call_options(generate, param_flags=("-p", "--param"))
     generate.add_argument("--style")
     _stream_options(generate)
     generate.set_defaults(func=_generate)
 
     edit = commands.add_parser("edit", help="edit images following a prompt (optionally within a mask) and save them")
     edit.add_argument("inputs", nargs="+", metavar="INPUT", help="the image(s) to edit: files, or data: URLs")
-    edit.add_argument("--prompt", required=True, help="the edit to make")
+    edit.add_argument("-p", "--prompt", required=True, help="the edit to make")
     edit.add_argument("--mask", help="a PNG the size of the (first) image; its transparent pixels are edited")
-    _call_options(edit)
+    _call_options(edit, param_flags=("--param",))
     _stream_options(edit)
     edit.set_defaults(func=_edit)
 
     variation = commands.add_parser("variation", help="make variations of an image and save them")
     variation.add_argument("input", metavar="INPUT", help="the image to vary")
-    _call_options(variation, quality=False)
+    _call_options(variation, param_flags=("--param",), quality=False)
     variation.set_defaults(func=_variation)
 
     plugins = commands.add_parser("plugins", help="list provider plugins, their models and load errors")
@@ -83,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _call_options(parser: argparse.ArgumentParser, quality: bool = True) -> None:
-    """The options every image command takes (`-p` is a provider parameter in each, never the prompt)."""
+def _call_options(parser: argparse.ArgumentParser, param_flags: tuple[str, ...], quality: bool = True) -> None:
+    """The options every image command takes. `-p` is `generate`'s provider parameter (its prompt is positional)
+    but `edit`'s prompt (its positionals are the images), as each command's users type it; `--param` works in all."""
     parser.add_argument("-m", "--model", help="e.g. gpt-image-1, dall-e-3, bedrock/amazon.nova-canvas-v1:0")
     parser.add_argument("-n", type=int, help="number of images")
     parser.add_argument("--size")
@@ -94,7 +95,7 @@ def _call_options(parser: argparse.ArgumentParser, quality: bool = True) -> None
     parser.add_argument("--api-base")
     parser.add_argument("--timeout", type=float)
     parser.add_argument(
-        "-p", "--param", dest="param", action="append", default=[], metavar="KEY=VALUE",
+        *param_flags, dest="param", action="append", default=[], metavar="KEY=VALUE",
         help="a provider parameter or setting; VALUE is parsed as JSON when it can be (repeatable)",
     )  # fmt: skip
     parser.add_argument("-o", "--output", help="file to write (image-1.png, image-2.png… for several)")
