@@ -205,15 +205,19 @@ def test_litellm_integration_names_are_ignored_with_a_warning(tmp_path: Path) ->
     assert "otel" not in result.stderr
 
 
-def test_spend_rows_carry_the_request_id(proxy: RunningProxy) -> None:
-    answer = proxy.post_generation({"model": "mock", "prompt": "otter"}, api_key=generate_key(proxy))
+def test_spend_rows_carry_the_request_id_and_metadata(proxy: RunningProxy) -> None:
+    metadata = {"tags": ["checkout"], "order": 42}
+    answer = proxy.post_generation(
+        {"model": "mock", "prompt": "otter", "metadata": metadata}, api_key=generate_key(proxy)
+    )
     request_id = answer.headers["x-request-id"]
 
     def row() -> list[Any]:
         with proxy.http() as client:
             return [r for r in client.get("/spend/logs").json() if r["request_id"] == request_id]
 
-    assert wait_for(row, "spend row")[0]["model_group"] == "mock"
+    found = wait_for(row, "spend row")[0]
+    assert (found["model_group"], found["metadata"]) == ("mock", metadata)
 
 
 # -- tracing -----------------------------------------------------------------------------------------

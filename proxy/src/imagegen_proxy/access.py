@@ -99,6 +99,7 @@ class RequestRecord:
     prompt: str | None = None  # only when general_settings.store_prompts is true
     request_id: str | None = None  # the request's x-request-id
     operation: str = "generation"  # or "edit", "variation"
+    metadata: Mapping[str, Any] | None = None  # the request body's `metadata`
 
 
 class AccessControl(Protocol):

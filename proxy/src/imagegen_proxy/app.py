@@ -426,6 +426,7 @@ class Proxy:
                 status=status,
                 prompt=prompt if self.config.store_prompts else None,
                 request_id=request_id,
+                metadata=context.metadata if (context := observe.current_context.get()) else None,
             )
         )
 

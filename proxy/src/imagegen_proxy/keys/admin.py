@@ -408,6 +408,7 @@ def spend_log_row(row: Mapping[str, Any]) -> m.SpendLogRow:
         startTime=row["start_time"],
         model_group=row["model_group"],
         operation=row["operation"],
+        metadata=row["request_metadata"],
         model=row["deployment"],
         provider=row["provider"],
         images=row["images"],

@@ -194,6 +194,7 @@ class SpendLogRow(BaseModel):
     startTime: datetime  # LiteLLM's name
     model_group: str
     operation: str = "generation"  # or edit, variation
+    metadata: dict[str, Any] | None = None  # the request body's `metadata`
     model: str | None
     provider: str | None
     images: int

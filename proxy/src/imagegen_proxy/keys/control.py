@@ -278,6 +278,7 @@ class KeyAccess:
             "latency_ms": record.latency_ms,
             "status": record.status,
             "operation": record.operation,
+            "request_metadata": dict(record.metadata) if record.metadata else None,
             "prompt": record.prompt if self.config.store_prompts else None,
         }
         if self.config.spend_logs or charges or reservation is not None:

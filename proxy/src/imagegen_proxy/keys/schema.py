@@ -155,11 +155,12 @@ spend_logs = Table(
     Column("team_id", String(255), nullable=True),
     Column("end_user", String(255), nullable=True),
     Column("operation", String(16), nullable=False, server_default="generation"),  # or edit, variation
+    Column("request_metadata", JSON, nullable=True),  # the request body's `metadata`
     Index("ix_imagegen_spend_logs_token_time", "token", "start_time"),
     Index("ix_imagegen_spend_logs_time", "start_time"),
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _add_missing(connection: Connection) -> None:
@@ -180,8 +181,9 @@ def _add_missing(connection: Connection) -> None:
 
 
 # version → the step that upgrades a database from version-1 to it. Version 1 is the first schema; version 2
-# (teams, end users, reservations, key limits, each spend row's operation) only added tables and columns.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_missing}
+# (teams, end users, reservations, key limits, each spend row's operation) and version 3 (each spend row's
+# request metadata) only added tables and columns.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_missing, 3: _add_missing}
 
 _MIGRATION_LOCK_ID = 0x1A6E6E  # any constant shared by every replica
 
