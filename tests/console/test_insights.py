@@ -110,8 +110,64 @@ async def test_a_model_group_offers_what_every_one_of_its_deployments_accepts(
     assert info["params"]["n"] == {"min": 1, "max": 1}
     assert info["params"]["quality"] == {"values": ["auto", "standard"]}
     assert "style" not in info["params"]  # dall-e-2 takes no style
-    assert info["supported_operations"] == ["generation"]
+    assert info["supported_operations"] == ["generation", "edit", "variation"]  # edits go to dall-e-2 only
+    assert info["operations"]["edit"]["params"]["size"] == {"values": ["1024x1024", "256x256", "512x512"]}
     assert info["price"] is None  # the two deployments are priced differently
+
+
+async def test_each_operation_of_a_model_group_says_what_its_input_images_may_be(
+    tmp_path: Path, upstream: FakeOpenAI
+) -> None:
+    deployments = [openai_deployment(name, upstream) for name in ("dall-e-2", "dall-e-3", "gpt-image-1")]
+    async with serving(tmp_path, deployments, master_key=MASTER_KEY) as proxy:
+        groups = {group["model_group"]: group for group in (await proxy.get("/model_group/info")).json()["data"]}
+    gpt_image, dall_e_2 = groups["gpt-image-1"]["operations"], groups["dall-e-2"]["operations"]
+    assert groups["dall-e-3"]["supported_operations"] == ["generation"]
+    assert list(groups["dall-e-3"]["operations"]) == ["generation"]
+    assert list(gpt_image) == ["generation", "edit"]
+    edit = gpt_image["edit"]
+    assert (edit["max_images"], edit["mask"], edit["prompt"], edit["square"]) == (16, True, "required", False)
+    assert edit["params"]["size"] == {"values": ["auto", "1024x1024", "1024x1536", "1536x1024"]}
+    assert "moderation" not in edit["params"]  # the edit form has none, generations do
+    variation = dall_e_2["variation"]
+    assert (variation["max_images"], variation["mask"], variation["prompt"]) == (1, False, "none")
+    assert (variation["formats"], variation["max_bytes"], variation["square"]) == (["png"], 4 * 1024 * 1024, True)
+    assert "streaming" not in variation  # variations are not streamed
+
+
+async def test_streaming_is_native_only_where_every_deployment_that_may_serve_it_streams(
+    tmp_path: Path, upstream: FakeOpenAI
+) -> None:
+    deployments = [
+        openai_deployment("gpt-image-1", upstream),
+        openai_deployment("dall-e-3", upstream),
+        openai_deployment("mixed", upstream, model="gpt-image-1"),
+        openai_deployment("mixed", upstream, model="dall-e-3"),
+    ]
+    async with serving(tmp_path, deployments, master_key=MASTER_KEY) as proxy:
+        groups = {group["model_group"]: group for group in (await proxy.get("/model_group/info")).json()["data"]}
+        deployment_ops = [
+            entry["model_info"]["operations"] for entry in (await proxy.get("/model/info")).json()["data"]
+        ]
+    assert groups["gpt-image-1"]["operations"]["generation"]["streaming"] == "native"
+    assert groups["dall-e-3"]["operations"]["generation"]["streaming"] == "emulated"
+    mixed = groups["mixed"]["operations"]
+    assert mixed["generation"]["streaming"] == "emulated"  # a stream may be routed to dall-e-3
+    assert mixed["edit"]["streaming"] == "native"  # only gpt-image-1 is sent edits
+    assert [ops["generation"]["streaming"] for ops in deployment_ops] == ["emulated", "native", "native", "emulated"]
+
+
+async def test_a_model_on_an_openai_compatible_server_is_described_by_the_model_its_id_names(
+    tmp_path: Path, upstream: FakeOpenAI
+) -> None:
+    deployment = openai_deployment("compatible", upstream, model="my-server/gpt-image-1")
+    async with serving(tmp_path, [deployment], master_key=MASTER_KEY) as proxy:
+        (group,) = (await proxy.get("/model_group/info")).json()["data"]
+        (entry,) = (await proxy.get("/model/info")).json()["data"]
+    assert group["supported_operations"] == ["generation", "edit"]
+    assert group["operations"]["edit"]["max_images"] == 16
+    assert entry["model_info"]["base_model"] == "gpt-image-1"
+    assert entry["model_info"]["supported_operations"] == ["generation", "edit"]
 
 
 async def test_a_virtual_key_sees_only_the_model_groups_it_may_use(tmp_path: Path, upstream: FakeOpenAI) -> None:

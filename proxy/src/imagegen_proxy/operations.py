@@ -5,6 +5,7 @@ pass-through provider (an Azure deployment, an OpenAI-compatible server), the kn
 (`azure/gpt-image-1`). A deployment whose model no plugin describes is `unknown`: it is still sent the
 operations a client asks for (its plugin refuses what it cannot do), but it never counts as able to
 do one when a fallback is chosen, and `/v1/models` shows it as generating only.
+`deployment_spec` is the one lookup of a deployment's spec: routing and the console's insights use it.
 """
 
 from __future__ import annotations
@@ -13,18 +14,36 @@ import functools
 from collections.abc import Iterable
 
 from imagegen.exceptions import PluginError
-from imagegen.plugins import registry
+from imagegen.plugins import Provider, registry
 from imagegen.provider import GENERATION, OPERATIONS, ModelSpec, Operation
 
 from .config import Deployment
 
 
-@functools.cache
-def _spec(model: str, base_model: str | None) -> ModelSpec | None:
+def resolved(deployment: Deployment) -> tuple[Provider, str] | None:
+    """The plugin serving `deployment` and its model id there; None when no installed plugin does."""
+    return _resolved(deployment.model)
+
+
+def deployment_spec(deployment: Deployment) -> ModelSpec | None:
+    """The ModelSpec of a deployment's model, else of its `base_model`, else of the known model a
+    pass-through id names; None when no plugin describes it (unknown)."""
+    base_model = deployment.model_info.get("base_model") or deployment.params.get("base_model")
+    return _spec(deployment.model, base_model if isinstance(base_model, str) else None)
+
+
+def _resolved(model: str) -> tuple[Provider, str] | None:
     try:
-        provider, model_id = registry.resolve(model)
+        return registry.resolve(model)
     except PluginError:
         return None
+
+
+@functools.cache
+def _spec(model: str, base_model: str | None) -> ModelSpec | None:
+    if (found := _resolved(model)) is None:
+        return None
+    provider, model_id = found
     for name in (model_id, base_model):
         if not name:
             continue
@@ -38,17 +57,15 @@ def _spec(model: str, base_model: str | None) -> ModelSpec | None:
 
 def _known_anywhere(name: str) -> ModelSpec | None:
     """The spec of a bare model name any installed plugin lists."""
-    try:
-        provider, model_id = registry.resolve(name)
-    except PluginError:
+    if (found := _resolved(name)) is None:
         return None
+    provider, model_id = found
     return provider.model(model_id)
 
 
 def deployment_operations(deployment: Deployment) -> tuple[Operation, ...] | None:
     """The operations `deployment` can do; None when no plugin describes its model (unknown)."""
-    base_model = deployment.model_info.get("base_model") or deployment.params.get("base_model")
-    spec = _spec(deployment.model, base_model if isinstance(base_model, str) else None)
+    spec = deployment_spec(deployment)
     return spec.operations if spec is not None else None
 
 

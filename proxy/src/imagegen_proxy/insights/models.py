@@ -2,6 +2,8 @@
 
 Capabilities are the plugins' `ModelSpec.params` (allowed values of `size`, `quality`, `n` and each native
 parameter); a group offers what every one of its deployments accepts, since any of them may serve a request.
+Each operation (generation, edit, variation) is offered with what the deployments that may be sent it accept
+(an edit's input images and mask) and how they stream (`native` or `emulated`).
 Prices are the core's (or a deployment's own `model_info` prices). Nothing here calls an upstream.
 Settings (credentials, endpoints, regions) are never shown: a deployment shows only its model and its
 default image parameters.
@@ -13,52 +15,13 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from imagegen import pricing
-from imagegen.exceptions import PluginError
-from imagegen.plugins import Provider, registry
-from imagegen.provider import Allowed, IntRange, ModelSpec, NumberRange
+from imagegen.provider import EDIT, GENERATION, Allowed, IntRange, ModelSpec, NumberRange, OperationSpec
 
 from ..config import Deployment
 from ..model_names import IMAGE_MODE
+from ..operations import can, deployment_spec, group_operations, resolved
 from ..router import DeploymentState
 from .health import Recent
-
-GENERATION = "generation"
-# The core's ModelSpec does not declare operations yet (edits and variations are being added): until it
-# does, every served image model generates, and this is where a spec's own operations will be read.
-OPERATIONS: tuple[str, ...] = (GENERATION,)
-
-
-def _resolved(deployment: Deployment) -> tuple[Provider, str] | None:
-    """The plugin serving a deployment and its model id there; None when no installed plugin does."""
-    if deployment.provider is None:
-        return None
-    try:
-        return registry.resolve(deployment.model)
-    except PluginError:
-        return None
-
-
-def deployment_spec(deployment: Deployment) -> ModelSpec | None:
-    """The ModelSpec of a deployment's model, else of its `base_model` (an Azure deployment), else None."""
-    if (resolved := _resolved(deployment)) is None:
-        return None
-    provider, model_id = resolved
-    base_model = deployment.model_info.get("base_model") or deployment.params.get("base_model")
-    for name in (model_id, base_model):
-        if isinstance(name, str):
-            spec = provider.model(name) or _spec_of_listed_model(name)
-            if spec is not None:
-                return spec
-    return None
-
-
-def _spec_of_listed_model(name: str) -> ModelSpec | None:
-    """The spec of a model some plugin lists (`dall-e-3` behind an Azure deployment of that name)."""
-    try:
-        provider, model_id = registry.resolve(name)
-    except PluginError:
-        return None
-    return provider.model(model_id)
 
 
 def allowed_values(allowed: Allowed) -> dict[str, Any] | None:
@@ -85,10 +48,10 @@ def _intersection(first: Allowed, second: Allowed) -> Allowed:
     return frozenset(value for value in first if value in second)
 
 
-def common_params(specs: Iterable[ModelSpec | None]) -> dict[str, Any] | None:
-    """The parameters every declared spec accepts, with the values all of them allow; None if none declares any
+def common_params(declared: Iterable[Mapping[str, Allowed]]) -> dict[str, Any] | None:
+    """The parameters every declared table accepts, with the values all of them allow; None if there is no table
     (a pass-through model: the provider decides)."""
-    declared = [spec.params for spec in specs if spec is not None]
+    declared = list(declared)
     if not declared:
         return None
     names = [name for name in declared[0] if all(name in params for params in declared)]
@@ -101,10 +64,51 @@ def common_params(specs: Iterable[ModelSpec | None]) -> dict[str, Any] | None:
     return merged
 
 
+def operations_info(deployments: list[Deployment]) -> dict[str, dict[str, Any]]:
+    """Each operation some of `deployments` serves, with what every deployment that may be sent it accepts.
+
+    Generations and edits say how they stream: `native` (partial images as the model works) when every such
+    deployment's provider streams the model, else `emulated` (one completed event per image). Variations are
+    not streamed. An edit or a variation gives the limits of its input images (`max_images`, `mask`, …).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for operation in group_operations(deployments):
+        specs = [deployment_spec(deployment) for deployment in deployments if can(deployment, operation)]
+        known = [spec for spec in specs if spec is not None]
+        if operation == GENERATION:
+            found[operation] = {"params": common_params(spec.params for spec in known), "streaming": _streaming(specs)}
+            continue
+        inputs = [spec for model in known if (spec := model.operation(operation)) is not None]
+        found[operation] = {"params": common_params(spec.params for spec in inputs), **_input_limits(inputs)}
+        if operation == EDIT:
+            found[operation]["streaming"] = _streaming(specs)
+    return found
+
+
+def _streaming(specs: list[ModelSpec | None]) -> str:
+    return "native" if specs and all(spec is not None and spec.streams for spec in specs) else "emulated"
+
+
+def _input_limits(inputs: list[OperationSpec]) -> dict[str, Any]:
+    """The strictest of each limit on input images (None: not declared by any plugin)."""
+    if not inputs:
+        return dict.fromkeys(("max_images", "mask", "prompt", "formats", "max_bytes", "square", "max_side"))
+    prompts = {spec.prompt for spec in inputs}
+    return {
+        "max_images": min(spec.max_images for spec in inputs),
+        "mask": all(spec.mask for spec in inputs),
+        "prompt": next(kind for kind in ("required", "optional", "none") if kind in prompts),
+        "formats": sorted(frozenset.intersection(*(spec.formats for spec in inputs))),
+        "max_bytes": min((spec.max_bytes for spec in inputs if spec.max_bytes), default=None),
+        "square": any(spec.square for spec in inputs),
+        "max_side": min((spec.max_side for spec in inputs if spec.max_side), default=None),
+    }
+
+
 def _price(deployment: Deployment, spec: ModelSpec | None) -> dict[str, Any] | None:
-    if (resolved := _resolved(deployment)) is None:
+    if (found := resolved(deployment)) is None:
         return None
-    provider, model_id = resolved
+    provider, model_id = found
     price = pricing.price_for(
         provider.prefix, model_id, base_model=spec.name if spec else None, model_info=deployment.model_info
     )
@@ -140,8 +144,9 @@ def group_info(name: str, deployments: list[Deployment]) -> dict[str, Any]:
         "model_group": name,
         "mode": IMAGE_MODE,
         "providers": sorted({d.provider for d in deployments if d.provider}),
-        "supported_operations": list(OPERATIONS),
-        "params": common_params(specs),
+        "supported_operations": group_operations(deployments),
+        "operations": operations_info(deployments),
+        "params": common_params(spec.params for spec in specs if spec is not None),
         # A group's price or limit when its deployments agree on one (else each deployment's is at /model/info).
         "price": prices[0] if all(price == prices[0] for price in prices) else None,
         **{key: limits[0][key] if all(limit[key] == limits[0][key] for limit in limits) else None for key in limits[0]},
@@ -174,8 +179,9 @@ def deployment_info(deployment: Deployment, state: DeploymentState, recent: Rece
             "base_model": spec.name if spec else deployment.model_info.get("base_model"),
             "verified": deployment.kind == "image",
             "weight": deployment.weight,
-            "supported_operations": list(OPERATIONS),
-            "params": common_params([spec]),
+            "supported_operations": group_operations([deployment]),
+            "operations": operations_info([deployment]),
+            "params": common_params([spec.params] if spec is not None else []),
             "price": _price(deployment, spec),
             **_limits(spec),
         },
