@@ -26,15 +26,18 @@ function url(path, query) {
   return address;
 }
 
-/** The raw Response of a request; throws ApiError with the proxy's message for any status ≥ 400. */
-export async function request(path, { method = "GET", body, query, key = currentKey() } = {}) {
-  const headers = { accept: "application/json" };
+/**
+ * The raw Response of a request; throws ApiError with the proxy's message for any status ≥ 400.
+ * `body` is sent as JSON, `form` (a FormData) as multipart/form-data with the boundary the browser picks.
+ */
+export async function request(path, { method = "GET", body, form, query, accept = "application/json", key = currentKey() } = {}) {
+  const headers = { accept };
   if (key) headers.authorization = `Bearer ${key}`;
   if (body !== undefined) headers["content-type"] = "application/json";
   let response;
   try {
     response = await fetch(url(path, query), {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, body: form ?? (body === undefined ? undefined : JSON.stringify(body)),
       cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
     });
   } catch {

@@ -1,10 +1,20 @@
-// The playground: pick model groups, write a prompt, set each model's parameters, compare the images side by side.
+// The playground: pick model groups and an operation (generate, edit, variations), set each model's parameters
+// from what it declares, and compare the images side by side, watching partial images arrive when streaming.
 
-import { api, request } from "./api.js";
+import { api } from "./api.js";
 import { h, replace, uid, usd, duration, loading, empty, failure } from "./dom.js";
+import { callModel } from "./images.js";
+import { MaskPainter } from "./mask.js";
 
 // Set by the console itself, or not about the picture.
 const NOT_OFFERED = new Set(["response_format", "user", "stream", "partial_images"]);
+const MODES = [
+  { operation: "generation", label: "Generate", action: "Generate", busy: "Generating" },
+  { operation: "edit", label: "Edit", action: "Edit", busy: "Editing" },
+  { operation: "variation", label: "Variations", action: "Make variations", busy: "Making variations" },
+];
+const IMAGE_TYPES = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
+const MB = 1024 * 1024;
 const HISTORY_KEY = "imagegen.console.history";
 const MAX_HISTORY = 30;
 /** This tab's generations, newest first. Images are object URLs, alive while the page is. */
@@ -20,7 +30,9 @@ export async function playgroundView(root, session) {
     replace(root, title, failure(error, "Check that the proxy is running, then reload the page."));
     return;
   }
-  if (!groups.some((group) => group.supported_operations.includes("generation"))) {
+  // Only the operations some group serves are offered (from /model_group/info: nothing is tried to find out).
+  const modes = MODES.filter((mode) => groups.some((group) => group.supported_operations.includes(mode.operation)));
+  if (!modes.length) {
     replace(root, title, empty(
       "There is no model you can generate with.",
       session.role === "key"
@@ -29,52 +41,70 @@ export async function playgroundView(root, session) {
     ));
     return;
   }
-  // Only generation so far: edits and variations will be other operations in `supported_operations`, each
-  // with its own form (image and mask uploads), next to this one.
-  const generating = groups.filter((group) => group.supported_operations.includes("generation"));
-  const playground = new Playground(generating);
+  const playground = new Playground(groups, modes);
   replace(root, title, playground.element);
 }
 
 class Playground {
-  constructor(groups) {
+  constructor(groups, modes) {
     this.groups = groups;
-    this.selected = new Set([groups[0].model_group]);
-    this.parameterSets = new Map(); // group name → its fieldset and how to read it (kept while selected or not)
+    this.modes = modes;
+    this.mode = modes[0];
+    this.selected = new Set([this.offering()[0].model_group]);
+    this.parameterSets = new Map(); // "operation group" → its fieldset and how to read it (kept while hidden)
+    this.mask = new MaskPainter();
     this.build();
   }
 
+  /** The groups that serve the current operation. */
+  offering() {
+    return this.groups.filter((group) => group.supported_operations.includes(this.mode.operation));
+  }
+
+  chosen() {
+    return this.offering().filter((group) => this.selected.has(group.model_group));
+  }
+
+  /** What `group` declares for the current operation: params, input limits, streaming. */
+  capability(group) {
+    return group.operations?.[this.mode.operation] ?? { params: group.params };
+  }
+
   build() {
-    const choices = h(
-      "fieldset", { class: "model-choices" },
-      h("legend", {}, "Models"),
-      this.groups.map((group) => {
-        const id = uid("model");
-        return h(
-          "div", { class: "choice" },
-          h("input", {
-            type: "checkbox", id, value: group.model_group, checked: this.selected.has(group.model_group),
-            on: { change: (event) => this.toggle(group.model_group, event.target.checked) },
-          }),
-          h("label", { for: id }, group.model_group, h("span", { class: "muted" }, ` ${group.providers.join(", ")}`)),
-        );
+    const modePicker = this.modes.length > 1 && h(
+      "fieldset", { class: "modes" },
+      h("legend", {}, "Operation"),
+      this.modes.map((mode) => {
+        const id = uid("mode");
+        return h("div", { class: "choice" },
+          h("input", { type: "radio", name: "mode", id, value: mode.operation, checked: mode === this.mode,
+            on: { change: () => this.setMode(mode) } }),
+          h("label", { for: id }, mode.label));
       }),
     );
+    this.choices = h("fieldset", { class: "model-choices" });
+    this.buildInputs();
     this.prompt = h("textarea", {
       id: "prompt", rows: "3", required: true, placeholder: "A cute baby sea otter, watercolour",
       "aria-describedby": "prompt-hint",
       on: { keydown: (event) => { if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) this.form.requestSubmit(); } },
     });
-    this.parameters = h("div", { class: "parameter-sets" });
-    this.status = h("p", { class: "form-error", role: "alert" });
-    this.button = h("button", { type: "submit", class: "primary" }, "Generate");
-    this.form = h(
-      "form", { class: "card generate", method: "post", novalidate: true, on: { submit: (event) => this.submit(event) } },
-      choices,
+    this.promptField = h("div", {},
       h("label", { for: "prompt" }, "Prompt"),
       this.prompt,
-      h("p", { class: "hint", id: "prompt-hint" }, "Ctrl+Enter generates. Every selected model gets the same prompt."),
+      h("p", { class: "hint", id: "prompt-hint" }, "Ctrl+Enter sends. Every selected model gets the same prompt."));
+    this.parameters = h("div", { class: "parameter-sets" });
+    this.buildStreaming();
+    this.status = h("p", { class: "form-error", role: "alert" });
+    this.button = h("button", { type: "submit", class: "primary" });
+    this.form = h(
+      "form", { class: "card generate", method: "post", novalidate: true, on: { submit: (event) => this.submit(event) } },
+      modePicker,
+      this.choices,
+      this.inputs,
+      this.promptField,
       this.parameters,
+      this.streaming,
       h("div", { class: "actions" }, this.button, this.status),
     );
     this.results = h("div", { class: "results", "aria-live": "polite" });
@@ -86,57 +116,174 @@ class Playground {
       h("section", { "aria-labelledby": "history-title" },
         h("h2", { id: "history-title" }, "History of this tab"), this.historyList),
     );
-    this.showParameters();
+    this.refresh();
     if (history.length) this.showEntry(history[0]);
     else replace(this.results, empty("Nothing generated yet.", "Pick one or more models, write a prompt and press Generate."));
     this.showHistory();
   }
 
+  /** The input image(s) of an edit or a variation, and an edit's mask: uploaded, or painted on the first image. */
+  buildInputs() {
+    this.imagesInput = h("input", {
+      type: "file", id: "input-images", "aria-describedby": "input-images-hint",
+      on: { change: () => this.showMaskPainter() },
+    });
+    this.imagesLabel = h("label", { for: "input-images" });
+    this.imagesHint = h("p", { class: "hint", id: "input-images-hint" });
+    this.maskInput = h("input", { type: "file", id: "mask-file", accept: "image/png", "aria-describedby": "mask-file-hint" });
+    this.maskField = h("div", { class: "field" },
+      h("label", { for: "mask-file" }, "Mask file (optional)"),
+      this.maskInput,
+      h("p", { class: "hint", id: "mask-file-hint" },
+        "A PNG the size of the first image, transparent where the image should change. Sent instead of a painted mask."));
+    this.inputs = h("fieldset", { class: "inputs" },
+      h("legend", {}, "Input images"),
+      h("div", { class: "field" }, this.imagesLabel, this.imagesInput, this.imagesHint),
+      this.maskField,
+      this.mask.element);
+  }
+
+  buildStreaming() {
+    this.streamBox = h("input", {
+      type: "checkbox", id: "stream", "aria-describedby": "stream-hint",
+      on: { change: () => { this.partialImages.disabled = !this.streamBox.checked; } },
+    });
+    this.partialImages = h("input", { type: "number", id: "partial-images", min: "0", max: "3", step: "1", value: "2", disabled: true });
+    this.streamHint = h("p", { class: "hint", id: "stream-hint" });
+    this.streaming = h("div", { class: "streaming" },
+      h("div", { class: "choice" }, this.streamBox, h("label", { for: "stream" }, "Stream: show partial images as they arrive")),
+      h("div", { class: "field" }, h("label", { for: "partial-images" }, "Partial images (0–3)"), this.partialImages),
+      this.streamHint);
+  }
+
+  setMode(mode) {
+    this.mode = mode;
+    const offered = this.offering().map((group) => group.model_group);
+    if (!offered.some((name) => this.selected.has(name))) this.selected.add(offered[0]);
+    this.refresh();
+  }
+
   toggle(name, on) {
     if (on) this.selected.add(name);
     else this.selected.delete(name);
-    this.showParameters();
+    this.refresh();
   }
 
-  chosen() {
-    return this.groups.filter((group) => this.selected.has(group.model_group));
-  }
-
-  showParameters() {
+  /** Show the controls the current operation and the chosen models take. */
+  refresh() {
+    const { operation } = this.mode;
+    replace(this.choices, h("legend", {}, "Models"), this.offering().map((group) => {
+      const id = uid("model");
+      return h(
+        "div", { class: "choice" },
+        h("input", {
+          type: "checkbox", id, value: group.model_group, checked: this.selected.has(group.model_group),
+          on: { change: (event) => this.toggle(group.model_group, event.target.checked) },
+        }),
+        h("label", { for: id }, group.model_group, h("span", { class: "muted" }, ` ${group.providers.join(", ")}`)),
+      );
+    }));
+    const capabilities = this.chosen().map((group) => this.capability(group));
+    this.inputs.hidden = operation === "generation";
+    if (!this.inputs.hidden) this.describeInputs(capabilities);
+    this.promptField.hidden = capabilities.length > 0 && capabilities.every((capability) => capability.prompt === "none");
     replace(this.parameters, this.chosen().map((group) => this.parameterSet(group).fieldset));
+    this.streaming.hidden = !capabilities.some((capability) => capability.streaming);
+    const emulated = this.chosen().filter((group) => this.capability(group).streaming === "emulated");
+    this.streamHint.textContent = emulated.length
+      ? `${emulated.map((group) => group.model_group).join(", ")} cannot stream partial images: only the final image arrives.`
+      : "";
+    this.button.textContent = this.mode.action;
+  }
+
+  describeInputs(capabilities) {
+    const edit = this.mode.operation === "edit";
+    const most = Math.max(1, ...capabilities.map((capability) => capability.max_images ?? 1));
+    this.imagesInput.multiple = edit && most > 1;
+    this.imagesLabel.textContent = this.imagesInput.multiple ? `Input images (up to ${most})` : "Input image";
+    const formats = [...new Set(capabilities.flatMap((capability) => capability.formats ?? Object.keys(IMAGE_TYPES)))];
+    this.imagesInput.accept = (formats.length ? formats : Object.keys(IMAGE_TYPES)).map((format) => IMAGE_TYPES[format] || `image/${format}`).join(",");
+    const limits = [
+      formats.map((format) => format.toUpperCase()).join(", "),
+      capabilities.some((capability) => capability.square) && "square",
+      maxBytesText(capabilities),
+    ].filter(Boolean);
+    this.imagesHint.textContent = limits.length ? `${limits.join("; ")}.` : "";
+    this.maskField.hidden = !edit || !capabilities.some((capability) => capability.mask);
+    this.showMaskPainter();
+  }
+
+  showMaskPainter() {
+    const first = this.imagesInput.files[0];
+    if (this.inputs.hidden || this.maskField.hidden || !first) {
+      this.mask.hide();
+      return;
+    }
+    if (this.mask.element.hidden || this.mask.file !== first) {
+      this.mask.file = first;
+      this.mask.show(first).catch(() => {
+        this.mask.hide();
+        this.status.textContent = `${first.name} could not be read as an image: choose a PNG, JPEG or WEBP file.`;
+      });
+    }
   }
 
   parameterSet(group) {
-    let set = this.parameterSets.get(group.model_group);
+    const key = `${this.mode.operation} ${group.model_group}`;
+    let set = this.parameterSets.get(key);
     if (!set) {
-      set = parameterFieldset(group);
-      this.parameterSets.set(group.model_group, set);
+      set = parameterFieldset(group.model_group, this.capability(group).params);
+      this.parameterSets.set(key, set);
     }
     return set;
   }
 
   async submit(event) {
     event.preventDefault();
-    const prompt = this.prompt.value.trim();
+    const { operation } = this.mode;
     const groups = this.chosen();
-    if (!groups.some((group) => group.supported_operations.includes("generation"))) {
+    const prompt = this.promptField.hidden ? "" : this.prompt.value.trim();
+    const images = operation === "generation" ? [] : [...this.imagesInput.files].slice(0, operation === "edit" ? undefined : 1);
+    if (!groups.length) {
       this.status.textContent = "Pick at least one model.";
       return;
     }
-    if (!prompt) {
+    if (operation !== "generation" && !images.length) {
+      this.status.textContent = "Choose an input image first.";
+      this.imagesInput.focus();
+      return;
+    }
+    const promptNeeded = operation === "generation" || groups.some((group) => this.capability(group).prompt === "required");
+    if (promptNeeded && !prompt) {
       this.status.textContent = "Write a prompt first.";
       this.prompt.focus();
       return;
     }
     this.status.textContent = "";
     this.button.disabled = true;
+    const mask = operation === "edit" ? this.maskInput.files[0] ?? await this.mask.maskBlob() : null;
+    const stream = !this.streaming.hidden && this.streamBox.checked;
+    const partialImages = this.partialImages.value === "" ? null : Math.min(3, Math.max(0, Math.round(Number(this.partialImages.value))));
+    const subject = prompt || `variations of ${images[0].name}`;
     // Leaving the page does not cancel: the images are made (and paid for) anyway, so they reach the history.
-    const entry = { time: new Date().toISOString(), prompt, results: [] };
-    const cards = groups.map((group) => resultCard({ model: group.model_group, pending: true }, prompt));
-    replace(this.results, h("div", { class: "result-grid" }, cards));
+    const entry = { time: new Date().toISOString(), operation, prompt: subject, results: [] };
+    const cards = groups.map((group) => pendingCard(group.model_group, this.mode.busy));
+    replace(this.results, h("div", { class: "result-grid" }, cards.map((card) => card.element)));
     entry.results = await Promise.all(groups.map(async (group, index) => {
-      const result = await generate(group, prompt, this.parameterSet(group).read());
-      cards[index].replaceWith(resultCard(result, prompt));
+      const capability = this.capability(group);
+      const problem = inputProblem(capability, images);
+      const result = problem
+        ? { model: group.model_group, images: [], links: [], warnings: [], error: problem, advice: "Change the input images and try again." }
+        : await callModel({
+          operation, model: group.model_group, prompt, images,
+          params: { ...this.parameterSet(group).read(), ...base64Answer(capability) },
+          mask: capability.mask === false ? null : mask,
+          stream: stream && Boolean(capability.streaming),
+          partialImages: capability.streaming === "native" ? partialImages : null,
+        }, (image) => cards[index].showPartial(image));
+      if (mask && capability.mask === false && !problem) result.warnings.push(`${group.model_group} takes no mask: the edit was sent without it.`);
+      cards[index].element.replaceWith(resultCard(result, subject));
+      cards[index].done();
       return result;
     }));
     this.button.disabled = false;
@@ -147,7 +294,7 @@ class Playground {
   showEntry(entry) {
     replace(this.results, h(
       "div", {},
-      h("p", { class: "muted" }, `${new Date(entry.time).toLocaleTimeString()} — “${entry.prompt}”`),
+      h("p", { class: "muted" }, `${new Date(entry.time).toLocaleTimeString()} — ${entryTitle(entry)}`),
       h("div", { class: "result-grid" }, entry.results.map((result) => resultCard(result, entry.prompt))),
     ));
   }
@@ -158,25 +305,57 @@ class Playground {
       return;
     }
     replace(this.historyList, history.map((entry) => {
-      const cost = entry.results.reduce((sum, result) => sum + (result.cost ?? 0), 0);
       const thumbnails = entry.results.flatMap((result) => result.images.map((image) => h("img", {
         src: image.url, alt: "", class: "thumbnail", width: "48", height: "48",
       })));
       return h(
         "li", {},
         h("button", { type: "button", class: "link", on: { click: () => this.showEntry(entry) } },
-          `${new Date(entry.time).toLocaleTimeString()} — ${entry.prompt.slice(0, 80)}`),
-        h("span", { class: "muted" }, ` ${entry.results.map((result) => result.model).join(", ")} · ${usd(cost)}`),
+          `${new Date(entry.time).toLocaleTimeString()} — ${entryTitle(entry).slice(0, 80)}`),
+        h("span", { class: "muted" }, ` ${entry.results.map((result) => result.model).join(", ")} · ${entryCost(entry)}`),
         entry.restored ? h("span", { class: "muted" }, " · images are not kept after a reload") : thumbnails,
       );
     }));
   }
 }
 
+function entryTitle(entry) {
+  const mode = MODES.find((candidate) => candidate.operation === entry.operation);
+  return mode && mode.operation !== "generation" ? `${mode.label}: “${entry.prompt}”` : `“${entry.prompt}”`;
+}
+
+/** What an entry cost; a result whose cost the browser does not know (priced by tokens) is in the spend log. */
+function entryCost(entry) {
+  const answered = entry.results.filter((result) => !result.error);
+  const known = answered.reduce((sum, result) => sum + (result.cost ?? 0), 0);
+  return answered.some((result) => result.cost === null || result.cost === undefined)
+    ? `${usd(known)} + the rest in the spend log`
+    : usd(known);
+}
+
+function maxBytesText(capabilities) {
+  const limits = capabilities.map((capability) => capability.max_bytes).filter(Boolean);
+  return limits.length ? `under ${Math.min(...limits) / MB} MB each` : null;
+}
+
+/** Why a model would refuse these input images before sending them, or null. */
+function inputProblem(capability, images) {
+  if (capability.max_images && images.length > capability.max_images) {
+    return `This model takes at most ${capability.max_images} input image${capability.max_images === 1 ? "" : "s"}; ${images.length} were chosen.`;
+  }
+  const large = capability.max_bytes && images.find((image) => image.size >= capability.max_bytes);
+  return large ? `${large.name} is ${(large.size / MB).toFixed(1)} MB; this model takes images under ${capability.max_bytes / MB} MB.` : null;
+}
+
+/** Ask for base64 where the model offers it: the page's policy shows only images it holds. */
+function base64Answer(capability) {
+  const formats = capability.params?.response_format?.values;
+  return formats && formats.includes("b64_json") ? { response_format: "b64_json" } : {};
+}
+
 /** One model's parameter controls, from its declared capabilities; `read()` gives the values set. */
-function parameterFieldset(group) {
+function parameterFieldset(model, declared) {
   const readers = [];
-  const declared = group.params;
   const names = declared ? Object.keys(declared).filter((name) => !NOT_OFFERED.has(name)) : ["size", "n"];
   const controls = names.map((name) => {
     const allowed = declared ? declared[name] : name === "n" ? { min: 1, max: 10 } : null;
@@ -204,7 +383,7 @@ function parameterFieldset(group) {
   });
   const fieldset = h(
     "fieldset", { class: "parameters" },
-    h("legend", {}, `${group.model_group} parameters`),
+    h("legend", {}, `${model} parameters`),
     declared ? null : h("p", { class: "hint" }, "This model does not declare its parameters: the provider checks them."),
     h("div", { class: "fields" }, controls),
   );
@@ -218,81 +397,28 @@ function loose(text) {
   return text;
 }
 
-/** Generate with one model group; never throws for an API error (the card shows it). */
-async function generate(group, prompt, params) {
-  const body = { model: group.model_group, prompt, ...params };
-  const formats = group.params?.response_format?.values;
-  if (formats && formats.includes("b64_json")) body.response_format = "b64_json";
-  const started = performance.now();
-  const result = { model: group.model_group, asked: params.n ?? 1, images: [], links: [], warnings: [] };
-  try {
-    const response = await request("/v1/images/generations", { method: "POST", body });
-    const answer = await response.json();
-    result.latency = performance.now() - started;
-    const cost = response.headers.get("x-imagegen-response-cost");
-    result.cost = cost === null ? null : Number(cost);
-    result.deployment = response.headers.get("x-imagegen-deployment");
-    result.warnings = headerWarnings(response.headers.get("x-imagegen-warnings"));
-    for (const [index, item] of (answer.data || []).entries()) {
-      if (item.b64_json) {
-        const blob = imageBlob(item.b64_json);
-        result.images.push({
-          url: URL.createObjectURL(blob), type: blob.type, revised: item.revised_prompt || null,
-          name: `imagegen-${group.model_group}-${index + 1}.${blob.type.split("/")[1]}`,
-        });
-      } else if (item.url) {
-        result.links.push(item.url); // the page's policy shows only images it holds: opened in a new tab instead
-      }
-    }
-    const got = result.images.length + result.links.length;
-    if (got < result.asked) result.warnings.push(`Asked for ${result.asked} images, got ${got}.`);
-  } catch (error) {
-    result.latency = performance.now() - started;
-    result.error = error.message;
-    result.advice = adviceFor(error);
-  }
-  return result;
-}
-
-function headerWarnings(header) {
-  if (!header) return [];
-  try {
-    const parsed = JSON.parse(header);
-    return Array.isArray(parsed) ? parsed.map(String) : [String(parsed)];
-  } catch {
-    return [header];
-  }
-}
-
-function adviceFor(error) {
-  if (error.code === "budget_exceeded") return "This key has spent its budget: ask the proxy's admin to raise it or wait for it to reset.";
-  if (error.code === "model_not_allowed") return "This key may not use this model: pick another or ask the admin to add it to the key.";
-  if (error.status === 429) return "Too many requests: wait a little and try again.";
-  if (error.status === 503) return "No deployment of this model can take requests now (not configured, or cooling down after failures). The Models page shows which.";
-  if (error.status === 400) return "The model refused a parameter or the prompt: change it and generate again.";
-  if (error.status >= 500 || error.status === 0) return "The provider or the proxy failed: try again in a moment.";
-  return null;
-}
-
-function imageBlob(base64) {
-  const text = atob(base64);
-  const bytes = new Uint8Array(text.length);
-  for (let index = 0; index < text.length; index += 1) bytes[index] = text.charCodeAt(index);
-  return new Blob([bytes], { type: imageType(bytes) });
-}
-
-function imageType(bytes) {
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) return "image/jpeg";
-  if (bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[8] === 0x57 && bytes[9] === 0x45) return "image/webp";
-  if (bytes[0] === 0x47 && bytes[1] === 0x49) return "image/gif";
-  return "image/png";
+/** A card waiting for one model's images; a streamed answer's partial images show in it as they arrive. */
+function pendingCard(model, busy) {
+  const element = h("article", { class: "result card", "aria-busy": "true" }, h("h3", {}, model), loading(`${busy} with ${model}…`));
+  let shown = null;
+  return {
+    element,
+    showPartial(image) {
+      if (shown) URL.revokeObjectURL(shown);
+      shown = image.url;
+      element.querySelector("figure")?.remove();
+      element.append(h("figure", { class: "image partial" },
+        h("img", { src: image.url, alt: `Partial image ${image.index + 1} from ${model}, still being made` }),
+        h("figcaption", {}, `Partial image ${image.index + 1}`)));
+    },
+    done() {
+      if (shown) URL.revokeObjectURL(shown);
+    },
+  };
 }
 
 function resultCard(result, prompt) {
   const heading = h("h3", {}, result.model);
-  if (result.pending) {
-    return h("article", { class: "result card", "aria-busy": "true" }, heading, loading(`Generating with ${result.model}…`));
-  }
   const facts = h(
     "dl", { class: "facts" },
     h("dt", {}, "Latency"), h("dd", {}, duration(result.latency)),
@@ -306,7 +432,7 @@ function resultCard(result, prompt) {
   }
   const images = result.images.map((image, index) => h(
     "figure", { class: "image" },
-    h("img", { src: image.url, alt: `Image ${index + 1} from ${result.model} for the prompt “${prompt}”` }),
+    h("img", { src: image.url, alt: `Image ${index + 1} from ${result.model} for “${prompt}”` }),
     h("figcaption", {},
       h("a", { href: image.url, download: image.name, class: "button" }, `Download image ${index + 1}`),
       image.revised && h("p", { class: "revised" }, h("span", { class: "muted" }, "Revised prompt: "), image.revised)),

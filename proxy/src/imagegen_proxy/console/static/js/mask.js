@@ -1,0 +1,98 @@
+// Painting an edit's mask over the first input image, with a pointer (mouse, pen or touch).
+// The mask sent follows OpenAI's rule: fully transparent pixels mark the area to edit, the rest is opaque;
+// it has the image's own width and height. Without a pointer, upload a mask file instead.
+
+import { h, uid } from "./dom.js";
+
+export class MaskPainter {
+  constructor() {
+    this.picture = h("img", { class: "mask-picture", alt: "The first input image, under the mask being painted" });
+    this.canvas = h("canvas", { class: "mask-canvas", "aria-label": "Mask: paint over the area to edit", role: "img" });
+    const brushId = uid("brush");
+    this.brush = h("input", { id: brushId, type: "range", min: "4", max: "160", value: "40" });
+    this.painted = false;
+    this.pictureUrl = null;
+    this.element = h(
+      "div", { class: "mask-painter", hidden: true },
+      h("p", { class: "hint" }, "Paint over the area to edit (it becomes transparent in the mask). Painting needs a mouse, pen or touch: with a keyboard, upload a mask file instead."),
+      h("div", { class: "mask-stage" }, this.picture, this.canvas),
+      h("div", { class: "actions" },
+        h("label", { for: brushId, class: "inline" }, "Brush size"), this.brush,
+        h("button", { type: "button", on: { click: () => this.clear() } }, "Clear mask")),
+    );
+    this.listen();
+  }
+
+  /** Show `file` (the first input image) to paint on; a new image starts a new mask. */
+  async show(file) {
+    if (this.pictureUrl) URL.revokeObjectURL(this.pictureUrl);
+    this.pictureUrl = URL.createObjectURL(file);
+    this.picture.src = this.pictureUrl;
+    await this.picture.decode();
+    this.canvas.width = this.picture.naturalWidth;
+    this.canvas.height = this.picture.naturalHeight;
+    this.clear();
+    this.element.hidden = false;
+  }
+
+  hide() {
+    this.element.hidden = true;
+    this.clear();
+  }
+
+  clear() {
+    this.canvas.getContext("2d").clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.painted = false;
+  }
+
+  /** The painted mask as a PNG: opaque, transparent where painted; null when nothing was painted. */
+  async maskBlob() {
+    if (this.element.hidden || !this.painted) return null;
+    const mask = document.createElement("canvas");
+    mask.width = this.canvas.width;
+    mask.height = this.canvas.height;
+    const context = mask.getContext("2d");
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, mask.width, mask.height);
+    context.globalCompositeOperation = "destination-out"; // the paint's opacity punches the hole
+    context.drawImage(this.canvas, 0, 0);
+    return new Promise((resolve) => mask.toBlob(resolve, "image/png"));
+  }
+
+  listen() {
+    let last = null;
+    const at = (event) => {
+      const box = this.canvas.getBoundingClientRect();
+      const scale = this.canvas.width / box.width;
+      return { x: (event.clientX - box.left) * scale, y: (event.clientY - box.top) * scale, scale };
+    };
+    const paint = (from, to) => {
+      const context = this.canvas.getContext("2d");
+      const width = Number(this.brush.value) * to.scale;
+      context.fillStyle = context.strokeStyle = "#e11d48"; // opaque: the canvas's own opacity lets the image show
+      context.beginPath();
+      context.arc(to.x, to.y, width / 2, 0, 2 * Math.PI); // a click paints a dot
+      context.fill();
+      context.lineWidth = width;
+      context.lineCap = "round";
+      context.beginPath();
+      context.moveTo(from.x, from.y);
+      context.lineTo(to.x, to.y);
+      context.stroke();
+      this.painted = true;
+    };
+    this.canvas.addEventListener("pointerdown", (event) => {
+      event.preventDefault();
+      this.canvas.setPointerCapture(event.pointerId);
+      last = at(event);
+      paint(last, last);
+    });
+    this.canvas.addEventListener("pointermove", (event) => {
+      if (last === null) return;
+      const next = at(event);
+      paint(last, next);
+      last = next;
+    });
+    for (const end of ["pointerup", "pointercancel"]) this.canvas.addEventListener(end, () => { last = null; });
+  }
+}
