@@ -200,3 +200,30 @@ def test_every_control_of_an_edit_has_a_label(console: ConsolePage) -> None:
     expect(page.get_by_role("img", name="Mask: paint over the area to edit")).to_be_visible()
 
     assert page.evaluate(UNLABELLED_CONTROLS) == []
+
+
+def test_a_generated_image_can_be_edited_in_place(console: ConsolePage, upstream: FakeOpenAI) -> None:
+    console.sign_in()
+    page = console.page
+    only_model(console, "gpt-image-1")
+    page.get_by_label("Prompt").fill("An otter")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("article.result").get_by_role("button", name="Edit image 1").click()
+
+    expect(page.get_by_role("radio", name="Edit")).to_be_checked()
+    expect(page.get_by_role("img", name="Mask: paint over the area to edit")).to_be_visible()
+    page.get_by_label("Prompt").fill("The same otter, in a hat")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    expect(page.get_by_role("list").filter(has_text="in a hat")).to_contain_text("Edit")
+    _, files = last_upload(upstream)
+    assert [image.data for image in files["image"]] == [upstream.image]  # the generated image, as it came
+
+
+def test_the_models_page_shows_what_each_operation_takes(console: ConsolePage) -> None:
+    console.sign_in()
+    console.go("Models")
+
+    gpt_image = console.page.get_by_role("region", name="gpt-image-1")
+    expect(gpt_image).to_contain_text("generation (streams partial images); edit (up to 16 images, mask")
+    dall_e_2 = console.page.get_by_role("region", name="dall-e-2")
+    expect(dall_e_2).to_contain_text("variation (1 image, square, PNG)")

@@ -109,7 +109,7 @@ function streamError(event) {
 
 function decoded(base64, model, number) {
   const blob = imageBlob(base64);
-  return { url: URL.createObjectURL(blob), type: blob.type, name: `imagegen-${model}-${number}.${blob.type.split("/")[1]}` };
+  return { blob, url: URL.createObjectURL(blob), type: blob.type, name: `imagegen-${model}-${number}.${blob.type.split("/")[1]}` };
 }
 
 function headerWarnings(header) {

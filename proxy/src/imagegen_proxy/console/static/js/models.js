@@ -70,13 +70,28 @@ function deploymentCard(deployment) {
     h("dl", { class: "facts wide" },
       h("dt", {}, "Model"), h("dd", {}, h("code", {}, deployment.litellm_params.model), info.verified ? "" : h("span", { class: "muted" }, " (not listed by its provider: served unchecked)")),
       h("dt", {}, "Provider"), h("dd", {}, info.provider ?? "—"),
-      h("dt", {}, "Operations"), h("dd", {}, info.supported_operations.join(", ")),
+      h("dt", {}, "Operations"), h("dd", {}, operationsText(info)),
       h("dt", {}, "Price"), h("dd", {}, priceText(info.price)),
       h("dt", {}, "Requests"), h("dd", {}, `${count(health.attempts)} attempts, ${count(health.errors)} failed (${percent(health.error_rate)}), ${health.failures_this_minute} failures this minute, ${health.in_flight} in flight`),
       h("dt", {}, "Latency"), h("dd", {}, latency ? `p50 ${duration(latency.p50)} · p90 ${duration(latency.p90)} · p99 ${duration(latency.p99)}` : "no request yet"),
       h("dt", {}, "Defaults"), h("dd", {}, defaultsText(deployment.litellm_params))),
     h("details", {}, h("summary", {}, "Parameters it takes"), paramsTable(info.params)),
   );
+}
+
+/** "generation (streams partial images); edit (up to 16 images, mask, PNG/JPEG/WEBP)…" */
+function operationsText(info) {
+  if (!info.operations) return info.supported_operations.join(", ");
+  return Object.entries(info.operations).map(([name, operation]) => {
+    const details = [
+      operation.max_images && (operation.max_images === 1 ? "1 image" : `up to ${operation.max_images} images`),
+      operation.mask && "mask",
+      operation.square && "square",
+      operation.formats && operation.formats.map((format) => format.toUpperCase()).join("/"),
+      operation.streaming === "native" && "streams partial images",
+    ].filter(Boolean);
+    return details.length ? `${name} (${details.join(", ")})` : name;
+  }).join("; ");
 }
 
 function defaultsText(params) {

@@ -282,7 +282,7 @@ class Playground {
           partialImages: capability.streaming === "native" ? partialImages : null,
         }, (image) => cards[index].showPartial(image));
       if (mask && capability.mask === false && !problem) result.warnings.push(`${group.model_group} takes no mask: the edit was sent without it.`);
-      cards[index].element.replaceWith(resultCard(result, subject));
+      cards[index].element.replaceWith(resultCard(result, subject, this.editor()));
       cards[index].done();
       return result;
     }));
@@ -291,11 +291,27 @@ class Playground {
     this.showHistory();
   }
 
+  /** What a result's "Edit image" button does, where some model edits: that image becomes the edit's input. */
+  editor() {
+    const edit = this.modes.find((mode) => mode.operation === "edit");
+    if (!edit) return null;
+    return (image) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([image.blob], image.name, { type: image.type }));
+      this.imagesInput.files = transfer.files;
+      const radio = this.form.querySelector('input[name="mode"][value="edit"]');
+      if (radio) radio.checked = true;
+      this.setMode(edit);
+      this.imagesInput.scrollIntoView({ block: "center" });
+      this.imagesInput.focus();
+    };
+  }
+
   showEntry(entry) {
     replace(this.results, h(
       "div", {},
       h("p", { class: "muted" }, `${new Date(entry.time).toLocaleTimeString()} — ${entryTitle(entry)}`),
-      h("div", { class: "result-grid" }, entry.results.map((result) => resultCard(result, entry.prompt))),
+      h("div", { class: "result-grid" }, entry.results.map((result) => resultCard(result, entry.prompt, this.editor()))),
     ));
   }
 
@@ -417,7 +433,8 @@ function pendingCard(model, busy) {
   };
 }
 
-function resultCard(result, prompt) {
+/** A model's answer: its images (each downloadable, and editable when `onEdit` is given), cost and warnings. */
+function resultCard(result, prompt, onEdit = null) {
   const heading = h("h3", {}, result.model);
   const facts = h(
     "dl", { class: "facts" },
@@ -435,6 +452,8 @@ function resultCard(result, prompt) {
     h("img", { src: image.url, alt: `Image ${index + 1} from ${result.model} for “${prompt}”` }),
     h("figcaption", {},
       h("a", { href: image.url, download: image.name, class: "button" }, `Download image ${index + 1}`),
+      onEdit && " ",
+      onEdit && h("button", { type: "button", on: { click: () => onEdit(image) } }, `Edit image ${index + 1}`),
       image.revised && h("p", { class: "revised" }, h("span", { class: "muted" }, "Revised prompt: "), image.revised)),
   ));
   const links = result.links.map((link, index) => h("p", {},
