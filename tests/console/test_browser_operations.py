@@ -18,7 +18,7 @@ from tests.fakes.openai_fake import FakeOpenAI
 from tests.keys.test_proxy_keys import generate_key
 from tests.proxy.conftest import MASTER_KEY, ProxyLauncher, RunningProxy, openai_deployment
 
-from .conftest import ConsolePage
+from .conftest import PHONE, ConsolePage
 from .test_browser import UNLABELLED_CONTROLS
 
 pytest.importorskip("playwright", reason="Playwright is in the dev group: run scripts/bootstrap")
@@ -69,7 +69,7 @@ def test_an_edit_sends_the_uploaded_image_and_a_painted_mask_of_its_size(
     only_model(console, "gpt-image-1")
     page.get_by_label("Input images (up to 16)").set_input_files(png_file("otter.png", noise_png(WIDTH, HEIGHT)))
     canvas = page.get_by_role("img", name="Mask: paint over the area to edit")
-    expect(canvas).to_be_visible()
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     scale = box["width"] / WIDTH  # the image is shown at most at its own size
     page.mouse.move(box["x"] + 100 * scale, box["y"] + 160 * scale)
@@ -227,3 +227,33 @@ def test_the_models_page_shows_what_each_operation_takes(console: ConsolePage) -
     expect(gpt_image).to_contain_text("generation (streams partial images); edit (up to 16 images, mask")
     dall_e_2 = console.page.get_by_role("region", name="dall-e-2")
     expect(dall_e_2).to_contain_text("variation (1 image, square, PNG)")
+
+
+def test_a_mask_painted_on_a_phone_screen_keeps_the_images_size(
+    browser: Any, proxy: RunningProxy, upstream: FakeOpenAI
+) -> None:
+    context = browser.new_context(viewport=PHONE, has_touch=True)
+    tab = ConsolePage(context.new_page(), proxy)
+    try:
+        tab.sign_in()
+        page = tab.page
+        page.get_by_role("radio", name="Edit").check()
+        only_model(tab, "gpt-image-1")
+        page.get_by_label("Input images (up to 16)").set_input_files(png_file("wide.png", noise_png(1200, 600)))
+        canvas = page.get_by_role("img", name="Mask: paint over the area to edit")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        assert box["width"] < PHONE["width"]  # shown smaller than it is
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a dot in the middle
+        page.get_by_label("Prompt").fill("A hat in the middle")
+        tab.screenshot("phone-edit")
+        page.get_by_role("button", name="Edit", exact=True).click()
+        expect(page.locator("article.result").get_by_role("link", name="Download image 1")).to_be_visible()
+    finally:
+        context.close()
+    assert tab.unexpected_errors() == []
+    _, files = last_upload(upstream)
+    alpha = Image.open(io.BytesIO(files["mask"][0].data)).getchannel("A")
+    assert alpha.size == (1200, 600)
+    assert (alpha.getpixel((600, 300)), alpha.getpixel((600, 50)), alpha.getpixel((50, 300))) == (0, 255, 255)
