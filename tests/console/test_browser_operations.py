@@ -156,6 +156,25 @@ def test_a_streamed_generation_shows_a_partial_image_then_the_final_one(
     console.screenshot("playground-streamed")
 
 
+@pytest.mark.usefixtures("slow_events")
+def test_a_streamed_edit_shows_its_partial_image_then_the_final_one(console: ConsolePage, upstream: FakeOpenAI) -> None:
+    console.sign_in()
+    page = console.page
+    page.get_by_role("radio", name="Edit").check()
+    only_model(console, "gpt-image-1")
+    page.get_by_label("Input images (up to 16)").set_input_files(png_file("otter.png", noise_png(64, 64)))
+    page.get_by_label("Stream: show partial images as they arrive").check()
+    page.get_by_label(re.compile("^Partial images")).fill("1")
+    page.get_by_label("Prompt").fill("An otter in a hat, slowly")
+    page.get_by_role("button", name="Edit", exact=True).click()
+
+    card = page.locator("article.result").filter(has_text="gpt-image-1")
+    expect(card.get_by_role("img", name="Partial image 1 from gpt-image-1, still being made")).to_be_visible()
+    expect(card.get_by_role("link", name="Download image 1")).to_be_visible()
+    fields, _ = last_upload(upstream)
+    assert (fields["stream"], fields["partial_images"]) == (["true"], ["1"])
+
+
 def test_an_error_in_the_middle_of_a_stream_is_shown_as_an_error(console: ConsolePage, upstream: FakeOpenAI) -> None:
     console.sign_in()
     page = console.page
@@ -190,6 +209,18 @@ def test_only_the_operations_and_models_a_key_can_use_are_offered(console: Conso
     expect(models.get_by_role("checkbox")).to_have_count(1)
     expect(models).to_contain_text("gpt-image-1")  # dall-e-3 cannot edit
     expect(page.get_by_text("cannot stream partial images")).to_be_hidden()
+
+
+def test_picking_a_model_with_the_keyboard_keeps_the_focus_on_it(console: ConsolePage) -> None:
+    console.sign_in()
+    page = console.page
+    box = page.get_by_role("group", name="Models").get_by_label("gpt-image-1")
+    box.focus()
+    page.keyboard.press("Space")
+
+    expect(box).to_be_checked()
+    expect(box).to_be_focused()
+    expect(page.get_by_role("group", name="gpt-image-1 parameters")).to_be_visible()
 
 
 def test_every_control_of_an_edit_has_a_label(console: ConsolePage) -> None:

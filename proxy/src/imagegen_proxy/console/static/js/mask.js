@@ -11,6 +11,7 @@ export class MaskPainter {
     const brushId = uid("brush");
     this.brush = h("input", { id: brushId, type: "range", min: "4", max: "160", value: "40" });
     this.painted = false;
+    this.file = null; // the image shown
     this.pictureUrl = null;
     this.element = h(
       "div", { class: "mask-painter", hidden: true },
@@ -23,8 +24,10 @@ export class MaskPainter {
     this.listen();
   }
 
-  /** Show `file` (the first input image) to paint on; a new image starts a new mask. */
+  /** Show `file` (the first input image) to paint on; a new image starts a new mask, the same one keeps it. */
   async show(file) {
+    if (!this.element.hidden && this.file === file) return;
+    this.file = file;
     if (this.pictureUrl) URL.revokeObjectURL(this.pictureUrl);
     this.pictureUrl = URL.createObjectURL(file);
     this.picture.src = this.pictureUrl;
@@ -37,6 +40,7 @@ export class MaskPainter {
 
   hide() {
     this.element.hidden = true;
+    this.file = null;
     this.clear();
   }
 

@@ -116,6 +116,7 @@ class Playground {
       h("section", { "aria-labelledby": "history-title" },
         h("h2", { id: "history-title" }, "History of this tab"), this.historyList),
     );
+    this.showChoices();
     this.refresh();
     if (history.length) this.showEntry(history[0]);
     else replace(this.results, empty("Nothing generated yet.", "Pick one or more models, write a prompt and press Generate."));
@@ -160,6 +161,7 @@ class Playground {
     this.mode = mode;
     const offered = this.offering().map((group) => group.model_group);
     if (!offered.some((name) => this.selected.has(name))) this.selected.add(offered[0]);
+    this.showChoices();
     this.refresh();
   }
 
@@ -169,9 +171,8 @@ class Playground {
     this.refresh();
   }
 
-  /** Show the controls the current operation and the chosen models take. */
-  refresh() {
-    const { operation } = this.mode;
+  /** The models that serve the current operation (rebuilt only when it changes: a toggle keeps its focus). */
+  showChoices() {
     replace(this.choices, h("legend", {}, "Models"), this.offering().map((group) => {
       const id = uid("model");
       return h(
@@ -183,6 +184,11 @@ class Playground {
         h("label", { for: id }, group.model_group, h("span", { class: "muted" }, ` ${group.providers.join(", ")}`)),
       );
     }));
+  }
+
+  /** Show the controls the current operation and the chosen models take. */
+  refresh() {
+    const { operation } = this.mode;
     const capabilities = this.chosen().map((group) => this.capability(group));
     this.inputs.hidden = operation === "generation";
     if (!this.inputs.hidden) this.describeInputs(capabilities);
@@ -219,13 +225,10 @@ class Playground {
       this.mask.hide();
       return;
     }
-    if (this.mask.element.hidden || this.mask.file !== first) {
-      this.mask.file = first;
-      this.mask.show(first).catch(() => {
-        this.mask.hide();
-        this.status.textContent = `${first.name} could not be read as an image: choose a PNG, JPEG or WEBP file.`;
-      });
-    }
+    this.mask.show(first).catch(() => {
+      this.mask.hide();
+      this.status.textContent = `${first.name} could not be read as an image: choose a PNG, JPEG or WEBP file.`;
+    });
   }
 
   parameterSet(group) {
@@ -264,7 +267,7 @@ class Playground {
     const mask = operation === "edit" ? this.maskInput.files[0] ?? await this.mask.maskBlob() : null;
     const stream = !this.streaming.hidden && this.streamBox.checked;
     const partialImages = this.partialImages.value === "" ? null : Math.min(3, Math.max(0, Math.round(Number(this.partialImages.value))));
-    const subject = prompt || `variations of ${images[0].name}`;
+    const subject = prompt || images[0].name;
     // Leaving the page does not cancel: the images are made (and paid for) anyway, so they reach the history.
     const entry = { time: new Date().toISOString(), operation, prompt: subject, results: [] };
     const cards = groups.map((group) => pendingCard(group.model_group, this.mode.busy));
