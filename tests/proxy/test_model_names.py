@@ -8,6 +8,7 @@ import pytest
 
 from imagegen_proxy.config import parse_config
 from imagegen_proxy.model_names import ModelNames
+from imagegen_proxy.operations import group_operations
 
 
 def _entry(name: str, model: str, **info: Any) -> dict[str, Any]:
@@ -30,6 +31,22 @@ def test_a_wildcard_serves_any_model_of_its_provider_under_the_requested_name() 
 
     assert model_names.resolve("openai/dall-e-3") == "openai/dall-e-3"
     assert served_model(model_names, "openai/dall-e-3") == "openai/dall-e-3"
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "model", "requested", "operations"),
+    [
+        ("openai/*", "openai/*", "openai/dall-e-2", ["generation", "edit", "variation"]),
+        ("*", "openai/*", "gpt-image-1", ["generation", "edit"]),
+        ("compatible/*", "openai/my-server/*", "compatible/gpt-image-1", ["generation", "edit"]),  # pass-through
+    ],
+)
+def test_a_wildcards_match_does_what_the_model_it_names_does(
+    wildcard: str, model: str, requested: str, operations: list[str]
+) -> None:
+    model_names = names(_entry(wildcard, model, mode="image_generation"))  # served unlisted on a compatible server
+
+    assert group_operations(model_names.deployments(requested) or []) == operations
 
 
 def test_a_catch_all_wildcard_puts_the_requested_name_in_its_model() -> None:

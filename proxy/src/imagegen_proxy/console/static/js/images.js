@@ -49,7 +49,7 @@ export async function callModel(call, onPartial = () => {}) {
 
 function send(call) {
   const fields = { model: call.model, ...call.params };
-  if (call.operation !== "variation") fields.prompt = call.prompt;
+  if (call.prompt) fields.prompt = call.prompt; // a variation takes none, some edits may go without
   if (call.stream) {
     fields.stream = true;
     if (call.partialImages !== null) fields.partial_images = call.partialImages;
