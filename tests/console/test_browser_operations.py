@@ -151,6 +151,7 @@ def test_a_streamed_generation_shows_a_partial_image_then_the_final_one(
     expect(card.get_by_role("img", name=re.compile("^Partial image"))).to_have_count(0)
     assert card.get_by_role("img").evaluate("image => image.complete && image.naturalWidth > 0")
     expect(card.locator(".cost")).to_have_text("in the spend log")  # priced by its tokens, after the stream
+    expect(page.get_by_role("list").filter(has_text="An otter, slowly")).to_contain_text("cost in the spend log")
     sent = upstream.requests[-1].json()
     assert (sent["stream"], sent["partial_images"]) == (True, 2)
     console.screenshot("playground-streamed")

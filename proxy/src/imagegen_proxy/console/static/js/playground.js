@@ -346,10 +346,10 @@ function entryTitle(entry) {
 /** What an entry cost; a result whose cost the browser does not know (priced by tokens) is in the spend log. */
 function entryCost(entry) {
   const answered = entry.results.filter((result) => !result.error);
-  const known = answered.reduce((sum, result) => sum + (result.cost ?? 0), 0);
-  return answered.some((result) => result.cost === null || result.cost === undefined)
-    ? `${usd(known)} + the rest in the spend log`
-    : usd(known);
+  const priced = answered.filter((result) => result.cost !== null && result.cost !== undefined);
+  const known = usd(priced.reduce((sum, result) => sum + result.cost, 0));
+  if (priced.length === answered.length) return known;
+  return priced.length ? `${known} + the rest in the spend log` : "cost in the spend log";
 }
 
 function maxBytesText(capabilities) {
