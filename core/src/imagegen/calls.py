@@ -109,10 +109,11 @@ class PreparedCall:
             self.observer.succeeded(response)
         return response
 
-    def failed(self, error: BaseException) -> None:
-        """The call ended with `error`, or its caller left (its observer's `on_failure`)."""
+    def failed(self, error: BaseException, *, spent: ImageResponse | None = None) -> None:
+        """The call ended with `error`, or its caller left (its observer's `on_failure`); `spent`: what it
+        made (and cost) all the same, e.g. the images a stream had delivered before it was closed."""
         if self.observer is not None:
-            self.observer.failed(error)
+            self.observer.failed(error, spent=spent)
 
     def error(self, part: GenerationRequest, upstream: ProviderRequest, response: httpx.Response) -> ImageGenError:
         """The error of a non-2xx answer (its body already read): the plugin's, else the default mapping."""
@@ -199,19 +200,14 @@ class PreparedCall:
             if not responses or not isinstance(failure, ImageGenError):
                 raise failure
         response = responses[0] if len(responses) == 1 else ImageResponse.merge(responses)
-        warnings = list(dict.fromkeys(w for part, _ in self.parts for w in part.warnings))
+        more = []
         if failures:
-            warnings.append(
+            more.append(
                 f"{len(failures)} of {len(outcomes)} upstream requests failed ({failures[0]}); "
                 f"returning the {len(response.data)} image(s) that were generated"
             )
+        self.priced(response, more)
         request = self.request
-        cost: float | None = 0.0  # a mock: nothing was sent, nothing spent
-        if self.mock_response is None:
-            cost = pricing.cost_of(
-                self.provider.prefix, request.model, request.params, response, base_model=self.base_model
-            )
-        response._annotate(self.provider.prefix, request.model, warnings, cost)
         logger.debug(
             "imagegen %s %s/%s: %d image(s) in %.0f ms",
             request.operation,
@@ -221,6 +217,22 @@ class PreparedCall:
             (time.perf_counter() - self.started) * 1000,
         )
         return response
+
+    def priced(self, response: ImageResponse, warnings: Sequence[str] = ()) -> ImageResponse:
+        """`response` with its cost (what its images cost) and the call's warnings, then `warnings`."""
+        request = self.request
+        cost: float | None = 0.0  # a mock: nothing was sent, nothing spent
+        if self.mock_response is None:
+            cost = pricing.cost_of(
+                self.provider.prefix, request.model, request.params, response, base_model=self.base_model
+            )
+        response._annotate(self.provider.prefix, request.model, [*self.warnings(), *warnings], cost)
+        return response
+
+    def warnings(self) -> list[str]:
+        """What the core and the plugin changed on the caller's behalf (each once, however many parts)."""
+        parts = [part for part, _ in self.parts] or [self.request]
+        return list(dict.fromkeys(w for part in parts for w in part.warnings))
 
 
 def prepare(
