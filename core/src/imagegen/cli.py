@@ -118,9 +118,11 @@ def _serve_missing(args: argparse.Namespace) -> int:
 
 
 def _param(text: str) -> tuple[str, Any]:
+    from .exceptions import brief
+
     key, sep, raw = text.partition("=")
     if not sep or not key:
-        raise SystemExit(f"imagegen: error: --param takes KEY=VALUE, got {text!r}")
+        raise SystemExit(f"imagegen: error: --param takes KEY=VALUE, got {brief(text)}")
     try:
         return key, json.loads(raw)
     except ValueError:

@@ -10,7 +10,6 @@ the call's final `ImageResponse` (with its cost and warnings).
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from types import TracebackType
@@ -20,7 +19,7 @@ import httpx
 from . import transport
 from .calls import PreparedCall
 from .exceptions import APIConnectionError
-from .images import sniff
+from .images import decode_base64_head, sniff
 from .provider import EDIT, GenerationRequest, ProviderRequest
 from .sse import SSEDecoder
 from .types import CompletedImageEvent, Image, ImageResponse, ImageStreamEvent, Usage
@@ -55,7 +54,7 @@ def completed_events(call: PreparedCall, response: ImageResponse) -> list[Comple
     events = []
     for index, image in enumerate(images):
         assert image.b64_json is not None
-        found = sniff(base64.b64decode(image.b64_json[:_SNIFF_B64_CHARS]))
+        found = sniff(decode_base64_head(image.b64_json, _SNIFF_B64_CHARS))
         last = index == len(images) - 1
         output_format = found[0] if found else params.get("output_format")
         events.append(
