@@ -177,3 +177,12 @@ def test_an_emulated_stream_skips_an_image_whose_download_failed_and_keeps_its_u
     assert [image.url is not None for image in stream.response.data] == [True, True]
     assert stream.response.cost == pytest.approx(2 * 0.02)
     assert any("could not be downloaded" in warning for warning in stream.response.warnings)
+
+
+def test_a_stream_closed_before_any_completed_image_has_no_images_and_an_unknown_cost(fake_openai: FakeOpenAI) -> None:
+    with imagegen.image_generation(
+        "otter", model="gpt-image-1", stream=True, partial_images=2, **kwargs(fake_openai)
+    ) as stream:
+        assert next(stream).type == "image_generation.partial_image"
+    assert stream.response.data == []
+    assert stream.response.cost is None  # the provider billed its partial work; no usage came to say how much

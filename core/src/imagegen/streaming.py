@@ -132,10 +132,11 @@ class StreamAssembler:
             spent = self.answer.model_copy(update={"data": list(self._delivered)})
             spent._annotate(self.call.provider.prefix, self.call.request.model, [*self.answer.warnings, note],
                             self.answer.cost)  # fmt: skip
-        else:
-            parts = [*self._parts, *([self._assembled(self._completed)] if self._completed else [])]
-            made = ImageResponse.merge(parts) if parts else ImageResponse()
-            spent = self.call.priced(made, [note])
+        elif parts := [*self._parts, *([self._assembled(self._completed)] if self._completed else [])]:
+            spent = self.call.priced(ImageResponse.merge(parts), [note])
+        else:  # no image completed: what the provider billed for its work so far is not known
+            spent = ImageResponse()
+            spent._annotate(self.call.provider.prefix, self.call.request.model, [*self.call.warnings(), note])
         self.response = spent
         self.call.failed(error, spent=spent)
 
