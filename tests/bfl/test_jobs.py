@@ -72,10 +72,34 @@ def test_the_signed_url_works_until_it_expires(fake_bfl: FakeBFL, bfl_kwargs: di
         download(image.url)
 
 
-def test_a_result_that_expired_before_its_download_fails_clearly(fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]) -> None:
+def test_a_result_whose_download_fails_keeps_its_url_its_cost_and_says_why(
+    fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]
+) -> None:
+    fake_bfl.result_lifetime = -1  # expired before its download
+    response = generate(bfl_kwargs, response_format="b64_json")
+    (image,) = response.data
+    assert image.url is not None
+    assert image.url.startswith(f"{fake_bfl.delivery_url}/results/task-1/sample.")
+    assert image.b64_json is None
+    assert response.cost is not None
+    assert response.cost > 0
+    (warning,) = [w for w in response.warnings if "could not be downloaded" in w]
+    assert "403" in warning
+    assert "?" not in warning
+
+
+@pytest.mark.anyio
+async def test_an_async_result_whose_download_fails_keeps_its_url_and_cost(
+    fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]
+) -> None:
     fake_bfl.result_lifetime = -1
-    with pytest.raises(imagegen.InternalServerError, match=r"could not be downloaded.*sample"):
-        generate(bfl_kwargs, response_format="b64_json")
+    response = await imagegen.aimage_generation(
+        "A cute baby sea otter", model=MODEL, response_format="b64_json", **bfl_kwargs
+    )
+    assert response.data[0].url is not None
+    assert response.cost is not None
+    assert response.cost > 0
+    assert any("could not be downloaded" in w for w in response.warnings)
 
 
 @pytest.mark.parametrize("status", ["Request Moderated", "Content Moderated"])
@@ -146,3 +170,30 @@ async def test_async_n_runs_concurrent_jobs_on_the_event_loop(fake_bfl: FakeBFL,
     assert len(response.data) == 4
     assert fake_bfl.peak_active == 4
     assert sorted(image.model_extra["seed"] for image in response.data) == [7, 8, 9, 10]  # type: ignore[index]
+
+
+def test_a_poll_interval_below_a_tenth_of_a_second_is_raised_to_it(
+    fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]
+) -> None:
+    fake_bfl.hold_jobs = True
+    with pytest.raises(imagegen.Timeout):
+        generate({**bfl_kwargs, "poll_interval": 0}, timeout=0.5)
+    polls = requests_to(fake_bfl, fake_bfl.gateway_url)
+    assert 1 <= len(polls) <= 6  # 0.1 s apart at least: never a busy loop
+
+
+def test_polling_backoff_never_waits_past_the_calls_deadline(fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]) -> None:
+    fake_bfl.hold_jobs = True
+    started = time.monotonic()
+    with pytest.raises(imagegen.Timeout, match="task-1"):
+        generate({**bfl_kwargs, "poll_interval": 30}, timeout=0.4)
+    assert time.monotonic() - started < 1.0  # not the 30 s the provider suggested between polls
+
+
+@pytest.mark.anyio
+async def test_async_polling_never_waits_past_the_calls_deadline(fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]) -> None:
+    fake_bfl.hold_jobs = True
+    started = time.monotonic()
+    with pytest.raises(imagegen.Timeout):
+        await imagegen.aimage_generation("otter", model=MODEL, timeout=0.4, **{**bfl_kwargs, "poll_interval": 30})
+    assert time.monotonic() - started < 1.0

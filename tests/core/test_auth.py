@@ -79,6 +79,25 @@ def test_other_urls_never_carry_credentials(url: str) -> None:
     assert not is_provider_url(url, BFL_DOMAINS)
 
 
-def test_the_configured_api_base_host_may_carry_credentials_on_any_port_or_scheme() -> None:
+def test_the_configured_api_base_host_may_carry_credentials_on_any_port_over_its_scheme_or_https() -> None:
     assert is_provider_url("http://127.0.0.1:9001/poll", BFL_DOMAINS, api_base="http://127.0.0.1:8000/v1")
+    assert is_provider_url("https://127.0.0.1:9001/poll", BFL_DOMAINS, api_base="http://127.0.0.1:8000/v1")
     assert not is_provider_url("http://localhost:9001/poll", BFL_DOMAINS, api_base="http://127.0.0.1:8000/v1")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://proxy.example.com/v1/get_result",  # downgraded from the api_base's https: the key in clear text
+        "ftp://proxy.example.com/v1/get_result",
+        "ws://proxy.example.com/v1/get_result",
+        "file://proxy.example.com/etc/passwd",
+    ],
+)
+def test_the_api_base_host_over_another_scheme_never_carries_credentials(url: str) -> None:
+    assert not is_provider_url(url, BFL_DOMAINS, api_base="https://proxy.example.com/v1")
+
+
+@pytest.mark.parametrize("url", ["ftp://api.bfl.ai/x", "wss://api.bfl.ai/x", "HTTPS://api.bfl.ai/x"])
+def test_only_https_on_the_providers_domains_carries_credentials(url: str) -> None:
+    assert is_provider_url(url, BFL_DOMAINS) is url.lower().startswith("https://")

@@ -264,6 +264,44 @@ async def test_an_emulated_async_stream_left_early_is_reported_cancelled(recorde
     assert recorder.last.status == "cancelled"
 
 
+def test_a_stream_closed_after_an_image_reports_what_it_spent(fake: FakeOpenAI, recorder: Recorder) -> None:
+    with imagegen.image_generation(
+        "otter", model="gpt-image-1", n=2, api_base=fake.api_base, api_key=API_KEY, stream=True
+    ) as stream:
+        first = next(stream)  # the first image completed; the second never read
+    assert first.type == "image_generation.completed"
+    record = recorder.last
+    assert (record.status, record.images) == ("cancelled", 1)
+    assert record.cost is not None
+    assert record.cost > 0
+    assert record.cost == stream.response.cost
+    assert record.usage == first.usage.model_dump()
+
+
+def test_an_emulated_stream_closed_before_its_first_event_reports_its_whole_cost(
+    fake: FakeOpenAI, recorder: Recorder
+) -> None:
+    stream = imagegen.image_generation(
+        "otter", model="dall-e-2", n=2, api_base=fake.api_base, api_key=API_KEY, stream=True
+    )
+    stream.close()  # the answer was made (and paid for) before the first event
+    record = recorder.last
+    assert record.status == "cancelled"
+    assert record.cost == pytest.approx(2 * 0.02)
+
+
+def test_a_stream_broken_mid_way_reports_what_it_spent(fake: FakeOpenAI, recorder: Recorder) -> None:
+    fake.fail_next("mid_stream_error")
+    stream = imagegen.image_generation(
+        "otter", model="gpt-image-1", api_base=fake.api_base, api_key=API_KEY, stream=True, partial_images=1
+    )
+    with pytest.raises(imagegen.InternalServerError):
+        list(stream)
+    record = recorder.last
+    assert (record.status, record.images, record.error_class) == ("failure", 0, "InternalServerError")
+    assert stream.response.data == []
+
+
 # -- installed callback plugins ----------------------------------------------------------------------
 
 CALLBACK_PLUGIN = """

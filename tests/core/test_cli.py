@@ -163,3 +163,62 @@ def test_edit_of_a_missing_input_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "no such file" in result.stderr
+
+
+class SignedFiles(FakeOpenAI):
+    """URL results signed in their query (as providers' CDNs sign them), and downloads that may fail."""
+
+    SIGNATURE = "sig=SECRET-SIGNATURE-123"
+
+    def __init__(self, file_status: int = 200) -> None:
+        super().__init__(api_keys=(API_KEY,))
+        self.file_status = file_status
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        if request.path.startswith("/files/") or request.path.startswith("/inputs/"):
+            if self.file_status != 200:
+                return FakeResponse(self.file_status, {"error": "expired"})
+            return FakeResponse(200, png_image(32, 32) if request.path.startswith("/inputs/") else TINY_PNG)
+        response = super().handle(request)
+        if isinstance(response.body, dict):
+            for item in response.body.get("data", []):
+                if "url" in item:
+                    item["url"] += f"?{self.SIGNATURE}"
+        return response
+
+
+def test_a_url_result_is_downloaded_and_a_failure_never_shows_its_signed_query(tmp_path: Path) -> None:
+    with SignedFiles() as fake:
+        result = run(
+            "generate", "otter", "-m", "dall-e-2", "-o", str(tmp_path / "o.png"), "--api-base", fake.api_base,
+            OPENAI_API_KEY=API_KEY,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o.png").read_bytes() == TINY_PNG
+    with SignedFiles(file_status=403) as fake:
+        result = run(
+            "generate", "otter", "-m", "dall-e-2", "-o", str(tmp_path / "o.png"), "--api-base", fake.api_base,
+            OPENAI_API_KEY=API_KEY,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "could not download the image" in result.stderr
+    assert "403" in result.stderr
+    assert "SECRET" not in result.stderr + result.stdout
+
+
+def test_edit_takes_an_http_input_and_never_shows_its_signed_query(tmp_path: Path) -> None:
+    with SignedFiles() as fake:
+        url = f"{fake.url}/inputs/otter.png?{SignedFiles.SIGNATURE}"
+        result = run(
+            "edit", url, "-p", "Add a hat", "-m", "gpt-image-1", "-o", str(tmp_path / "hat.png"),
+            OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake.api_base,
+        )  # fmt: skip
+        _, files = fake.uploads[0]
+    assert result.returncode == 0, result.stderr
+    assert files["image"][0].data == png_image(32, 32)
+    with SignedFiles(file_status=403) as fake:
+        url = f"{fake.url}/inputs/otter.png?{SignedFiles.SIGNATURE}"
+        result = run("edit", url, "-p", "Add a hat", "-m", "gpt-image-1", OPENAI_API_KEY=API_KEY)
+    assert result.returncode == 1
+    assert "403" in result.stderr
+    assert "SECRET" not in result.stderr + result.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
@@ -265,3 +267,69 @@ def test_a_fake_upstream_can_listen_on_more_ports_recording_which_one_was_asked(
         assert httpx.get(other).json() == {"port": int(other.rpartition(":")[2])}
         assert httpx.get(fake.url).json() == {"port": fake.port}
         assert [r.port for r in fake.requests] == [int(other.rpartition(":")[2]), fake.port]
+
+
+def test_a_huge_unsupported_value_is_shown_by_its_start_and_length() -> None:
+    error = UnsupportedParamsError("quality", value="A" * 1_000_000, allowed=["low", "high"], model="m")
+    assert len(str(error)) < 300
+    assert "1000000 characters" in str(error)
+
+
+def test_an_error_message_never_holds_megabytes() -> None:
+    error = InternalServerError("the provider said: " + "QUFB" * 1_000_000)
+    assert len(error.message) < 5000
+    assert "more characters" in error.message
+
+
+def test_a_huge_prompt_or_model_never_lands_whole_in_an_error() -> None:
+    huge = "b64/" + "QUFB" * 250_000  # base64 has slashes: it looks like prefix/model
+    with pytest.raises(imagegen.ImageGenError) as caught:
+        imagegen.image_generation("otter", model=huge, mock_response=True)
+    assert len(str(caught.value)) < 500
+    with pytest.raises(imagegen.BadRequestError) as refused:
+        imagegen.image_generation("otter", model="dall-e-2", mock_response=True, partial_images="x" * 100_000)  # type: ignore[arg-type]
+    assert len(str(refused.value)) < 500
+
+
+@pytest.mark.anyio
+async def test_async_calls_prepare_on_a_worker_thread_not_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from imagegen import calls
+
+    threads: list[int] = []
+    original = calls._prepare
+
+    def recorded(*args: object, **kwargs: object) -> calls.PreparedCall:
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(calls, "_prepare", recorded)
+    await imagegen.aimage_edit(png_image(8, 8), "hat", model="dall-e-2", mock_response=True)
+    assert threads
+    assert threading.get_ident() not in threads  # masks are converted, bodies built, off the loop
+
+
+@pytest.mark.anyio
+async def test_aprepare_reports_a_refused_call_to_its_observer_on_the_loop() -> None:
+    from imagegen import calls, observe
+
+    failures: list[object] = []
+
+    class Watcher:
+        def on_failure(self, record: object) -> None:
+            failures.append(record)
+
+    observer = observe.begin("generation", callbacks=[Watcher()])
+    with pytest.raises(imagegen.BadRequestError):
+        await calls.aprepare(
+            "", "dall-e-2", {}, {}, timeout=None, drop_params=None, num_retries=None, observer=observer
+        )
+    assert len(failures) == 1
+
+
+def test_an_emulated_stream_reads_mime_wrapped_base64_results() -> None:
+    wrapped = base64.encodebytes(png_image(1024, 1024)).decode()  # a newline every 76 characters
+    answer = ImageResponse(data=[imagegen.Image(b64_json=wrapped)])
+    (event,) = list(imagegen.image_generation("otter", model="dall-e-2", mock_response=answer, stream=True))
+    assert (event.size, event.output_format) == ("1024x1024", "png")

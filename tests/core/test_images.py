@@ -6,10 +6,13 @@ import base64
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
+from imagegen import images as image_inputs
+from imagegen import masks
 from imagegen.exceptions import BadRequestError
 from imagegen.images import ImageInput, load_image, sniff
 from imagegen.testing import FakeRequest, FakeResponse, FakeUpstream, png_image
@@ -38,13 +41,51 @@ def test_the_type_and_dimensions_come_from_the_bytes(data: bytes, expected: tupl
     assert sniff(data) == expected
 
 
-def test_a_jpeg_whose_frame_header_sits_behind_large_metadata_is_read_whole(tmp_path: Path) -> None:
+class CountedReads:
+    """`open` for `imagegen.images`, counting the bytes read through it."""
+
+    def __init__(self) -> None:
+        self.bytes_read = 0
+
+    def __call__(self, path: Any, mode: str = "r") -> Any:
+        file = open(path, mode)  # noqa: SIM115 - closed by the code under test
+        original = file.read
+
+        def read(size: int = -1) -> bytes:
+            data = original(size)
+            self.bytes_read += len(data)
+            return data
+
+        file.read = read  # type: ignore[method-assign]
+        return file
+
+
+@pytest.fixture
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> CountedReads:
+    counter = CountedReads()
+    monkeypatch.setattr(image_inputs, "open", counter, raising=False)
+    return counter
+
+
+def test_a_jpeg_whose_frame_header_sits_behind_large_metadata_is_found_from_its_segment_headers(
+    tmp_path: Path, counted_reads: CountedReads
+) -> None:
     exif = b"Exif\x00\x00" + b"\x00" * 60_000
     data = encoded("JPEG", exif=exif)
     path = tmp_path / "big-exif.jpg"
-    path.write_bytes(data + b"\x00" * 70_000)
+    path.write_bytes(data + b"\x00" * 5_000_000)
     image = ImageInput(path=path)
     assert (image.format, image.width, image.height) == ("jpeg", 40, 30)
+    assert counted_reads.bytes_read <= image_inputs.SNIFF_BYTES + 1024  # never the whole file
+    assert ImageInput(path.read_bytes()).width == 40  # the same from bytes
+
+
+def test_a_large_image_is_typed_from_its_first_64_kib_only(tmp_path: Path, counted_reads: CountedReads) -> None:
+    path = tmp_path / "large.png"
+    path.write_bytes(png_image(16, 8) + b"\x00" * 5_000_000)
+    image = ImageInput(path=path)
+    assert (image.format, image.width, image.height) == ("png", 16, 8)
+    assert counted_reads.bytes_read <= image_inputs.SNIFF_BYTES
 
 
 @pytest.mark.parametrize(
@@ -90,9 +131,29 @@ def test_a_data_url_is_decoded_and_a_bad_one_refused() -> None:
         load_image("data:image/png;base64,@@@")
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_data_url_wrapped_in_mime_lines_is_decoded(newline: str) -> None:
+    wrapped = base64.encodebytes(png_image(64, 64)).decode().replace("\n", newline)
+    assert newline in wrapped.strip()
+    image = load_image(f"data:image/png;base64,{wrapped}")
+    assert (image.format, image.width) == ("png", 64)
+    assert image.read() == png_image(64, 64)
+
+
 def test_a_missing_path_says_what_may_be_passed() -> None:
     with pytest.raises(BadRequestError, match="no such file"):
         load_image("/nonexistent/otter.png")
+
+
+def test_base64_passed_as_a_path_is_refused_briefly_with_the_fix() -> None:
+    text = base64.b64encode(png_image(512, 512) + bytes(200_000)).decode()
+    with pytest.raises(BadRequestError) as caught:
+        load_image(text)
+    message = str(caught.value)
+    assert len(message) < 400  # the image data is not in the message
+    assert text[200:260] not in message
+    assert f"{len(text)} characters" in message
+    assert "data: URL" in message
 
 
 class Images(FakeUpstream):
@@ -136,3 +197,20 @@ def test_a_server_taking_client_images_can_refuse_urls_and_paths(tmp_path: Path)
 def test_base64_is_encoded_once() -> None:
     image = ImageInput(png_image(2, 2))
     assert image.b64() is image.b64()
+
+
+def test_a_converted_mask_is_made_once_per_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image as PILImage
+
+    opened: list[object] = []
+    original = PILImage.open
+    monkeypatch.setattr(PILImage, "open", lambda *args, **kwargs: opened.append(args) or original(*args, **kwargs))
+    mask = ImageInput(png_image(8, 8, transparent_box=(0, 0, 4, 4)))
+    white = masks.white_edits(mask)
+    assert masks.white_edits(mask) is white  # a retry, another fanned-out request: the same bytes
+    masks.black_edits(mask)
+    masks.black_edits(mask)
+    assert len(opened) == 1  # decoded once, whatever the conventions asked for
+    area = masks.edit_area(mask)
+    area.paste(0, (0, 0, 8, 8))  # a caller's copy: the cached conversion is untouched
+    assert masks.white_edits(ImageInput(png_image(8, 8, transparent_box=(0, 0, 4, 4)))) == white

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+import imagegen
+import imagegen.testing
 from imagegen.exceptions import PluginError
 from imagegen.plugins import registry
 
@@ -155,3 +158,34 @@ def test_a_plugin_built_for_hooks_version_1_still_generates_and_refuses_edits(tm
     version, operations, error = last_json(run_python(tmp_path, code))  # type: ignore[misc]
     assert (version, operations) == (1, ["generation"])
     assert "cannot edit" in error
+
+
+@pytest.mark.parametrize(
+    ("operation", "verb"), [("edit", "cannot edit images"), ("variation", "cannot make variations")]
+)
+def test_a_hooks_version_1_plugin_refuses_edits_and_variations_of_any_model_before_sending(
+    monkeypatch: pytest.MonkeyPatch, operation: str, verb: str
+) -> None:
+    from . import inprocess_plugin
+
+    entry = inprocess_plugin.install()
+    assert entry.provider is not None
+    # Built for version 1, and serving models it does not list: nothing in a ModelSpec says "no edits".
+    entry.provider.info = dataclasses.replace(entry.provider.info, hooks_version=1, pass_through_unknown_models=True)
+    monkeypatch.setitem(registry.entries(), inprocess_plugin.PREFIX, entry)
+    inprocess_plugin.received.clear()
+    image = imagegen.testing.png_image(8, 8)
+    call = (
+        (lambda: imagegen.image_edit(image, "hat", model="inproc/unlisted-1"))
+        if operation == "edit"
+        else (lambda: imagegen.image_variation(image, model="inproc/unlisted-1"))
+    )
+    with pytest.raises(imagegen.UnsupportedParamsError) as caught:
+        call()
+    message = str(caught.value)
+    assert "inproc/unlisted-1" in message
+    assert verb in message
+    assert "hooks version 1" in message
+    assert "drop_params" not in message  # no parameter to drop: the plugin cannot do it
+    assert inprocess_plugin.received == []
+    assert imagegen.image_generation("otter", model="inproc/unlisted-1").data  # generation still works

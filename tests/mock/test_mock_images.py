@@ -144,3 +144,35 @@ def test_transparent_background_keeps_an_alpha_channel() -> None:
 def test_a_drawn_image_is_decodable_from_its_base64() -> None:
     data = base64.b64decode(generate().data[0].b64_json or "", validate=True)
     assert picture(data).size == (96, 64)
+
+
+def test_the_mock_keeps_warnings_in_its_response_like_real_providers() -> None:
+    response = generate(style="sketchy", drop_params=True, partial_images=1)
+    assert any("dropped `style`" in warning for warning in response.warnings)
+    assert any("partial_images" in warning for warning in response.warnings)
+
+
+def test_a_mock_stream_keeps_warnings_in_its_final_response() -> None:
+    stream = imagegen.image_generation(
+        "otter", model="mock/anything", size="96x64", stream=True, style="sketchy", drop_params=True
+    )
+    list(stream)
+    assert any("dropped `style`" in warning for warning in stream.response.warnings)
+
+
+@pytest.mark.anyio
+async def test_an_async_fanned_out_mock_call_keeps_its_warnings_once() -> None:
+    response = await imagegen.aimage_generation(
+        "otter", model="mock/anything", size="96x64", n=3, style="sketchy", drop_params=True
+    )
+    assert [w for w in response.warnings if "dropped `style`" in w] == [
+        "dropped `style`: not supported by mock/anything"
+    ]
+
+
+def test_a_mock_response_keeps_the_calls_warnings() -> None:
+    response = imagegen.image_generation(
+        "otter", model="dall-e-3", mock_response=True, partial_images=2, api_type="azure_ad"
+    )
+    assert any("partial_images" in warning for warning in response.warnings)
+    assert any("api_type" in warning for warning in response.warnings)

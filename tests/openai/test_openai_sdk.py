@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
 import imagegen
 from imagegen import transport
+from imagegen.testing import FakeResponse
 from tests.fakes.openai_fake import FakeOpenAI
 
 from .conftest import API_KEY
@@ -157,6 +159,54 @@ def test_the_timeout_applies_per_call(fake_openai: FakeOpenAI) -> None:
             )
     finally:
         release.set()
+
+
+def test_the_timeout_is_one_deadline_for_every_attempt_not_one_each(fake_openai: FakeOpenAI) -> None:
+    original = fake_openai.handle
+
+    def slow_failure(request):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)
+        return fake_openai.error("server_error")
+
+    fake_openai.handle = slow_failure  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises((imagegen.Timeout, imagegen.InternalServerError)):
+        imagegen.image_generation(
+            "otter", model="dall-e-2", api_base=fake_openai.api_base, api_key=API_KEY, timeout=0.5, num_retries=5
+        )
+    fake_openai.handle = original  # type: ignore[method-assign]
+    assert time.monotonic() - started < 1.0  # not 6 attempts of 0.5 s each
+    assert len(fake_openai.requests) <= 2
+
+
+@pytest.mark.anyio
+async def test_an_async_timeout_is_one_deadline_for_every_attempt(fake_openai: FakeOpenAI) -> None:
+    def slow_failure(request):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)
+        return fake_openai.error("server_error")
+
+    fake_openai.handle = slow_failure  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises((imagegen.Timeout, imagegen.InternalServerError)):
+        await imagegen.aimage_generation(
+            "otter", model="dall-e-2", api_base=fake_openai.api_base, api_key=API_KEY, timeout=0.5, num_retries=5
+        )
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_retry_whose_wait_ends_past_the_deadline_is_not_made(fake_openai: FakeOpenAI) -> None:
+    def rate_limited(request):  # type: ignore[no-untyped-def]
+        return FakeResponse(429, {"error": {"message": "slow down", "type": "requests"}}, {"retry-after": "5"})
+
+    fake_openai.handle = rate_limited  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises(imagegen.RateLimitError) as caught:
+        imagegen.image_generation(
+            "otter", model="dall-e-2", api_base=fake_openai.api_base, api_key=API_KEY, timeout=1.0, num_retries=3
+        )
+    assert time.monotonic() - started < 1.0  # answered at once: waiting 5 s would pass the 1 s deadline
+    assert len(fake_openai.requests) == 1
+    assert caught.value.retry_after == 5.0
 
 
 def test_nothing_secret_or_large_is_logged(fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture) -> None:

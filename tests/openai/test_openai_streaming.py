@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -54,7 +55,20 @@ def test_an_emulated_stream_gives_a_completed_event_per_image_with_usage_on_the_
     assert [event.type for event in events] == ["image_generation.completed"] * 3
     assert all(event.b64_json for event in events)  # URL results downloaded for the events
     assert stream.response.cost == pytest.approx(3 * 0.02)
-    assert (events[0].size, events[0].output_format) == ("1x1", "png")
+    # A 1x1 image: a size OpenAI's event schema has no value for, so "auto"; the format is read from the bytes.
+    assert (events[0].size, events[0].output_format) == ("auto", "png")
+
+
+def test_an_emulated_streams_fields_are_openai_event_values_or_auto(fake_openai: FakeOpenAI) -> None:
+    fake_openai.image_b64 = base64.b64encode(png_image(1024, 1024)).decode()
+    stream = imagegen.image_generation(
+        "otter", model="dall-e-3", quality="hd", stream=True, response_format="b64_json", **kwargs(fake_openai)
+    )
+    (event,) = list(stream)
+    payload = event.model_dump()
+    assert (payload["size"], payload["output_format"]) == ("1024x1024", "png")  # read from the image itself
+    assert (payload["quality"], payload["background"]) == ("auto", "auto")  # "hd" is no event quality; unknown
+    assert None not in payload.values()
 
 
 def test_partial_images_on_a_model_that_does_not_stream_is_a_warning(fake_openai: FakeOpenAI) -> None:
@@ -107,3 +121,68 @@ def test_a_stream_left_before_its_first_event_closes_the_upstream(fake_openai: F
         upstream = stream._upstream
     assert upstream is not None
     assert upstream.is_closed
+
+
+def test_a_stream_closed_early_keeps_the_images_it_delivered_with_their_cost(fake_openai: FakeOpenAI) -> None:
+    with imagegen.image_generation(
+        "otter", model="gpt-image-1", n=2, stream=True, partial_images=1, **kwargs(fake_openai)
+    ) as stream:
+        received = [next(stream), next(stream)]  # the first image's partial, then its completed event
+    assert [event.type for event in received] == ["image_generation.partial_image", "image_generation.completed"]
+    response = stream.response  # no RuntimeError: what was delivered, and spent
+    assert [image.b64_json for image in response.data] == [received[1].b64_json]
+    assert response.usage == received[1].usage
+    assert response.cost is not None
+    assert response.cost > 0
+    assert any("stream ended early: 1 of 2" in warning for warning in response.warnings)
+
+
+def test_an_emulated_stream_closed_early_costs_its_whole_answer(fake_openai: FakeOpenAI) -> None:
+    stream = imagegen.image_generation("otter", model="dall-e-2", n=3, stream=True, **kwargs(fake_openai))
+    with stream:
+        next(stream)
+    assert len(stream.response.data) == 1
+    assert stream.response.cost == pytest.approx(3 * 0.02)  # the three images were made and paid for
+
+
+@pytest.mark.anyio
+async def test_an_async_stream_closed_early_keeps_what_it_delivered(fake_openai: FakeOpenAI) -> None:
+    stream = await imagegen.aimage_generation("otter", model="gpt-image-1", n=2, stream=True, **kwargs(fake_openai))
+    async with stream:
+        first = await stream.__anext__()
+    assert len(stream.response.data) == 1
+    assert stream.response.usage == first.usage  # type: ignore[union-attr]
+    assert stream.response.cost
+
+
+@pytest.mark.anyio
+async def test_an_async_emulated_stream_closed_before_its_first_event_keeps_its_cost(fake_openai: FakeOpenAI) -> None:
+    stream = await imagegen.aimage_generation("otter", model="dall-e-2", n=2, stream=True, **kwargs(fake_openai))
+    await stream.aclose()
+    assert stream.response.data == []
+    assert stream.response.cost == pytest.approx(2 * 0.02)
+
+
+def test_an_emulated_stream_skips_an_image_whose_download_failed_and_keeps_its_url(fake_openai: FakeOpenAI) -> None:
+    original = fake_openai.handle
+
+    def without_files(request):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/files/"):
+            return fake_openai.error("not_found")
+        return original(request)
+
+    fake_openai.handle = without_files  # type: ignore[method-assign]
+    stream = imagegen.image_generation("otter", model="dall-e-2", n=2, stream=True, **kwargs(fake_openai))
+    assert list(stream) == []  # no image to send as an event
+    assert [image.url is not None for image in stream.response.data] == [True, True]
+    assert stream.response.cost == pytest.approx(2 * 0.02)
+    assert any("could not be downloaded" in warning for warning in stream.response.warnings)
+
+
+def test_a_stream_closed_before_any_completed_image_has_no_images_and_an_unknown_cost(fake_openai: FakeOpenAI) -> None:
+    with imagegen.image_generation(
+        "otter", model="gpt-image-1", stream=True, partial_images=2, **kwargs(fake_openai)
+    ) as stream:
+        assert next(stream).type == "image_generation.partial_image"
+    assert stream.response.data == []
+    assert stream.response.cost is None  # the provider billed its partial work; no usage came to say how much

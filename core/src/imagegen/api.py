@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, overload
 
 from . import jobs, mocking, observe, results, streaming, transport
-from .calls import PreparedCall, prepare
+from .calls import PreparedCall, aprepare, prepare
 from .images import ImageSource, aload_image, load_image
 from .provider import EDIT, GENERATION, VARIATION, GenerationRequest, Job, Operation, ProviderRequest
 from .streaming import AsyncImageStream, ImageStream, StreamAssembler
@@ -174,7 +174,7 @@ async def _acall(
         if observer is not None:
             observer.failed(error)
         raise
-    return prepare(
+    return await aprepare(
         prompt, model, openai_params, provider_params, operation=operation, images=images, mask=loaded_mask,
         observer=observer, **options,
     )  # fmt: skip

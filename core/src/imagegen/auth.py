@@ -74,21 +74,26 @@ def required_api_key(request: GenerationRequest, provider_name: str, *env_names:
 
 def is_provider_url(url: str, domains: Collection[str], api_base: str | None = None) -> bool:
     """Whether `url` may carry the provider's credentials: an https URL on one of the provider's documented
-    `domains` (or a subdomain of one), or a URL on the host of the `api_base` the caller configured.
+    `domains` (or a subdomain of one), or a URL on the host of the `api_base` the caller configured, over
+    that api_base's scheme or https (never downgraded to plain http; any port: a provider may poll on
+    another port of its own host).
 
-    Anything else (a host an answer named, a CDN) is fetched without credentials: a long-lived key must
-    never reach a host the provider does not run (vercel/ai VULN-11567).
+    Anything else (a host an answer named, a CDN, another scheme) is fetched without credentials: a
+    long-lived key must never reach a host the provider does not run (vercel/ai VULN-11567), nor travel
+    in clear text when the caller chose TLS.
     """
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        base = urlsplit(api_base) if api_base is not None else None
     except ValueError:
         return False
-    if not host:
+    scheme = parts.scheme.lower()
+    if not host or scheme not in ("http", "https"):
         return False
-    if api_base is not None and host == (urlsplit(api_base).hostname or "").lower():
-        return True
-    return parts.scheme == "https" and any(host == domain or host.endswith(f".{domain}") for domain in domains)
+    if base is not None and host == (base.hostname or "").lower():
+        return scheme in ("https", base.scheme.lower())
+    return scheme == "https" and any(host == domain or host.endswith(f".{domain}") for domain in domains)
 
 
 def refused_without_credentials(

@@ -8,6 +8,7 @@ and to `finish`, and say how the call ended (`succeeded` / `failed`) to its obse
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,9 +18,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from . import mocking, pricing, transport
-from .exceptions import BadRequestError, ImageGenError, InternalServerError, PluginError, UnsupportedParamsError
+from .exceptions import (
+    BadRequestError,
+    ImageGenError,
+    InternalServerError,
+    PluginError,
+    UnsupportedParamsError,
+    brief,
+)
 from .images import ImageInput
-from .params import check_images, check_operation, check_params
+from .params import VERBS, check_images, check_operation, check_params
 from .plugins import Provider, registry, with_provider
 from .provider import (
     COMMON_SECRETS,
@@ -109,10 +117,11 @@ class PreparedCall:
             self.observer.succeeded(response)
         return response
 
-    def failed(self, error: BaseException) -> None:
-        """The call ended with `error`, or its caller left (its observer's `on_failure`)."""
+    def failed(self, error: BaseException, *, spent: ImageResponse | None = None) -> None:
+        """The call ended with `error`, or its caller left (its observer's `on_failure`); `spent`: what it
+        made (and cost) all the same, e.g. the images a stream had delivered before it was closed."""
         if self.observer is not None:
-            self.observer.failed(error)
+            self.observer.failed(error, spent=spent)
 
     def error(self, part: GenerationRequest, upstream: ProviderRequest, response: httpx.Response) -> ImageGenError:
         """The error of a non-2xx answer (its body already read): the plugin's, else the default mapping."""
@@ -199,19 +208,14 @@ class PreparedCall:
             if not responses or not isinstance(failure, ImageGenError):
                 raise failure
         response = responses[0] if len(responses) == 1 else ImageResponse.merge(responses)
-        warnings = list(dict.fromkeys(w for part, _ in self.parts for w in part.warnings))
+        more = []
         if failures:
-            warnings.append(
+            more.append(
                 f"{len(failures)} of {len(outcomes)} upstream requests failed ({failures[0]}); "
                 f"returning the {len(response.data)} image(s) that were generated"
             )
+        self.priced(response, more)
         request = self.request
-        cost: float | None = 0.0  # a mock: nothing was sent, nothing spent
-        if self.mock_response is None:
-            cost = pricing.cost_of(
-                self.provider.prefix, request.model, request.params, response, base_model=self.base_model
-            )
-        response._annotate(self.provider.prefix, request.model, warnings, cost)
         logger.debug(
             "imagegen %s %s/%s: %d image(s) in %.0f ms",
             request.operation,
@@ -221,6 +225,22 @@ class PreparedCall:
             (time.perf_counter() - self.started) * 1000,
         )
         return response
+
+    def priced(self, response: ImageResponse, warnings: Sequence[str] = ()) -> ImageResponse:
+        """`response` with its cost (what its images cost) and the call's warnings, then `warnings`."""
+        request = self.request
+        cost: float | None = 0.0  # a mock: nothing was sent, nothing spent
+        if self.mock_response is None:
+            cost = pricing.cost_of(
+                self.provider.prefix, request.model, request.params, response, base_model=self.base_model
+            )
+        response._annotate(self.provider.prefix, request.model, [*self.warnings(), *warnings], cost)
+        return response
+
+    def warnings(self) -> list[str]:
+        """What the core and the plugin changed on the caller's behalf (each once, however many parts)."""
+        parts = [part for part, _ in self.parts] or [self.request]
+        return list(dict.fromkeys(w for part in parts for w in part.warnings))
 
 
 def prepare(
@@ -258,6 +278,31 @@ def prepare(
         if observer is not None:
             observer.failed(error)
         raise
+    return _observed(call, observer)
+
+
+async def aprepare(
+    prompt: str | None,
+    model: str | None,
+    openai_params: dict[str, Any],
+    provider_params: dict[str, Any],
+    *,
+    observer: Observer | None = None,
+    **options: Any,
+) -> PreparedCall:
+    """`prepare` for async callers (the SDK's async functions, a server): the same arguments, but its work
+    (mapping, building bodies, converting masks with Pillow, reading spooled inputs) runs on a worker
+    thread, so the event loop is never blocked; the observer is told on the loop."""
+    try:
+        call = await asyncio.to_thread(_prepare, prompt, model, openai_params, provider_params, **options)
+    except BaseException as error:
+        if observer is not None:
+            observer.failed(error)
+        raise
+    return _observed(call, observer)
+
+
+def _observed(call: PreparedCall, observer: Observer | None) -> PreparedCall:
     if observer is not None:
         call.observer = observer
         observer.prepared(call)
@@ -270,16 +315,16 @@ def _prepare(
     openai_params: dict[str, Any],
     provider_params: dict[str, Any],
     *,
-    operation: Operation,
-    images: Sequence[ImageInput],
-    mask: ImageInput | None,
-    stream: bool,
-    partial_images: int | None,
+    operation: Operation = GENERATION,
+    images: Sequence[ImageInput] = (),
+    mask: ImageInput | None = None,
+    stream: bool = False,
+    partial_images: int | None = None,
     timeout: float | None,
     drop_params: bool | None,
     num_retries: int | None,
-    custom_llm_provider: str | None,
-    mock_response: Any,
+    custom_llm_provider: str | None = None,
+    mock_response: Any = None,
 ) -> PreparedCall:
     started = time.perf_counter()
     if mock_response is not None:
@@ -298,11 +343,22 @@ def _prepare(
     if ignored_api_type:
         settings_values.pop("api_type")
 
+    if operation != GENERATION and info.hooks_version < 2:
+        raise UnsupportedParamsError(
+            "model",
+            value=model_id,
+            provider=provider.prefix,
+            model=model_id,
+            reason=f"{brief(f'{provider.prefix}/{model_id}')} cannot {VERBS[operation]} images: its plugin "
+            f"({provider.distribution}) was built for imagegen hooks version {info.hooks_version}, which only "
+            f"generates; upgrade {provider.distribution} for {operation}s",
+            droppable=False,
+        )
     spec = provider.model(model_id)
     if spec is None and not info.pass_through_unknown_models:
         known = ", ".join(s.name for s in info.models)
         raise BadRequestError(
-            f"unknown model {model_id!r} for provider {provider.prefix!r}; known models: {known}",
+            f"unknown model {brief(model_id)} for provider {provider.prefix!r}; known models: {known}",
             provider=provider.prefix,
             model=model_id,
             param="model",
@@ -401,7 +457,8 @@ def _checked_partial_images(partial_images: int | None) -> int | None:
         or not (0 <= partial_images <= MAX_PARTIAL_IMAGES)
     ):
         raise BadRequestError(
-            f"`partial_images`={partial_images!r} is not supported; allowed: an integer from 0 to {MAX_PARTIAL_IMAGES}",
+            f"`partial_images`={brief(partial_images)} is not supported; "
+            f"allowed: an integer from 0 to {MAX_PARTIAL_IMAGES}",
             param="partial_images",
         )
     return partial_images

@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=_generate)
 
     edit = commands.add_parser("edit", help="edit images following a prompt (optionally within a mask) and save them")
-    edit.add_argument("inputs", nargs="+", metavar="INPUT", help="the image(s) to edit: files, or data: URLs")
+    edit.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="the image(s) to edit: files, data: URLs or http(s) URLs"
+    )
     edit.add_argument("-p", "--prompt", required=True, help="the edit to make")
     edit.add_argument("--mask", help="a PNG the size of the (first) image; its transparent pixels are edited")
     _call_options(edit, param_flags=("--param",))
@@ -61,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     edit.set_defaults(func=_edit)
 
     variation = commands.add_parser("variation", help="make variations of an image and save them")
-    variation.add_argument("input", metavar="INPUT", help="the image to vary")
+    variation.add_argument("input", metavar="INPUT", help="the image to vary: a file, a data: URL or an http(s) URL")
     _call_options(variation, param_flags=("--param",), quality=False)
     variation.set_defaults(func=_variation)
 
@@ -118,9 +120,11 @@ def _serve_missing(args: argparse.Namespace) -> int:
 
 
 def _param(text: str) -> tuple[str, Any]:
+    from .exceptions import brief
+
     key, sep, raw = text.partition("=")
     if not sep or not key:
-        raise SystemExit(f"imagegen: error: --param takes KEY=VALUE, got {text!r}")
+        raise SystemExit(f"imagegen: error: --param takes KEY=VALUE, got {brief(text)}")
     try:
         return key, json.loads(raw)
     except ValueError:
@@ -221,21 +225,16 @@ def _stream_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _save(response: ImageResponse, output: str | None) -> int:
-    """Write the response's images (URL results downloaded) and print their paths; 1 on failure."""
-    import httpx
-
-    from .transport import sync_client
+    """Write the response's images (URL results downloaded, size-limited, their URLs shown without the
+    query: a signed URL's signature is a secret) and print their paths; 1 on failure."""
+    from .images import DownloadError, download
 
     try:
         images = [
-            image.image_bytes()
-            if image.b64_json is not None
-            else sync_client().get(str(image.url)).raise_for_status().content
-            for image in response.data
+            image.image_bytes() if image.b64_json is not None else download(str(image.url)) for image in response.data
         ]
-    except httpx.HTTPError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # httpx adds a second line
-        print(f"imagegen: error: could not download the image: {reason}", file=sys.stderr)
+    except DownloadError as exc:
+        print(f"imagegen: error: could not download the image: {exc}", file=sys.stderr)
         return 1
     for warning in response.warnings:
         print(f"imagegen: warning: {warning}", file=sys.stderr)

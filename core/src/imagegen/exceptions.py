@@ -27,6 +27,25 @@ from collections.abc import Iterable
 from typing import Any
 
 _MASK = "***"
+MAX_MESSAGE_CHARS = 4000
+"""An error's message is cut here: a provider that echoes a request (base64 images, a huge prompt) must not
+fill logs and error trackers with it."""
+SHOWN_VALUE_CHARS = 80
+
+
+def brief(value: object, limit: int = SHOWN_VALUE_CHARS) -> str:
+    """`value`'s repr for a message, at most about `limit` characters: a long string (a prompt, base64 passed
+    where a path was expected) is shown by its start and its length, never whole."""
+    if isinstance(value, str | bytes) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value)} {'characters' if isinstance(value, str) else 'bytes'})"
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[:limit]}… ({len(shown)} characters)"
+
+
+def _bounded(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:MAX_MESSAGE_CHARS]}… ({len(message) - MAX_MESSAGE_CHARS} more characters)"
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -58,7 +77,7 @@ class ImageGenError(Exception):
         secrets: Iterable[str | None] = (),
     ) -> None:
         secrets = tuple(secrets)
-        self.message = redact(message, secrets)
+        self.message = _bounded(redact(message, secrets))
         self.provider = provider
         self.model = model
         if status_code is not None:
@@ -113,7 +132,7 @@ class UnsupportedParamsError(BadRequestError):
             if allowed_text is None:
                 reason = f"`{param}` is not supported by this model"
             else:
-                reason = f"`{param}`={value!r} is not supported; allowed: {allowed_text}"
+                reason = f"`{param}`={brief(value)} is not supported; allowed: {allowed_text}"
         hint = " Pass drop_params=True to drop unsupported parameters instead." if droppable else ""
         super().__init__(
             f"{reason}.{hint}",
@@ -212,6 +231,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Timeout",
     "UnsupportedParamsError",
+    "brief",
     "error_class_for_status",
     "redact",
 ]

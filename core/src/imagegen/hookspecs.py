@@ -68,8 +68,8 @@ class ProviderSpec:
         provider stream them (then `parse_event` reads the answer). Read credentials with
         `request.settings.get(name, *ENV_VARS)`; raise `AuthenticationError` naming the setting and
         the environment variable when one is missing. Called once per
-        upstream request, on the caller's thread or event loop: do no blocking I/O here (put it in
-        the auth flow, which the core runs off the event loop when asked).
+        upstream request (with `map_params`: on the caller's thread, or a worker thread for async calls),
+        not per attempt: put what must be fresh on each attempt (signing, tokens) in the auth flow.
         """
 
     @hookspec(firstresult=True)
@@ -86,7 +86,8 @@ class ProviderSpec:
     def parse_event(self, request: GenerationRequest, event: ServerSentEvent) -> ImageStreamEvent | None:
         """Turn one Server-Sent Event of a streamed answer into an image event, or None to skip it.
 
-        Called for each event of an answer whose `ProviderRequest.event_stream` was set, as it arrives.
+        Called for each event of an answer whose `ProviderRequest.event_stream` was set, as it arrives
+        (`ModelSpec.streams` only declares that a model can stream; the request's flag is what counts).
         Return a `PartialImageEvent` or a `CompletedImageEvent` (`imagegen.types`); raise the matching
         `ImageGenError` for an error the provider sends mid-stream. The core assembles the final
         `ImageResponse` from the completed events, prices it from their `usage`, and fails the call if

@@ -3,20 +3,25 @@
 An `ImageInput` holds an image's bytes, or the path of a file holding them (a large upload the proxy
 spooled to disk), with its type sniffed from those bytes (PNG, JPEG, WEBP) and its dimensions read
 from the header. Every attempt of a call reads it again from the start, so a retry re-sends the same
-upload. `load_image` turns what a caller passes (bytes, a path, a file object, a `data:` URL, an
-`http(s)://` URL) into one.
+upload. Its type is sniffed from its first 64 KiB (a JPEG whose frame header sits further, behind
+large metadata, is found by hopping over its segments' headers, never by reading it whole). `load_image`
+turns what a caller passes (bytes, a path, a file object, a `data:` URL, an `http(s)://` URL) into one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import os
+import re
 import struct
-from collections.abc import Iterator
-from typing import IO, Any, Union
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar, Union
 
-from .exceptions import BadRequestError
+from .exceptions import BadRequestError, brief
+
+T = TypeVar("T")
 
 SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -32,7 +37,7 @@ ImageSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[by
 class ImageInput:
     """One input image. Its repr shows its type, size and name: never its bytes."""
 
-    __slots__ = ("_b64", "_data", "filename", "format", "has_alpha", "height", "path", "size", "width")
+    __slots__ = ("_b64", "_data", "_derived", "filename", "format", "has_alpha", "height", "path", "size", "width")
 
     def __init__(
         self,
@@ -49,17 +54,18 @@ class ImageInput:
         self._data = data
         self.path = os.fspath(path) if path is not None else None
         self._b64: str | None = None
+        self._derived: dict[str, Any] = {}
         if data is not None:
             self.size = len(data)
-            head = data
+            head = data[:SNIFF_BYTES]
         else:
             assert self.path is not None
             self.size = os.path.getsize(self.path)
             with open(self.path, "rb") as file:
                 head = file.read(SNIFF_BYTES)
         found = sniff(head)
-        if found is None and len(head) < self.size:  # a JPEG whose frame header sits behind large metadata
-            found = sniff(self.read())
+        if found is None and head.startswith(JPEG_START) and len(head) < self.size:
+            found = self._jpeg_behind_head()  # its frame header sits behind large metadata
         if found is None:
             kind = "an empty file" if not self.size else f"not a PNG, JPEG or WEBP image ({_describe(head)})"
             raise BadRequestError(f"`{name}` is {kind}; send a PNG, JPEG or WEBP image", param=name)
@@ -95,19 +101,40 @@ class ImageInput:
             self._b64 = base64.b64encode(self.read()).decode("ascii")
         return self._b64
 
-    def data_url(self) -> str:
-        return f"data:{self.media_type};base64,{self.b64()}"
+    def derived(self, kind: str, make: Callable[[], T]) -> T:
+        """What `make` derives from the image (a converted mask), made once per input: every retry and
+        every fanned-out request of a call reuses it."""
+        if kind not in self._derived:
+            self._derived[kind] = make()
+        value: T = self._derived[kind]
+        return value
+
+    def _jpeg_behind_head(self) -> tuple[str, int, int, bool] | None:
+        if self._data is not None:
+            data = self._data
+            return _jpeg_walk(lambda at, size: data[at : at + size])
+        assert self.path is not None
+        with open(self.path, "rb") as file:
+
+            def read_at(at: int, size: int) -> bytes:
+                file.seek(at)
+                return file.read(size)
+
+            return _jpeg_walk(read_at)
 
     def __repr__(self) -> str:
         return f"<ImageInput {self.format} {self.width}x{self.height} {self.size} bytes {self.filename!r}>"
+
+
+JPEG_START = b"\xff\xd8"
 
 
 def sniff(head: bytes) -> tuple[str, int, int, bool] | None:
     """`(format, width, height, has_alpha)` from an image's first bytes, or None if they don't tell."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return _png(head)
-    if head.startswith(b"\xff\xd8"):
-        return _jpeg(head)
+    if head.startswith(JPEG_START):
+        return _jpeg_walk(lambda at, size: head[at : at + size])
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return _webp(head)
     return None
@@ -133,12 +160,13 @@ _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_BARE_MARKERS = frozenset({0x01, *range(0xD0, 0xD9)})  # no length field
 
 
-def _jpeg(head: bytes) -> tuple[str, int, int, bool] | None:
+def _jpeg_walk(read_at: Callable[[int, int], bytes]) -> tuple[str, int, int, bool] | None:
+    """A JPEG's dimensions, from its segments' headers only (`read_at(offset, size)` reads its bytes)."""
     position = 2
-    while position + 4 <= len(head):
-        if head[position] != 0xFF:
+    while len(segment := read_at(position, 4)) == 4:
+        if segment[0] != 0xFF:
             return None
-        marker = head[position + 1]
+        marker = segment[1]
         if marker == 0xFF:  # fill byte
             position += 1
             continue
@@ -146,11 +174,12 @@ def _jpeg(head: bytes) -> tuple[str, int, int, bool] | None:
             position += 2
             continue
         if marker in _JPEG_FRAMES:
-            if position + 9 > len(head):
+            dimensions = read_at(position + 5, 4)
+            if len(dimensions) < 4:
                 return None
-            height, width = struct.unpack(">HH", head[position + 5 : position + 9])
+            height, width = struct.unpack(">HH", dimensions)
             return ("jpeg", width, height, False) if width and height else None
-        (length,) = struct.unpack(">H", head[position + 2 : position + 4])
+        (length,) = struct.unpack(">H", segment[2:4])
         position += 2 + length
     return None
 
@@ -215,11 +244,13 @@ def load_image(
         if not allow_path:
             raise BadRequestError(f"`{name}` must be an uploaded image or a data: URL", param=name)
         path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise BadRequestError(
-                f"`{name}`: no such file {path!r}; pass image bytes, a path, a binary file object or a data: URL",
-                param=name,
+        if not _is_file(path):
+            hint = (
+                "it looks like base64: send it as a data: URL (data:image/png;base64,...)"
+                if _BASE64.fullmatch(path[:SNIFF_BYTES]) and len(path) > _LONGEST_PATH
+                else "pass image bytes, a path, a binary file object or a data: URL"
             )
+            raise BadRequestError(f"`{name}`: no such file {brief(path)}; {hint}", param=name)
         return ImageInput(path=path, name=name)
     if hasattr(source, "read"):
         data = source.read()  # kept as bytes: a retry must re-send it, and the stream is consumed now
@@ -236,14 +267,41 @@ def load_image(
 async def aload_image(
     source: ImageSource | Any, *, name: str = "image", max_bytes: int = MAX_DOWNLOAD_BYTES
 ) -> ImageInput:
-    """`load_image` for async callers: a URL is downloaded on the event loop, never on a blocked thread."""
+    """`load_image` for async callers: a URL is downloaded on the event loop, and anything read from a file
+    (a path, a file object) or decoded (a data: URL) on a worker thread: the loop is never blocked."""
     if isinstance(source, str) and source.startswith(("http://", "https://")):
         try:
             data = await adownload(source, max_bytes=max_bytes)
         except DownloadError as exc:
             raise BadRequestError(f"`{name}`: {exc}", param=name) from None
         return ImageInput(data, filename=_url_filename(source), name=name)
+    if isinstance(source, str | os.PathLike) or hasattr(source, "read"):
+        return await asyncio.to_thread(load_image, source, name=name, max_bytes=max_bytes)
     return load_image(source, name=name, max_bytes=max_bytes)
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]+")
+_LONGEST_PATH = 4096
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):  # a name too long for the system, a NUL character
+        return False
+
+
+def decode_base64(text: str) -> bytes:
+    """Base64 as senders write it, wrapped in lines (MIME's 76 characters) or not; raises
+    binascii.Error for anything else."""
+    return base64.b64decode("".join(text.split()), validate=True)  # no whitespace: `text` itself, uncopied
+
+
+def decode_base64_head(text: str, chars: int = 4096) -> bytes:
+    """The first bytes of base64 `text` (enough to sniff an image's header), decoded from its first
+    `chars` characters alone, whatever its line wrapping."""
+    head = "".join(text[:chars].split())
+    return base64.b64decode(head[: len(head) // 4 * 4])
 
 
 def _data_url_bytes(url: str, name: str) -> bytes:
@@ -251,7 +309,7 @@ def _data_url_bytes(url: str, name: str) -> bytes:
     if not sep or not header.endswith(";base64"):
         raise BadRequestError(f"`{name}`: a data: URL must be base64 (data:image/png;base64,...)", param=name)
     try:
-        return base64.b64decode(payload, validate=True)
+        return decode_base64(payload)
     except (binascii.Error, ValueError):
         raise BadRequestError(f"`{name}`: the data: URL holds invalid base64", param=name) from None
 

@@ -1,11 +1,12 @@
 """Polling a provider's job (submit, then poll) until it ends, within the call's one deadline.
 
 The plugin says what a job is (`parse_response` returns a `Job`) and reads each poll (`parse_poll`); the
-core owns the loop: the wait between polls starts at the provider's suggested interval and backs off,
-a `Retry-After` is honoured, 5xx answers and broken connections are polled through until the deadline
-(except for a finished job's outcome, whose error is final),
-and when the deadline passes the job is cancelled (best effort) and the call fails with a `Timeout`
-carrying the job's id. The async loop waits on the event loop: polling never holds a thread.
+core owns the loop: the wait between polls starts at the provider's suggested interval (at least
+`MIN_INTERVAL`) and backs off, a `Retry-After` is honoured, no wait ends past the call's deadline, 5xx
+answers and broken connections are polled through until the deadline (except for a finished job's
+outcome, whose error is final), and when the deadline passes the job is cancelled (best effort) and
+the call fails with a `Timeout` carrying the job's id. The async loop waits on the event loop: polling
+never holds a thread.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .provider import GenerationRequest, Job
 from .types import ImageResponse
 
 BACKOFF = 1.5
+MIN_INTERVAL = 0.1
+"""The shortest wait between two polls of a running job, whatever the provider suggests: never a busy loop."""
 MAX_INTERVAL = 10.0
 """The longest wait between two polls (unless the provider's own interval is longer)."""
 CANCEL_TIMEOUT = 5.0
@@ -41,14 +44,20 @@ class JobPoller:
     polls: int = 0
 
     def __post_init__(self) -> None:
-        self.wait = max(self.job.interval, 0.0)
+        self.wait = self._first_wait(self.job)
 
     def next_wait(self, response: httpx.Response | None) -> float:
-        """Seconds to wait before the next poll: the provider's `Retry-After`, else the backed-off interval."""
+        """Seconds to wait before the next poll: the provider's `Retry-After`, else the backed-off interval;
+        never past the call's deadline (the loop then gives up instead of polling once more)."""
         advised = transport.advised_delay(response) if response is not None else None
-        wait = advised if advised is not None else self.wait
-        self.wait = min(self.wait * BACKOFF, max(self.job.interval, MAX_INTERVAL)) or self.job.interval
+        wait = self.wait if advised is None else max(advised, self._first_wait(self.job))
+        self.wait = max(min(self.wait * BACKOFF, max(self.job.interval, MAX_INTERVAL)), MIN_INTERVAL)
         return max(0.0, min(wait, self.call.remaining()))
+
+    @staticmethod
+    def _first_wait(job: Job) -> float:
+        """A finished job's outcome is fetched at once; a running one is polled `MIN_INTERVAL` apart at least."""
+        return 0.0 if job.finished else max(job.interval, MIN_INTERVAL)
 
     def timed_out(self) -> Timeout:
         error = Timeout(
@@ -73,7 +82,7 @@ class JobPoller:
             raise self._tagged(error) from None
         if isinstance(outcome, Job):
             if outcome.poll is not self.job.poll:  # a new stage (e.g. fetching the result): no backed-off wait
-                self.wait = max(outcome.interval, 0.0)
+                self.wait = self._first_wait(outcome)
             self.job = outcome
         return outcome
 

@@ -4,6 +4,8 @@ imagegen takes masks as OpenAI does: a PNG the size of the (first) image whose f
 pixels (alpha 0) mark the area to edit. Providers want other conventions: white = edit on black
 (Stability, Vertex Imagen), black = edit on white (Amazon Titan, Nova Canvas). These convert, with
 Pillow, imported on first use (`pip install pillow`, which plugins that convert masks depend on).
+Each conversion is made once per mask (`ImageInput.derived`): a call's retries and fanned-out requests
+reuse it. An async caller runs the conversions off the event loop (`imagegen.calls.aprepare`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ EDIT, KEEP = 255, 0
 
 
 def edit_area(mask: ImageInput) -> PILImage:
-    """The mask as a black-and-white picture: white (255) where the image is to be edited."""
+    """The mask as a black-and-white picture: white (255) where the image is to be edited (a copy of
+    the one made for this mask: yours to change)."""
+    return mask.derived("edit_area", lambda: _edit_area(mask)).copy()
+
+
+def _edit_area(mask: ImageInput) -> PILImage:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - the plugins that call this depend on Pillow
@@ -32,13 +39,17 @@ def edit_area(mask: ImageInput) -> PILImage:
 
 def white_edits(mask: ImageInput) -> bytes:
     """A PNG (grayscale) with white where the image is to be edited, black elsewhere."""
-    return _png(edit_area(mask))
+    return mask.derived("white_edits", lambda: _png(edit_area(mask)))
 
 
 def black_edits(mask: ImageInput) -> bytes:
     """A PNG (RGB, only pure black and pure white) with black where the image is to be edited."""
-    inverted = edit_area(mask).point(lambda value: KEEP if value == EDIT else EDIT)
-    return _png(inverted.convert("RGB"))
+
+    def convert() -> bytes:
+        inverted = edit_area(mask).point(lambda value: KEEP if value == EDIT else EDIT)
+        return _png(inverted.convert("RGB"))
+
+    return mask.derived("black_edits", convert)
 
 
 def _png(picture: PILImage) -> bytes:

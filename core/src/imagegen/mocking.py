@@ -20,7 +20,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from . import exceptions
-from .exceptions import BadRequestError, ImageGenError, error_class_for_status
+from .exceptions import BadRequestError, ImageGenError, brief, error_class_for_status
 from .params import parse_size
 from .png import png_image
 from .types import Image, ImageResponse
@@ -47,7 +47,7 @@ def check(value: Any) -> None:
     elif isinstance(value, type) and issubclass(value, BaseException):
         return
     raise BadRequestError(
-        f"mock_response={value!r} cannot be served: pass True, image bytes, a URL, an ImageResponse, an "
+        f"mock_response={brief(value)} cannot be served: pass True, image bytes, a URL, an ImageResponse, an "
         "exception (or its name, e.g. 'imagegen.RateLimitError')",
         param="mock_response",
     )
@@ -86,7 +86,7 @@ def _named_error(name: str) -> type[ImageGenError]:
     if isinstance(found, type) and issubclass(found, ImageGenError):
         return found
     raise BadRequestError(
-        f"mock_response names an unknown error {name!r}; use one of imagegen.exceptions "
+        f"mock_response names an unknown error {brief(name)}; use one of imagegen.exceptions "
         "(RateLimitError, InternalServerError, Timeout, …)",
         param="mock_response",
     )

@@ -159,18 +159,19 @@ class Observer:
     def succeeded(self, response: ImageResponse) -> None:
         """The call returned `response`: `on_success`."""
         if self._end("success"):
-            record = self.record
-            record.images, record.cost, record.warnings = len(response.data), response.cost, list(response.warnings)
-            record.usage = response.usage.model_dump() if response.usage is not None else None
+            self._count(response)
             if self._span is not None:
-                telemetry.call_succeeded(self._span, record)
+                telemetry.call_succeeded(self._span, self.record)
             self._fire("on_success")
 
-    def failed(self, error: BaseException) -> None:
-        """The call raised `error` (or was cancelled): `on_failure`."""
+    def failed(self, error: BaseException, *, spent: ImageResponse | None = None) -> None:
+        """The call raised `error` (or was cancelled): `on_failure`. `spent`: what it made and cost all the
+        same (a stream closed after some of its images): counted in the record's `images`, `cost`, `usage`."""
         cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt)
         if self._end("cancelled" if cancelled else "failure"):
             record = self.record
+            if spent is not None:
+                self._count(spent)
             record.error_class, record.error_message = type(error).__name__, str(error)
             if isinstance(error, ImageGenError):
                 record.error_message, record.status_code = error.message, error.status_code
@@ -179,6 +180,11 @@ class Observer:
             if self._span is not None:
                 telemetry.call_failed(self._span, record)
             self._fire("on_failure")
+
+    def _count(self, response: ImageResponse) -> None:
+        record = self.record
+        record.images, record.cost, record.warnings = len(response.data), response.cost, list(response.warnings)
+        record.usage = response.usage.model_dump() if response.usage is not None else None
 
     def _end(self, status: Literal["success", "failure", "cancelled"]) -> bool:
         if self._ended:

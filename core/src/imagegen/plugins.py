@@ -18,7 +18,7 @@ from typing import Any
 
 import pluggy
 
-from .exceptions import PluginError
+from .exceptions import SHOWN_VALUE_CHARS, PluginError, brief
 from .hookspecs import CommandSpec, ProviderSpec
 from .provider import GENERATION, HOOKS_VERSION, SUPPORTED_HOOKS_VERSIONS, ModelSpec, Operation, ProviderInfo
 
@@ -140,12 +140,15 @@ class PluginRegistry:
         entry = self.entries().get(prefix)
         if entry is None:
             installed = ", ".join(sorted(self.entries())) or "none"
-            hint = (
-                "it is disabled by IMAGEGEN_DISABLE_PLUGINS"
-                if prefix in _disabled()
-                else (f"install its plugin, e.g. `pip install imagegen-{prefix.replace('_', '-')}`")
+            if prefix in _disabled():
+                hint = "it is disabled by IMAGEGEN_DISABLE_PLUGINS"
+            elif len(prefix) > SHOWN_VALUE_CHARS:  # not a prefix at all (base64 passed as a model, say)
+                hint = "a model is named `prefix/model`"
+            else:
+                hint = f"install its plugin, e.g. `pip install imagegen-{prefix.replace('_', '-')}`"
+            raise PluginError(
+                f"no provider plugin for the prefix {brief(prefix)}; {hint}. Installed providers: {installed}"
             )
-            raise PluginError(f"no provider plugin for the prefix {prefix!r}; {hint}. Installed providers: {installed}")
         if entry.provider is None and entry.error is None:
             with self._lock:
                 if entry.provider is None and entry.error is None:
@@ -187,9 +190,10 @@ class PluginRegistry:
         if sep:
             return self.provider(prefix), rest  # raises the "no plugin for prefix" error
         installed = ", ".join(sorted(self.entries())) or "none"
+        example = model if len(model) <= SHOWN_VALUE_CHARS else "MODEL"
         raise PluginError(
-            f"no installed provider knows the model {model!r}; name it with its provider prefix "
-            f"(e.g. 'openai/{model}' for an OpenAI-compatible server). Installed providers: {installed}"
+            f"no installed provider knows the model {brief(model)}; name it with its provider prefix "
+            f"(e.g. 'openai/{example}' for an OpenAI-compatible server). Installed providers: {installed}"
         )
 
     def _load_all_for_lookup(self) -> list[Provider]:

@@ -57,11 +57,12 @@ class CallRecord:
     time_to_first_event_ms: float | None = None
     """A stream's time from the call's start to its first event."""
     images: int = 0
-    """Images generated (0 on failure)."""
+    """Images generated; on failure, those made all the same (a stream's, before it was closed or broke)."""
     usage: dict[str, Any] | None = None
     """The provider's token usage, where it reports one."""
     cost: float | None = None
-    """USD, as `ImageResponse.cost`: None when imagegen has no price for the model."""
+    """USD, as `ImageResponse.cost`: None when imagegen has no price for the model. On failure, what was
+    spent all the same (a stream closed early: the images it had made)."""
     retries: int = 0
     """Upstream requests sent again after a failed attempt (the core's retries of every part)."""
     polls: int = 0

@@ -95,6 +95,8 @@ def call_failed(span: Span, record: CallRecord) -> None:
     from opentelemetry.trace import Status, StatusCode
 
     span.set_attribute("error.type", record.error_class or "Exception")
+    if record.cost is not None:  # spent all the same (a stream closed after some of its images)
+        span.set_attributes({"imagegen.images": record.images, "imagegen.cost_usd": record.cost})
     span.set_status(Status(StatusCode.ERROR, record.error_class))
     span.end()
 

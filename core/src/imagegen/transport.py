@@ -7,10 +7,12 @@ have as many requests in flight as its file descriptors allow. A plugin's own tr
 share every decision; only the I/O and the sleep differ. An observed call (`imagegen.observe`) is told of
 every exchange.
 
-`timeout` bounds each attempt as a whole, not only each read: an upstream that answers one byte a
-second, or whose answer never ends, is cut at `timeout`. Async sends bound it with a timer; sync ones,
-and a body streamed after `asend` returns, check it between body chunks (a stall there is cut by the
-per-read timeout). A body over `MAX_RESPONSE_BYTES` is refused rather than held in memory.
+`timeout` is one deadline for the whole send: every attempt, the waits between them and the body, not
+only each read. An upstream that answers one byte a second, or whose answer never ends, is cut at the
+deadline; a retry whose wait would end past it is not made (the last answer, or error, is the result).
+Async sends bound each attempt with a timer; sync ones, and a body streamed after `asend` returns, check
+the deadline between body chunks (a stall there is cut by the per-read timeout, the time left). A body
+over `MAX_RESPONSE_BYTES` is refused rather than held in memory.
 """
 
 from __future__ import annotations
@@ -228,42 +230,55 @@ class _Attempts:
         self.request = request
         self.content, self.headers = encode_body(request)
         self.seconds = timeout
-        self.timeout = httpx.Timeout(timeout)
+        self.deadline = time.monotonic() + timeout
         self.num_retries = num_retries
         self.provider = provider
         self.model = model
 
+    def remaining(self) -> float:
+        """Seconds left before the deadline (at least a millisecond: an attempt past it times out at once)."""
+        return max(self.deadline - time.monotonic(), 0.001)
+
     def build(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        timeout = httpx.Timeout(self.remaining())
         if isinstance(self.content, MultipartForm):
             built = client.build_request(
-                self.request.method, parsed_url(self.request.url), headers=self.headers, timeout=self.timeout
+                self.request.method, parsed_url(self.request.url), headers=self.headers, timeout=timeout
             )
             built.stream = self.content  # re-iterated from its start by every attempt
             return built
         return client.build_request(
             self.request.method, parsed_url(self.request.url), content=self.content, headers=self.headers,
-            timeout=self.timeout,
+            timeout=timeout,
         )  # fmt: skip
 
     def after_response(self, attempt: int, response: httpx.Response) -> float | None:
-        """Seconds to wait before retrying, or None to hand the response back."""
+        """Seconds to wait before retrying, or None to hand the response back (also when the wait would
+        end past the deadline)."""
         if response.is_success or attempt >= self.num_retries or not should_retry(response):
             return None
-        return retry_delay(attempt, response)
+        return self._within_deadline(retry_delay(attempt, response))
 
     def after_error(self, attempt: int, exc: httpx.TransportError) -> float:
-        """Seconds to wait before retrying, or raises the mapped error when out of retries."""
+        """Seconds to wait before retrying, or raises the mapped error when out of retries (or of time)."""
         if attempt >= self.num_retries or not isinstance(exc, _RETRYABLE_TRANSPORT_ERRORS):
             raise transport_error(exc, self.provider, self.model, self.request.secrets) from None
-        return retry_delay(attempt, None)
+        delay = self._within_deadline(retry_delay(attempt, None))
+        if delay is None:
+            raise transport_error(exc, self.provider, self.model, self.request.secrets) from None
+        return delay
+
+    def _within_deadline(self, delay: float) -> float | None:
+        """`delay`, or None when waiting it would leave no time for another attempt."""
+        return delay if delay < self.deadline - time.monotonic() else None
 
 
 class _Bound:
-    """What one attempt's body may still take: the rest of its `timeout`, and `MAX_RESPONSE_BYTES`."""
+    """What an answer's body may still take: the time left before the send's deadline, and `MAX_RESPONSE_BYTES`."""
 
-    def __init__(self, seconds: float, request: httpx.Request, started: float) -> None:
+    def __init__(self, seconds: float, request: httpx.Request, deadline: float) -> None:
         self.seconds = seconds
-        self.deadline = started + seconds
+        self.deadline = deadline
         self.request = request
         self.size = 0
 
@@ -328,7 +343,7 @@ def send(
     while True:
         exchange = observer.exchange(request, attempt, kind) if observer is not None else None
         try:
-            sent, started = attempts.build(client), time.monotonic()
+            sent = attempts.build(client)
             try:
                 response = client.send(sent, auth=request.auth, stream=True)
             except BaseException as exc:
@@ -337,7 +352,7 @@ def send(
             _ended(exchange, response, None)
             delay = attempts.after_response(attempt, response)
             if delay is None:
-                bound = _Bound(attempts.seconds, sent, started)
+                bound = _Bound(attempts.seconds, sent, attempts.deadline)
                 response.stream = _BoundedStream(response.stream, bound)  # type: ignore[arg-type]
                 if not stream:
                     _read(response)
@@ -381,8 +396,8 @@ async def asend(
     while True:
         exchange = observer.exchange(request, attempt, kind) if observer is not None else None
         try:
-            sent, started = attempts.build(client), time.monotonic()
-            async with asyncio.timeout(attempts.seconds):
+            sent = attempts.build(client)
+            async with asyncio.timeout(attempts.remaining()):
                 try:
                     response = await client.send(sent, auth=request.auth, stream=True)
                 except BaseException as exc:
@@ -392,7 +407,7 @@ async def asend(
                 delay = attempts.after_response(attempt, response)
                 if delay is None:
                     if stream:  # read after this returns: the rest of the timeout goes with the body
-                        bound = _Bound(attempts.seconds, sent, started)
+                        bound = _Bound(attempts.seconds, sent, attempts.deadline)
                         response.stream = _AsyncBoundedStream(response.stream, bound)  # type: ignore[arg-type]
                     else:
                         await _aread(response)
