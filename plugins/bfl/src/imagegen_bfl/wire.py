@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from imagegen.auth import is_provider_url, refused_without_credentials, required_api_key
+from imagegen.auth import answered_url_request, refused_without_credentials, required_api_key
 from imagegen.exceptions import (
     ContentPolicyViolationError,
     ImageGenError,
@@ -108,9 +108,8 @@ def submit_request(request: GenerationRequest, body: dict[str, Any]) -> Provider
 def poll_request(request: GenerationRequest, url: str) -> ProviderRequest:
     """A GET of `url`: with the key only when the URL is on BFL's domains or the configured api_base's host."""
     key = api_key(request)
-    trusted = is_provider_url(url, DOMAINS, configured_api_base(request))
-    headers = {"x-key": key, "accept": "application/json"} if trusted else {"accept": "application/json"}
-    return ProviderRequest(url=url, method="GET", headers=headers, secrets=[key])
+    return answered_url_request(url, credentials={"x-key": key}, headers={"accept": "application/json"},
+                                secrets=[key], domains=DOMAINS, api_base=configured_api_base(request))  # fmt: skip
 
 
 def job_of(request: GenerationRequest, response: httpx.Response) -> Job:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from imagegen import masks
-from imagegen.auth import is_provider_url, refused_without_credentials, required_api_key
+from imagegen.auth import answered_url_request, refused_without_credentials, required_api_key
 from imagegen.exceptions import BadRequestError, ContentPolicyViolationError, ImageGenError, InternalServerError
 from imagegen.images import ImageInput
 from imagegen.params import aspect_ratio_for, parse_size, reject
@@ -103,10 +103,8 @@ def _sized(request: GenerationRequest, size: str) -> dict[str, Any]:
 def _authorized(request: GenerationRequest, url: str, method: str) -> ProviderRequest:
     """A request to a URL fal gave: with the key only on fal's domains or the configured api_base's host."""
     key = api_key(request)
-    trusted = is_provider_url(url, DOMAINS, configured_api_base(request))
-    return ProviderRequest(
-        url=url, method=method, headers={"authorization": f"Key {key}"} if trusted else {}, secrets=[key]
-    )
+    return answered_url_request(url, method=method, credentials={"authorization": f"Key {key}"}, secrets=[key],
+                                domains=DOMAINS, api_base=configured_api_base(request))  # fmt: skip
 
 
 def submit_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderRequest:
