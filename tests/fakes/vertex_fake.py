@@ -195,7 +195,15 @@ class NotAMetadataServer(FakeUpstream):
 
 
 # What each Imagen model accepts in `parameters` on Vertex: what both APIs take, and Vertex's own.
-_IMAGEN_COMMON: dict[str, Any] = {**IMAGEN_PARAMETERS, "seed": range(0, 2**32), "addWatermark": BOOL, "storageUri": str}
+# Vertex spells the enums as Google's SDK does (`ALLOW_ADULT`, `BLOCK_MEDIUM_AND_ABOVE`: the Imagen edit reference).
+_IMAGEN_COMMON: dict[str, Any] = {
+    **IMAGEN_PARAMETERS,
+    "personGeneration": {"DONT_ALLOW", "ALLOW_ADULT", "ALLOW_ALL"},
+    "safetySetting": {"BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE"},
+    "seed": range(0, 2**32),
+    "addWatermark": BOOL,
+    "storageUri": str,
+}
 _LEGACY = {"negativePrompt": str, "guidanceScale": (int, float)}
 _REWRITING = {"enhancePrompt": BOOL}
 IMAGEN_RULES: dict[str, dict[str, Any]] = {
