@@ -101,9 +101,39 @@ def test_an_unknown_model_is_refused_naming_the_known_ones(bfl_kwargs: dict[str,
 
 
 def test_bfls_validation_errors_name_the_field(fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]) -> None:
+    from tests.fakes.bfl_fake import problem
+
+    fake_bfl.handle = lambda request: problem("aspect_ratio", "must be W:H between 21:9 and 9:21")  # type: ignore[method-assign]
     with pytest.raises(imagegen.BadRequestError, match="aspect_ratio: must be W:H") as caught:
-        generate("flux-pro-1.1-ultra", bfl_kwargs, aspect_ratio="30:9")
+        generate("flux-pro-1.1-ultra", bfl_kwargs, aspect_ratio="21:9")
     assert (caught.value.status_code, caught.value.param) == (422, "aspect_ratio")
+
+
+@pytest.mark.parametrize(
+    ("model", "param", "value", "problem"),
+    [
+        ("flux-pro-1.1-ultra", "aspect_ratio", "30:9", "between 21:9 and 9:21"),
+        ("flux-kontext-pro", "aspect_ratio", "wide", "WIDTH:HEIGHT"),
+        ("flux-pro-1.1", "safety_tolerance", 6, "from 0 to 5"),
+        ("flux-2-flex", "guidance", 12, "from 1.5 to 10"),
+        ("flux-2-flex", "steps", 51, "from 1 to 50"),
+        ("flux-pro-1.1", "width", 1000, "multiples of 16"),
+    ],
+)
+def test_parameters_outside_bfls_ranges_are_refused_before_any_request(
+    fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any], model: str, param: str, value: Any, problem: str
+) -> None:
+    extra = {"height": 1024} if param == "width" else {}
+    with pytest.raises(imagegen.UnsupportedParamsError, match=problem) as caught:
+        generate(model, bfl_kwargs, **{param: value}, **extra)
+    assert param in str(caught.value)
+    assert fake_bfl.requests == []
+
+
+def test_the_fake_refuses_a_safety_tolerance_above_5(fake_bfl: FakeBFL) -> None:
+    refused = fake_bfl.invalid("flux-pro-1.1", {"prompt": "otter", "safety_tolerance": 6})
+    assert refused is not None
+    assert refused.status == 422
 
 
 # --- costs --------------------------------------------------------------------------------------------
@@ -145,3 +175,27 @@ def test_without_a_reported_cost_the_list_price_applies(
 
 def test_a_fanned_out_call_costs_the_sum_of_its_jobs(fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]) -> None:
     assert generate("flux-kontext-pro", bfl_kwargs, n=3).cost == pytest.approx(0.12)
+
+
+def test_an_unreported_flux_2_edit_costs_its_input_megapixels_too(
+    fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]
+) -> None:
+    fake_bfl.report_cost = False
+    image = png_image(1000, 500)  # half a megapixel in
+    response = imagegen.image_edit(image, "a hat", model="bfl/flux-2-pro", **bfl_kwargs)
+    # 3¢ for the first output megapixel (1024x1024 by default: 0.048576 more), 1.5¢ per further and input megapixel
+    assert response.cost == pytest.approx(0.03 + 0.015 * (0.048576 + 0.5))
+
+
+def test_an_unreported_flux_2_edit_at_a_size_costs_that_size_and_its_inputs(
+    fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]
+) -> None:
+    fake_bfl.report_cost = False
+    two_images = [png_image(1000, 1000), png_image(500, 1000)]
+    response = imagegen.image_edit(two_images, "a hat", model="bfl/flux-2-max", size="2048x1024", **bfl_kwargs)
+    assert response.cost == pytest.approx(0.07 + 0.03 * (1.097152 + 1.5))
+
+
+def test_a_reported_flux_2_edit_cost_is_bfls(fake_bfl: FakeBFL, bfl_kwargs: dict[str, Any]) -> None:
+    response = imagegen.image_edit(png_image(1000, 1000), "a hat", model="bfl/flux-2-pro", **bfl_kwargs)
+    assert response.cost == pytest.approx((3.0 + 0.048576 * 1.5 + 1.0 * 1.5) * 0.01, abs=1e-4)

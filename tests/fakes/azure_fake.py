@@ -9,7 +9,8 @@ Like Azure it requires a supported `api-version` (missing: 404 "Resource not fou
 "API version not supported"; gpt-image models only from 2025-04-01-preview), an `api-key` header
 or an Entra ID bearer token, and an existing deployment (404 DeploymentNotFound). The body is
 then judged by the OpenAI model behind the deployment, exactly as `FakeOpenAI` judges it (Azure
-serves OpenAI's models and answers their errors). Prompts containing PROMPT_FILTER_TRIGGER are
+serves OpenAI's models and answers their errors), except that Azure's `output_format` has no webp, DALL·E
+deployments do not edit, and there is no variations route. Prompts containing PROMPT_FILTER_TRIGGER are
 refused by the prompt filter, those containing OUTPUT_FILTER_TRIGGER by the image filter, in
 Azure's two error shapes; every image carries Azure's filter results.
 """
@@ -211,6 +212,13 @@ class FakeAzureOpenAI(FakeOpenAI):
             item["prompt_filter_results"] = _PROMPT_FILTER_RESULTS
             item["content_filter_results"] = _CONTENT_FILTER_RESULTS
         return response
+
+    def generate(self, body: dict[str, Any]) -> FakeResponse:
+        if body.get("output_format") == "webp":  # Azure's output_format is png or jpeg
+            supported = "'jpeg', 'png'"
+            return openai_error(400, f"Invalid value: 'webp'. Supported values are: {supported}.",
+                                "invalid_request_error", "output_format", "invalid_value")  # fmt: skip
+        return super().generate(body)
 
     def edit(self, request: FakeRequest, deployment: str | None, api_version: str | None) -> FakeResponse:
         if api_version is not None and api_version != "preview" and api_version < EDITS_MIN_API_VERSION:

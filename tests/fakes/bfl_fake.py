@@ -220,8 +220,8 @@ class FakeBFL(FakeUpstream):
         if ratio is not None and not self.valid_ratio(ratio):
             return problem("aspect_ratio", "must be W:H between 21:9 and 9:21")
         tolerance = body.get("safety_tolerance", 2)
-        if not isinstance(tolerance, int) or isinstance(tolerance, bool) or not 0 <= tolerance <= 6:
-            return problem("safety_tolerance", "Input should be less than or equal to 6")
+        if not isinstance(tolerance, int) or isinstance(tolerance, bool) or not 0 <= tolerance <= 5:
+            return problem("safety_tolerance", "Input should be less than or equal to 5")
         if body.get("output_format", "jpeg") not in ("jpeg", "png"):
             return problem("output_format", "Input should be 'jpeg' or 'png'", "enum")
         for flag in ("raw", "prompt_upsampling"):

@@ -14,11 +14,14 @@ Two hosts, each its own port: the queue (`url`, as queue.fal.run) and the CDN (`
 As fal's queue does, status, result and cancel URLs drop the model id's subpath (`fal-ai/flux/dev` is
 polled under `fal-ai/flux/…`), and the model runs (so validates its input) only after the submit: a bad
 input, like any model failure, shows only at the result. `next_failure` makes the next jobs fail so;
-`nsfw` makes the safety checker flag every image.
+`nsfw` makes the safety checker flag every image; `empty_output` makes the model succeed without images.
+A `mask_url` must be black and white (fal's inpainting models edit the white area), the image's size.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -52,6 +55,13 @@ REQUIRED = {"fal-ai/flux-pro/kontext": {"prompt", "image_url"}, "fal-ai/flux-pro
 SAMPLE = png_image(8, 8)
 
 
+def data_url_picture(url: str) -> Any:
+    """The picture a `data:` URL carries (Pillow)."""
+    from PIL import Image
+
+    return Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2])))
+
+
 def problem(field: str, message: str, kind: str = "value_error") -> FakeResponse:
     return FakeResponse(422, {"detail": [{"loc": ["body", field], "msg": message, "type": kind}]})
 
@@ -76,6 +86,7 @@ class FakeFal(FakeUpstream):
         self.jobs: dict[str, Request] = {}
         self.next_failure: str | None = None  # "content_policy", "runner", or None
         self.nsfw = False
+        self.empty_output = False  # a model that succeeds without making an image
         self.status_host = "127.0.0.1"  # "localhost": status URLs on a host that is not fal's
         self.cdn_url = ""
         self._ids = itertools.count(1)
@@ -189,11 +200,27 @@ class FakeFal(FakeUpstream):
             return problem("num_images", "Input should be less than or equal to 4", "less_than_equal")
         if body.get("safety_tolerance", "2") not in ("1", "2", "3", "4", "5", "6"):
             return problem("safety_tolerance", "Input should be '1', '2', '3', '4', '5' or '6'", "enum")
-        if "image_url" in body and not str(body["image_url"]).startswith(("data:image/", "https://")):
-            return problem("image_url", "Input should be a valid URL or data URI", "url_parsing")
+        for name in ("image_url", "mask_url"):
+            if name in body and not str(body[name]).startswith(("data:image/", "https://")):
+                return problem(name, "Input should be a valid URL or data URI", "url_parsing")
+        if str(body.get("mask_url", "")).startswith("data:"):
+            return self.invalid_mask(body)
+        return None
+
+    @staticmethod
+    def invalid_mask(body: dict[str, Any]) -> FakeResponse | None:
+        """fal's inpainting masks are black and white, white where to edit, the size of the image (no alpha)."""
+        mask = data_url_picture(body["mask_url"])
+        if "A" in mask.getbands() or any(mask.convert("L").histogram()[1:255]):
+            return problem("mask_url", "The mask must be black and white (white where to edit), without transparency")
+        image_url = str(body.get("image_url", ""))
+        if image_url.startswith("data:") and data_url_picture(image_url).size != mask.size:
+            return problem("mask_url", "The mask must have the dimensions of the image")
         return None
 
     def output(self, job: Request) -> dict[str, Any]:
+        if self.empty_output:
+            return {"images": [], "seed": 42, "prompt": job.body.get("prompt", "")}
         size = job.body.get("image_size", "landscape_4_3")
         width, height = (size["width"], size["height"]) if isinstance(size, dict) else SIZES[size]
         count = job.body.get("num_images", 1)

@@ -22,11 +22,15 @@ REQUEST_FIELDS = {
     "prompt", "model", "n", "quality", "response_format", "output_format", "output_compression", "stream",
     "partial_images", "size", "moderation", "background", "style", "user",
 }  # fmt: skip
-GPT_IMAGE = {"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"}
+GPT_IMAGE_2 = {"gpt-image-2", "gpt-image-2-2026-04-21"}
+"""Take any WIDTHxHEIGHT within limits (`free_size_problem`) besides the standard sizes."""
+GPT_IMAGE = {"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", *GPT_IMAGE_2}
+COMPRESSED_FORMATS = {"jpeg", "webp"}
+TRANSPARENT_FORMATS = {"png", "webp"}
 MODEL_RULES: dict[str, dict[str, set[Any]]] = {
     **{
         name: {
-            "size": {"auto", "1024x1024", "1536x1024", "1024x1536"},
+            **({} if name in GPT_IMAGE_2 else {"size": {"auto", "1024x1024", "1536x1024", "1024x1536"}}),
             "quality": {"auto", "low", "medium", "high"},
             "background": {"auto", "transparent", "opaque"},
             "moderation": {"auto", "low"},
@@ -67,6 +71,23 @@ VARIATION_FIELDS = {"model", "n", "size", "response_format", "user"}
 INPUT_FIDELITY_MODELS = {"gpt-image-1", "gpt-image-1.5"}
 INTEGER_FIELDS = {"n", "output_compression", "partial_images"}
 MB = 1024 * 1024
+
+
+def free_size_problem(size: Any) -> str | None:
+    """Why gpt-image-2 refuses `size` (OpenAI: sides divisible by 16, ratio 1:3 to 3:1, at most 3840x2160)."""
+    if size == "auto":
+        return None
+    width, sep, height = str(size).partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or not int(width) or not int(height):
+        return "expected WIDTHxHEIGHT or auto"
+    w, h = int(width), int(height)
+    if w % 16 or h % 16:
+        return "width and height must be divisible by 16"
+    if not 1 / 3 <= w / h <= 3:
+        return "the aspect ratio must be between 1:3 and 3:1"
+    if max(w, h) > 3840 or w * h > 3840 * 2160:
+        return "the maximum supported resolution is 3840x2160"
+    return None
 
 
 def openai_error(
@@ -188,7 +209,10 @@ class FakeOpenAI(FakeUpstream):
         for name, value in body.items():
             allowed = rules.get(name)
             gpt_only = name in GPT_ONLY and model not in GPT_IMAGE
-            if gpt_only or (name in ("size", "quality", "style", "response_format") and allowed is None):
+            free_size = name == "size" and model in GPT_IMAGE_2  # checked below
+            if gpt_only or (
+                name in ("size", "quality", "style", "response_format") and allowed is None and not free_size
+            ):
                 return openai_error(
                     400,
                     f"Unsupported parameter: '{name}' is not supported with this model.",
@@ -205,6 +229,21 @@ class FakeOpenAI(FakeUpstream):
                     name,
                     "invalid_value",
                 )
+        if model in GPT_IMAGE_2 and (problem := free_size_problem(body.get("size", "auto"))):
+            return openai_error(400, f"Invalid size '{body['size']}': {problem}.", "invalid_request_error", "size",
+                                "invalid_value")  # fmt: skip
+        output_format = body.get("output_format", "png")
+        if "output_compression" in body and output_format not in COMPRESSED_FORMATS:
+            return openai_error(
+                400,
+                "output_compression is only supported for the jpeg and webp output formats.",
+                "invalid_request_error",
+                "output_compression",
+                "invalid_value",
+            )
+        if body.get("background") == "transparent" and output_format not in TRANSPARENT_FORMATS:
+            return openai_error(400, "Transparent background requires output_format png or webp.",
+                                "invalid_request_error", "background", "invalid_value")  # fmt: skip
         if body.get("stream") is True:
             return self.streamed("image_generation", n, body)
         return FakeResponse(200, self.images_response(model, n, body))
@@ -276,6 +315,8 @@ class FakeOpenAI(FakeUpstream):
             return openai_error(400, problem, "invalid_request_error", "image", "invalid_image")
         if "mask" in files:
             mask_problem = self.check_mask(files["mask"], images[0])
+            if mask_problem is None and len(files["mask"][0].data) >= 4 * MB:
+                mask_problem = "Uploaded mask must be less than 4 MB."
             if mask_problem:
                 return openai_error(400, mask_problem, "invalid_request_error", "mask", "invalid_image")
         if "input_fidelity" in fields and model not in INPUT_FIDELITY_MODELS:

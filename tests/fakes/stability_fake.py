@@ -5,8 +5,9 @@ Multipart only (a JSON body: 400 "content-type: must be multipart/form-data"), `
 `Accept: application/json` (or `image/*`), the fields, enums and ranges of each service, files where files
 belong; answers `{"image", "finish_reason", "seed"}`; errors as `{"id", "name", "errors": [...]}`. A prompt
 containing MODERATED_WORD is refused (403 content_moderation); one containing BLURRED_WORD comes back
-`CONTENT_FILTERED`. `upscale/creative` answers `{"id"}`; `GET /v2beta/results/{id}` answers 202 while it
-runs (`polls_until_ready` polls, or forever under `hold_jobs`), then the image.
+`CONTENT_FILTERED`. `upscale/creative` answers `{"id"}`; `GET /v2beta/results/{id}` (with `Accept: image/*`
+or `*/*`, as the reference's step 2 says) answers 202 while it runs (`polls_until_ready` polls, or forever
+under `hold_jobs`), then the image's bytes with its `finish-reason` and `seed` headers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from typing import Any
 
 from imagegen.images import sniff
-from imagegen.testing import TINY_PNG_B64, FakeFile, FakeRequest, FakeResponse, FakeUpstream
+from imagegen.testing import TINY_PNG, TINY_PNG_B64, FakeFile, FakeRequest, FakeResponse, FakeUpstream
 
 ASPECT_RATIOS = {"16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"}
 SD3_MODELS = {
@@ -63,10 +64,14 @@ INTEGERS = {
 FLOATS = {
     "cfg_scale": (1, 10),
     "strength": (0, 1),
-    "creativity": (0, 1),
+    "creativity": (0.1, 1),
     "control_strength": (0, 1),
     "fidelity": (0, 1),
 }
+UPSCALE_CREATIVITY = (0.1, 0.5)  # the conservative and creative upscalers
+RESULT_ACCEPTS = ("image/*", "*/*")
+FAST_UPSCALE_PIXELS = (1024, 1024 * 1024)
+FAST_UPSCALE_SIDES = (32, 1536)
 
 
 def stability_error(status: int, name: str, *errors: str) -> FakeResponse:
@@ -79,6 +84,7 @@ class FakeStability(FakeUpstream):
         self.api_key = api_key
         self.polls_until_ready = polls_until_ready
         self.jobs: dict[str, int] = {}
+        self.job_prompts: dict[str, str] = {}
         self.files: list[dict[str, list[FakeFile]]] = []
         """The files of every accepted multipart request."""
 
@@ -97,10 +103,12 @@ class FakeStability(FakeUpstream):
     def handle(self, request: FakeRequest) -> FakeResponse:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return self.error("auth")
+        if request.method == "GET" and request.path.startswith("/v2beta/results/"):
+            if request.headers.get("accept") not in RESULT_ACCEPTS:
+                return stability_error(400, "bad_request", "accept: must be image/* or */*")
+            return self.result(request.path.rpartition("/")[2])
         if request.headers.get("accept") not in ("application/json", "image/*"):
             return stability_error(400, "bad_request", "accept: must be image/* or application/json")
-        if request.method == "GET" and request.path.startswith("/v2beta/results/"):
-            return self.result(request.path.rpartition("/")[2])
         path = request.path.removeprefix("/v2beta/stable-image/")
         if request.method != "POST" or path not in SERVICES:
             return stability_error(404, "not_found", f"{request.method} {request.path} not found")
@@ -118,6 +126,7 @@ class FakeStability(FakeUpstream):
         if path == "upscale/creative":
             job = os.urandom(32).hex()
             self.jobs[job] = 0
+            self.job_prompts[job] = prompt
             return FakeResponse(200, {"id": job})
         reason = "CONTENT_FILTERED" if BLURRED_WORD in prompt else "SUCCESS"
         return FakeResponse(200, {"image": TINY_PNG_B64, "finish_reason": reason, "seed": 1234})
@@ -138,7 +147,12 @@ class FakeStability(FakeUpstream):
                 return f"{name}: invalid image"
         for name in required_files - files.keys():
             return f"{name}: is required"
-        for name, (low, high) in {**INTEGERS, **FLOATS}.items():
+        ranges = {**INTEGERS, **FLOATS}
+        if path in ("upscale/conservative", "upscale/creative"):
+            ranges["creativity"] = UPSCALE_CREATIVITY
+        if path == "upscale/fast" and (problem := self.check_fast_upscale(files["image"][0])):
+            return problem
+        for name, (low, high) in ranges.items():
             if name in fields:
                 try:
                     value = float(fields[name]) if name in FLOATS else int(fields[name])
@@ -156,6 +170,17 @@ class FakeStability(FakeUpstream):
             return self.check_sd3(fields, files)
         if path == "edit/outpaint" and not any(fields.get(side) for side in ("left", "right", "up", "down")):
             return "at least one of left, right, up or down must be given"
+        return None
+
+    @staticmethod
+    def check_fast_upscale(image: FakeFile) -> str | None:
+        found = sniff(image.data)
+        assert found is not None
+        width, height = found[1], found[2]
+        low, high = FAST_UPSCALE_PIXELS
+        if not low <= width * height <= high or not all(FAST_UPSCALE_SIDES[0] <= side <= FAST_UPSCALE_SIDES[1]
+                                                         for side in (width, height)):  # fmt: skip
+            return "image: must be 32 to 1536 pixels a side and 1,024 to 1,048,576 pixels in all"
         return None
 
     @staticmethod
@@ -177,7 +202,8 @@ class FakeStability(FakeUpstream):
         self.jobs[job] += 1
         if self.hold_jobs or self.jobs[job] < self.polls_until_ready:
             return FakeResponse(202, {"id": job, "status": "in-progress"})
-        return FakeResponse(200, {"result": TINY_PNG_B64, "finish_reason": "SUCCESS", "seed": 99})
+        reason = "CONTENT_FILTERED" if BLURRED_WORD in self.job_prompts.get(job, "") else "SUCCESS"
+        return FakeResponse(200, TINY_PNG, {"content-type": "image/png", "finish-reason": reason, "seed": "99"})
 
 
 def mask_sent(files: dict[str, list[FakeFile]]) -> bytes:

@@ -3,7 +3,8 @@
 `FakeGoogleOAuth` is what a service-account key's `token_uri` points at: it verifies the RS256
 signature of the JWT assertion google-auth sends (with the key's public half), its claims, and
 issues access tokens. `FakeVertex` serves `:predict` (Imagen) and `:generateContent` (Gemini) under
-`/v1/projects/{project}/locations/{location}/publishers/google/models/{model}`, accepts only
+`/v1/projects/{project}/locations/{location}/publishers/google/models/{model}` (its location, or `global`:
+Gemini 3 Pro Image only there, Imagen never), accepts only
 tokens the OAuth fake issued, and rejects unknown fields and bad values with Google's error body
 `{"error": {"code", "message", "status"}}`, from the Imagen and Gemini API references. The Gemini and Imagen
 generation behaviour is the Gemini API fake's (`gemini_fake.GenerateContentFake`).
@@ -194,7 +195,15 @@ class NotAMetadataServer(FakeUpstream):
 
 
 # What each Imagen model accepts in `parameters` on Vertex: what both APIs take, and Vertex's own.
-_IMAGEN_COMMON: dict[str, Any] = {**IMAGEN_PARAMETERS, "seed": range(0, 2**32), "addWatermark": BOOL, "storageUri": str}
+# Vertex spells the enums as Google's SDK does (`ALLOW_ADULT`, `BLOCK_MEDIUM_AND_ABOVE`: the Imagen edit reference).
+_IMAGEN_COMMON: dict[str, Any] = {
+    **IMAGEN_PARAMETERS,
+    "personGeneration": {"DONT_ALLOW", "ALLOW_ADULT", "ALLOW_ALL"},
+    "safetySetting": {"BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE"},
+    "seed": range(0, 2**32),
+    "addWatermark": BOOL,
+    "storageUri": str,
+}
 _LEGACY = {"negativePrompt": str, "guidanceScale": (int, float)}
 _REWRITING = {"enhancePrompt": BOOL}
 IMAGEN_RULES: dict[str, dict[str, Any]] = {
@@ -213,7 +222,11 @@ GEMINI_IMAGE_CONFIG: dict[str, dict[str, set[str]]] = {
     "gemini-2.5-flash-image": {"aspectRatio": GEMINI_RATIOS},
     "gemini-2.5-flash-image-preview": {"aspectRatio": GEMINI_RATIOS},
     "gemini-3-pro-image-preview": {"aspectRatio": GEMINI_RATIOS, "imageSize": {"1K", "2K", "4K"}},
+    "gemini-3-pro-image": {"aspectRatio": GEMINI_RATIOS, "imageSize": {"1K", "2K", "4K"}},
 }
+GLOBAL = "global"
+GLOBAL_ONLY = {"gemini-3-pro-image-preview", "gemini-3-pro-image"}
+"""Served only in the global location (Gemini 3 Pro Image's model card: "global only")."""
 _PATH = re.compile(r"/v1/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+):(\w+)")
 
 
@@ -239,7 +252,8 @@ _LEGACY_EDIT_RULES: dict[str, Any] = {**{k: v for k, v in IMAGEN_RULES["imagegen
                                          if k != "aspectRatio"}, "editConfig": dict}  # fmt: skip
 LEGACY_EDIT_MODES = {"inpainting-insert", "inpainting-remove", "outpainting", "product-image"}
 GEMINI_INPUT_IMAGES = {"gemini-2.0-flash-preview-image-generation": 3, "gemini-2.5-flash-image": 3,
-                       "gemini-2.5-flash-image-preview": 3, "gemini-3-pro-image-preview": 14}  # fmt: skip
+                       "gemini-2.5-flash-image-preview": 3, "gemini-3-pro-image-preview": 14,
+                       "gemini-3-pro-image": 14}  # fmt: skip
 
 
 def _check_dilation(config: dict[str, Any], name: str) -> None:
@@ -301,8 +315,14 @@ class FakeVertex(GenerateContentFake):
             return google_error(401, "UNAUTHENTICATED", "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.")  # fmt: skip
         if not self.token_is_valid(auth.removeprefix("Bearer ")):
             return self.error("auth")
-        if project != self.project or location != self.location:
+        if project != self.project or location not in (self.location, GLOBAL):
             return google_error(403, "PERMISSION_DENIED", f"Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/{project}/locations/{location}/publishers/google/models/{model}' (or it may not exist).")  # fmt: skip
+        if (model in GLOBAL_ONLY) != (location == GLOBAL) and (
+            model in GLOBAL_ONLY or model not in GEMINI_IMAGE_CONFIG
+        ):
+            # Gemini 3 Pro Image is served in global only; Imagen nowhere in global ("The global location is
+            # not supported for Imagen models"); other Gemini models both in global and in regions.
+            return google_error(404, "NOT_FOUND", f"Publisher Model `projects/{project}/locations/{location}/publishers/google/models/{model}` is not served in location {location}.")  # fmt: skip
         if request.headers.get("content-type") != "application/json":
             return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
         try:

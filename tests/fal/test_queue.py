@@ -194,3 +194,37 @@ def test_a_kontext_edit_costs_its_flat_price(fake_fal: FakeFal, fal_kwargs: dict
     response = imagegen.image_edit(png_image(64, 64), "Add a hat", model="fal/fal-ai/flux-pro/kontext/max", n=2,
                                    **fal_kwargs)  # fmt: skip
     assert response.cost == pytest.approx(0.16)
+
+
+def test_a_mask_goes_as_a_white_on_black_data_url_converted_by_the_core(
+    fake_fal: FakeFal, fal_kwargs: dict[str, Any]
+) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    mask = png_image(64, 64, transparent_box=(0, 0, 32, 32))
+    imagegen.image_edit(png_image(64, 64), "a hat", mask=mask, model="fal/fal-ai/flux-pro/v1/fill", **fal_kwargs)
+    sent = submitted(fake_fal)["mask_url"]
+    assert sent.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(sent.partition(",")[2]))) as picture:
+        assert "A" not in picture.getbands()
+        converted = picture.convert("L")
+    assert converted.getpixel((5, 5)) == 255  # transparent in the mask: edit (white)
+    assert converted.getpixel((50, 50)) == 0  # opaque: keep (black)
+
+
+def test_the_fake_refuses_an_unconverted_mask() -> None:
+    import base64
+
+    raw = png_image(8, 8, transparent_box=(0, 0, 4, 4))
+    refused = FakeFal.invalid_mask({"mask_url": "data:image/png;base64," + base64.b64encode(raw).decode()})
+    assert refused is not None
+    assert refused.status == 422
+
+
+def test_a_model_that_succeeds_without_an_image_is_a_clear_error(fake_fal: FakeFal, fal_kwargs: dict[str, Any]) -> None:
+    fake_fal.empty_output = True
+    with pytest.raises(imagegen.InternalServerError, match="fal answered without an image"):
+        generate("fal-ai/flux/dev", fal_kwargs)

@@ -82,3 +82,11 @@ def test_once_google_has_shut_imagen_down_the_error_names_the_way_out(
 
     with pytest.raises(NotFoundError, match=r"gemini/gemini-2\.5-flash-image.*vertex_ai/"):
         generate(gemini_kwargs)
+
+
+def test_imagen_enums_reach_the_gemini_api_lowercase_whatever_their_case(
+    fake_gemini: FakeGemini, gemini_kwargs: dict[str, Any]
+) -> None:
+    generate(gemini_kwargs, person_generation="ALLOW_ADULT", safety_setting="BLOCK_ONLY_HIGH")
+    parameters = fake_gemini.requests[0].json()["parameters"]
+    assert (parameters["personGeneration"], parameters["safetySetting"]) == ("allow_adult", "block_only_high")

@@ -163,3 +163,55 @@ def test_edit_service_list_prices(fake_stability: FakeStability) -> None:
     inpaint = imagegen.image_edit(IMAGE, "hat", model="stability/inpaint", n=2, **kwargs(fake_stability))
     fast = imagegen.image_edit(IMAGE, model="stability/upscale-fast", **kwargs(fake_stability))
     assert (inpaint.cost, fast.cost) == (pytest.approx(0.10), pytest.approx(0.02))
+
+
+def test_the_creative_upscale_result_is_fetched_as_image_bytes(fake_stability: FakeStability) -> None:
+    import base64
+
+    from imagegen.testing import TINY_PNG
+
+    response = imagegen.image_edit(IMAGE, "crisp", model="stability/upscale-creative", poll_interval=0.01,
+                                   **kwargs(fake_stability))  # fmt: skip
+    polls = [request for request in fake_stability.requests if request.method == "GET"]
+    assert {poll.headers["accept"] for poll in polls} == {"image/*"}
+    assert base64.b64decode(response.data[0].b64_json or "") == TINY_PNG
+    assert response.data[0].model_extra == {"seed": 99}
+
+
+def test_a_filtered_creative_upscale_is_a_content_policy_violation(fake_stability: FakeStability) -> None:
+    with pytest.raises(imagegen.ContentPolicyViolationError, match="CONTENT_FILTERED"):
+        imagegen.image_edit(IMAGE, f"a {BLURRED_WORD}", model="stability/upscale-creative", poll_interval=0.01,
+                            **kwargs(fake_stability))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "refused"),
+    [
+        ("remove-background", {"seed": 5}, "seed"),
+        ("remove-background", {"output_format": "jpeg"}, "output_format"),
+        ("upscale-fast", {"seed": 5}, "seed"),
+        ("upscale-conservative", {"creativity": 0.8}, "creativity"),
+        ("outpaint", {"left": 10, "creativity": 0.05}, "creativity"),
+    ],
+)
+def test_service_parameters_outside_the_reference_are_refused_before_any_request(
+    fake_stability: FakeStability, model: str, params: dict[str, Any], refused: str
+) -> None:
+    prompt = "crisp" if model == "upscale-conservative" else None
+    with pytest.raises(imagegen.UnsupportedParamsError, match=refused):
+        imagegen.image_edit(IMAGE, prompt, model=f"stability/{model}", **params, **kwargs(fake_stability))
+    assert fake_stability.requests == []
+
+
+def test_remove_background_takes_a_webp_output_format(fake_stability: FakeStability) -> None:
+    imagegen.image_edit(IMAGE, model="stability/remove-background", output_format="webp", **kwargs(fake_stability))
+    assert fake_stability.requests[0].form()[0] == {"output_format": ["webp"]}
+
+
+@pytest.mark.parametrize(("width", "height"), [(2048, 2048), (1536, 1024), (16, 64)])
+def test_fast_upscale_refuses_an_image_outside_its_limits_before_any_request(
+    fake_stability: FakeStability, width: int, height: int
+) -> None:
+    with pytest.raises(imagegen.BadRequestError, match=r"2048|1536x1024|16x64.*upscale-fast takes"):
+        imagegen.image_edit(png_image(width, height), model="stability/upscale-fast", **kwargs(fake_stability))
+    assert fake_stability.requests == []

@@ -39,8 +39,8 @@ def key_id_of(form: bytes) -> str:
     return str(header["kid"])
 
 
-def upstream_url(**settings: Any) -> str:
-    call = prepare("otter", MODEL, {}, settings, timeout=None, drop_params=None, num_retries=None)
+def upstream_url(model: str = MODEL, **settings: Any) -> str:
+    call = prepare("otter", model, {}, settings, timeout=None, drop_params=None, num_retries=None)
     return call.parts[0][1].url
 
 
@@ -127,7 +127,8 @@ def test_the_default_location_is_us_central1(key: ServiceAccountKey) -> None:
 
 
 def test_the_global_location_uses_the_global_host(key: ServiceAccountKey) -> None:
-    url = upstream_url(vertex_credentials=key.json, vertex_ai_location="global")
+    # Imagen is not served in global (see test_gemini's location tests): a Gemini model is.
+    url = upstream_url("vertex_ai/gemini-2.5-flash-image", vertex_credentials=key.json, vertex_ai_location="global")
 
     assert url.startswith("https://aiplatform.googleapis.com/v1/projects/key-project-123/locations/global/")
 

@@ -92,13 +92,38 @@ def test_native_parameters_in_snake_or_camel_case_are_sent_in_camel_case(
     assert sent(vertex)["parameters"] == {
         "sampleCount": 1,
         "negativePrompt": "people",
-        "personGeneration": "dont_allow",
-        "safetySetting": "block_only_high",
+        "personGeneration": "DONT_ALLOW",  # Vertex's spelling, whatever the caller's
+        "safetySetting": "BLOCK_ONLY_HIGH",
         "addWatermark": False,
         "seed": 42,
         "language": "en",
         "includeRaiReason": True,
     }
+
+
+def test_imagen_enums_in_either_case_reach_vertex_uppercase(vertex: FakeVertex, vertex_kwargs: dict[str, Any]) -> None:
+    generate(vertex_kwargs, person_generation="ALLOW_ADULT", safety_filter_level="block_medium_and_above")
+    parameters = sent(vertex)["parameters"]
+    assert (parameters["personGeneration"], parameters["safetySetting"]) == ("ALLOW_ADULT", "BLOCK_MEDIUM_AND_ABOVE")
+
+
+def test_an_imagen_edit_sends_vertexs_enum_spelling(vertex: FakeVertex, vertex_kwargs: dict[str, Any]) -> None:
+    from imagegen import image_edit
+    from imagegen.testing import png_image
+
+    image_edit(png_image(32, 32), "a hat", model="vertex_ai/imagen-3.0-capability-001", mask_mode="MASK_MODE_BACKGROUND",
+               person_generation="allow_all", safety_setting="block_none", **vertex_kwargs)  # fmt: skip
+    body = sent(vertex)
+    assert (body["parameters"]["personGeneration"], body["parameters"]["safetySetting"]) == ("ALLOW_ALL", "BLOCK_NONE")
+    assert body["instances"][0]["referenceImages"][1]["maskImageConfig"]["maskMode"] == "MASK_MODE_BACKGROUND"
+
+
+def test_the_fake_refuses_lowercase_enums_as_vertex_spells_them_uppercase(vertex: FakeVertex) -> None:
+    from tests.fakes.gemini_fake import InvalidArgument, check_parameters
+    from tests.fakes.vertex_fake import IMAGEN_RULES
+
+    with pytest.raises(InvalidArgument, match="personGeneration"):
+        check_parameters({"personGeneration": "allow_adult"}, IMAGEN_RULES["imagen-3.0-generate-002"])
 
 
 def test_a_bad_enum_value_is_rejected_naming_the_allowed_ones(

@@ -99,3 +99,12 @@ def test_list_prices(fake_xai: FakeXAI, model: str, params: dict[str, Any], cost
 def test_a_missing_key_names_the_variable() -> None:
     with pytest.raises(imagegen.AuthenticationError, match="XAI_API_KEY"):
         imagegen.image_generation("otter", model="xai/grok-imagine-image")
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])
+def test_api_base_works_with_and_without_its_v1(fake_xai: FakeXAI, suffix: str) -> None:
+    response = imagegen.image_generation(
+        "otter", model="xai/grok-imagine-image", api_key=API_KEY, api_base=fake_xai.url + suffix
+    )
+    assert response.data[0].url
+    assert fake_xai.requests[0].path == "/v1/images/generations"

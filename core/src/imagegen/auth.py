@@ -9,13 +9,14 @@ worker thread. Every retry runs the flow again, so a signature or token is fresh
 `required_api_key` reads a plugin's API key or says how to give one.
 
 A URL taken from a provider's answer (a job's polling URL, a result's URL) may point anywhere:
-`is_provider_url` says whether it may carry the provider's credentials, and `refused_without_credentials`
-explains the refusal of a URL that therefore got none.
+`is_provider_url` says whether it may carry the provider's credentials, `answered_url_request` builds the
+request to it (credentials only then), and `refused_without_credentials` explains the refusal of a URL that
+therefore got none.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Collection, Generator
+from collections.abc import AsyncGenerator, Collection, Generator, Mapping
 from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ import httpx
 
 if TYPE_CHECKING:
     from .exceptions import ImageGenError
-    from .provider import GenerationRequest
+    from .provider import GenerationRequest, ProviderRequest
 
 Credential = TypeVar("Credential")
 
@@ -94,6 +95,29 @@ def is_provider_url(url: str, domains: Collection[str], api_base: str | None = N
     if base is not None and host == (base.hostname or "").lower():
         return scheme in ("https", base.scheme.lower())
     return scheme == "https" and any(host == domain or host.endswith(f".{domain}") for domain in domains)
+
+
+def answered_url_request(
+    url: str,
+    *,
+    method: str = "GET",
+    credentials: Mapping[str, str],
+    secrets: Collection[str],
+    domains: Collection[str],
+    api_base: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> ProviderRequest:
+    """A request to a URL taken from a provider's answer (a job's status, result or cancel URL): its
+    `headers`, plus the `credentials` headers only when `is_provider_url` allows them."""
+    from .provider import ProviderRequest
+
+    trusted = is_provider_url(url, domains, api_base)
+    return ProviderRequest(
+        url=url,
+        method=method,
+        headers={**(headers or {}), **(credentials if trusted else {})},
+        secrets=list(secrets),
+    )
 
 
 def refused_without_credentials(

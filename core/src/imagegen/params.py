@@ -136,6 +136,15 @@ def check_images(request: GenerationRequest) -> None:
         )
     if spec is not None:
         _check_image(request, spec, "mask", mask, formats=False)
+        if spec.max_mask_bytes is not None and mask.size >= spec.max_mask_bytes:
+            raise BadRequestError(
+                f"`mask` is {mask.size / 2**20:.1f} MB; {request.model} takes masks under "
+                f"{spec.max_mask_bytes / 2**20:g} MB",
+                code="image_too_large",
+                provider=request.provider,
+                model=request.model,
+                param="mask",
+            )
 
 
 def _check_image(

@@ -77,6 +77,7 @@ class OperationSpec:
     pixels mark the area to edit; the plugin converts it to its provider's). `prompt`: required,
     optional (e.g. an object removal) or none (a variation). `formats`, `max_bytes`, `square`,
     `max_side`: limits on each input image (and the mask), checked by the core before any request.
+    `max_mask_bytes`: a tighter limit on the mask alone (OpenAI: masks under 4 MB, images under 50 MB).
     `max_images_per_call`: as `ModelSpec.max_images_per_call`, when it differs for this operation.
     """
 
@@ -89,6 +90,7 @@ class OperationSpec:
     square: bool = False
     max_side: int | None = None
     max_images_per_call: int | None = None
+    max_mask_bytes: int | None = None
 
 
 @dataclass(frozen=True)

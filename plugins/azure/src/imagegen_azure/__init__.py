@@ -11,18 +11,17 @@ from typing import Any
 import httpx
 
 from imagegen import hookimpl
-from imagegen.exceptions import ImageGenError
+from imagegen.exceptions import ImageGenError, UnsupportedParamsError
 from imagegen.params import check_resolved
-from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
+from imagegen.provider import GENERATION, VARIATION, GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.sse import ServerSentEvent
 from imagegen.types import ImageResponse, ImageStreamEvent
 from imagegen_openai import wire
-from imagegen_openai.models import MODELS as OPENAI_MODELS
 
 from .auth import IDENTITY_SETTINGS, credentials
 from .endpoint import endpoint
 from .errors import azure_error
-from .models import base_model_spec, spec_from_deployment_name
+from .models import MODELS, base_model_spec, spec_from_deployment_name
 
 INFO = ProviderInfo(
     name="Azure OpenAI",
@@ -44,7 +43,16 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
     # `base_model` is a per-call setting, so the deployment's spec is chosen (and checked) here.
     base_model = request.settings.get("base_model")
     request.spec = base_model_spec(request, base_model) if base_model else spec_from_deployment_name(request.model)
-    check_resolved(request, able=OPENAI_MODELS)  # e.g. a DALL·E 3 deployment cannot edit: said before sending
+    if request.operation == VARIATION and request.spec is None:  # a known model is refused by check_resolved
+        raise UnsupportedParamsError(
+            "model",
+            value=request.model,
+            provider=request.provider,
+            model=request.model,
+            reason="Azure OpenAI makes no variations (it has no images/variations route); use openai/dall-e-2",
+            droppable=False,
+        )
+    check_resolved(request, able=MODELS)  # e.g. a DALL·E 3 deployment cannot edit: said before sending
     return wire.request_body(request, include_model=endpoint(request).v1)
 
 

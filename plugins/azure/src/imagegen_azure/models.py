@@ -1,17 +1,42 @@
-"""Which OpenAI model sits behind an Azure deployment: the OpenAI plugin's rules, chosen per deployment.
+"""Which OpenAI model sits behind an Azure deployment: the OpenAI plugin's rules as Azure serves them.
 
 A deployment's name is the user's choice, so the model is `base_model` when given, else the known
 OpenAI model its name contains (`my-dall-e-3-eu` → dall-e-3), else unknown (sent unvalidated).
+
+Azure differs from OpenAI (MicrosoftDocs azure-ai-docs, how-to/dall-e.md and the latest-preview reference):
+"DALL-E models don't support the Image Edit API", Azure has no variations route, and its `output_format`
+is png or jpeg (no webp). GPT image deployments edit (masks under 4 MB) and stream as on OpenAI.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
+from collections.abc import Mapping
 
 from imagegen.exceptions import BadRequestError
-from imagegen.provider import GenerationRequest, ModelSpec
-from imagegen_openai.models import MODELS
+from imagegen.provider import Allowed, GenerationRequest, ModelSpec, OperationSpec
+from imagegen_openai.models import MODELS as OPENAI_MODELS
+
+AZURE_OUTPUT_FORMATS = frozenset({"png", "jpeg"})
+EDITING_FAMILIES = frozenset({"gpt-image"})
+"""The model families whose Azure deployments edit (DALL·E deployments cannot)."""
+
+
+def _azure_params(params: Mapping[str, Allowed]) -> dict[str, Allowed]:
+    return {**params, "output_format": AZURE_OUTPUT_FORMATS} if "output_format" in params else dict(params)
+
+
+def _as_on_azure(spec: ModelSpec) -> ModelSpec:
+    edit: OperationSpec | None = None
+    if spec.edit is not None and spec.family in EDITING_FAMILIES:
+        edit = dataclasses.replace(spec.edit, params=_azure_params(spec.edit.params))
+    return dataclasses.replace(spec, params=_azure_params(spec.params), edit=edit, variation=None)
+
+
+MODELS: tuple[ModelSpec, ...] = tuple(_as_on_azure(spec) for spec in OPENAI_MODELS)
+"""The OpenAI models as Azure deployments serve them."""
 
 _SPECS_BY_NAME = {name: spec for spec in MODELS for name in (spec.name, *spec.aliases)}
 # Longest first: `gpt-image-1-mini` must win over `gpt-image-1`, which it contains.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imagegen.provider import ANY, Allowed, IntRange, ModelSpec, OperationSpec
+from imagegen.provider import ANY, Allowed, IntRange, ModelSpec, NumberRange, OperationSpec
 
 MAX_PIXELS = 4 * 1024 * 1024
 """The largest output BFL makes: 4 megapixels."""
@@ -22,13 +22,14 @@ SIDE_STEP = 16
 MIN_SIDE = 64
 ASPECT_RATIOS = ("21:9", "16:9", "3:2", "4:3", "1:1", "3:4", "2:3", "9:16", "9:21")
 """The ratios `size` maps to for the models that take an `aspect_ratio` (BFL accepts any between 21:9 and 9:21)."""
+WIDEST_RATIO = 21 / 9
 
 _COMMON: dict[str, Allowed] = {
     "n": IntRange(1, 10),
     # Results are URLs; b64_json is the core's download of them. Accepted, never sent.
     "response_format": frozenset({"url", "b64_json"}),
     "seed": ANY,
-    "safety_tolerance": IntRange(0, 6),
+    "safety_tolerance": IntRange(0, 5),  # "0 strict … 5", BFL's endpoints reference
     "output_format": frozenset({"jpeg", "png"}),
     "prompt_upsampling": frozenset({True, False}),
 }
@@ -69,7 +70,7 @@ MODELS: tuple[ModelSpec, ...] = (
     _kontext("flux-kontext-max"),
     _flux_2("flux-2-pro", 8),
     _flux_2("flux-2-max", 8),
-    _flux_2("flux-2-flex", 8, {"steps": IntRange(1, 50), "guidance": ANY}),
+    _flux_2("flux-2-flex", 8, {"steps": IntRange(1, 50), "guidance": NumberRange(1.5, 10)}),
     _flux_2("flux-2-klein-4b", 4),
     _flux_2("flux-2-klein-9b", 4),
 )
@@ -90,6 +91,16 @@ ENDPOINTS: dict[str, Endpoint] = {
 MAX_CONCURRENT_JOBS = 6
 """BFL runs at most 24 active tasks per account, and 6 of FLUX.1 Kontext [max]: one call keeps at most 6 jobs
 in flight, whatever the model (the cap is per provider), leaving room for the account's other calls."""
+
+
+def aspect_ratio_problem(ratio: object) -> str | None:
+    """Why BFL would refuse `aspect_ratio`, or None if it accepts it."""
+    width, sep, height = str(ratio).partition(":")
+    if not (isinstance(ratio, str) and sep and width.isdigit() and height.isdigit() and int(width) and int(height)):
+        return "it must look like WIDTH:HEIGHT, e.g. '16:9'"
+    if not 1 / WIDEST_RATIO <= int(width) / int(height) <= WIDEST_RATIO:
+        return "it must be between 21:9 and 9:21"
+    return None
 
 
 def size_problem(width: int, height: int) -> str | None:

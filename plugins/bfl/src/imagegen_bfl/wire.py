@@ -15,11 +15,12 @@ core's default mapping reads both.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeGuard
 
 import httpx
 
-from imagegen.auth import is_provider_url, refused_without_credentials, required_api_key
+from imagegen.auth import answered_url_request, refused_without_credentials, required_api_key
 from imagegen.exceptions import (
     ContentPolicyViolationError,
     ImageGenError,
@@ -27,10 +28,11 @@ from imagegen.exceptions import (
     NotFoundError,
 )
 from imagegen.params import aspect_ratio_for, parse_size, reject
+from imagegen.pricing import price_of
 from imagegen.provider import GenerationRequest, Job, ProviderRequest
 from imagegen.types import Image, ImageResponse
 
-from .models import ASPECT_RATIOS, ENDPOINTS, size_problem
+from .models import ASPECT_RATIOS, ENDPOINTS, aspect_ratio_problem, size_problem
 
 DEFAULT_API_BASE = "https://api.bfl.ai"
 DOMAINS = ("bfl.ai",)
@@ -64,6 +66,8 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"prompt": request.prompt}
     size = params.get("size")
     if ENDPOINTS[request.spec.name].sized_by == "ratio":
+        if "aspect_ratio" in params and (problem := aspect_ratio_problem(params["aspect_ratio"])):
+            reject(request, "aspect_ratio", params["aspect_ratio"], None, reason=f"aspect_ratio: {problem}")
         if isinstance(size, str) and size != "auto":
             body["aspect_ratio"] = aspect_ratio_for(request, size, ASPECT_RATIOS)
     else:
@@ -108,9 +112,8 @@ def submit_request(request: GenerationRequest, body: dict[str, Any]) -> Provider
 def poll_request(request: GenerationRequest, url: str) -> ProviderRequest:
     """A GET of `url`: with the key only when the URL is on BFL's domains or the configured api_base's host."""
     key = api_key(request)
-    trusted = is_provider_url(url, DOMAINS, configured_api_base(request))
-    headers = {"x-key": key, "accept": "application/json"} if trusted else {"accept": "application/json"}
-    return ProviderRequest(url=url, method="GET", headers=headers, secrets=[key])
+    return answered_url_request(url, credentials={"x-key": key}, headers={"accept": "application/json"},
+                                secrets=[key], domains=DOMAINS, api_base=configured_api_base(request))  # fmt: skip
 
 
 def job_of(request: GenerationRequest, response: httpx.Response) -> Job:
@@ -125,7 +128,7 @@ def job_of(request: GenerationRequest, response: httpx.Response) -> Job:
         poll=poll_request(request, polling_url),
         interval=float(request.settings.get("poll_interval", default=POLL_INTERVAL)),
         # No `cancel`: BFL has no cancel endpoint, a job past the deadline ends on its own.
-        state={"cost": body.get("cost")},
+        state={"cost": body.get("cost"), "input_mp": body.get("input_mp"), "output_mp": body.get("output_mp")},
     )
 
 
@@ -167,8 +170,47 @@ def _images(request: GenerationRequest, job: Job, body: dict[str, Any]) -> Image
     extra = {"seed": result["seed"]} if "seed" in result else {}
     images = [Image(url=url, expires_at=now + RESULT_LIFETIME, revised_prompt=revised, **extra) for url in samples]
     credits = body.get("cost", job.state.get("cost"))
-    reported = credits * CREDIT_USD if isinstance(credits, int | float) and not isinstance(credits, bool) else None
+    reported = credits * CREDIT_USD if _is_number(credits) else _edit_list_price(request, job)
     return ImageResponse(created=now, data=images, reported_cost=reported)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _edit_list_price(request: GenerationRequest, job: Job) -> float | None:
+    """A FLUX.2 edit's list price when BFL reports no cost: the first output megapixel, each further one, and
+    each input megapixel (BFL's formula). The megapixels are BFL's when it reports them, else the output size
+    asked (the price table's default size when none was) and the input images' own sizes. None for a text-to-
+    image call: the core prices its output alone."""
+    assert request.spec is not None
+    price = price_of(request.provider, request.spec.name)
+    rule = price.per_megapixel if price is not None else None
+    if not request.images or rule is None or rule.first is None:
+        return None
+    reported_output, reported_input = job.state.get("output_mp"), job.state.get("input_mp")
+    if _is_number(reported_output):
+        output_mp = float(reported_output)
+    else:
+        pixels = _asked_pixels(request) or _asked_pixels(request, price.defaults if price else {})
+        output_mp = (pixels or rule.pixels) / rule.pixels
+    if _is_number(reported_input):
+        input_mp = float(reported_input)
+    else:
+        input_mp = sum(image.width * image.height for image in request.images) / rule.pixels
+    return rule.first + rule.usd * (max(output_mp - 1, 0) + input_mp)
+
+
+def _asked_pixels(request: GenerationRequest, params: Mapping[str, Any] | None = None) -> int | None:
+    """The output pixels a request asked for (`size`, or `width` and `height`), if it did."""
+    params = request.params if params is None else params
+    width, height = params.get("width"), params.get("height")
+    if isinstance(params.get("size"), str) and params["size"] != "auto":
+        try:
+            width, height = parse_size(params["size"])
+        except ValueError:
+            return None
+    return width * height if isinstance(width, int) and isinstance(height, int) else None
 
 
 def _details(body: dict[str, Any]) -> str:

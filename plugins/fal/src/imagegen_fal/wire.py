@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
-from imagegen.auth import is_provider_url, refused_without_credentials, required_api_key
-from imagegen.exceptions import BadRequestError, ContentPolicyViolationError, ImageGenError
+from imagegen import masks
+from imagegen.auth import answered_url_request, refused_without_credentials, required_api_key
+from imagegen.exceptions import BadRequestError, ContentPolicyViolationError, ImageGenError, InternalServerError
+from imagegen.images import ImageInput
 from imagegen.params import aspect_ratio_for, parse_size, reject
 from imagegen.provider import GenerationRequest, Job, ProviderRequest
 from imagegen.types import Image, ImageResponse
@@ -76,19 +78,15 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
     if isinstance(size, str) and size != "auto":
         body.update(_sized(request, size))
     body.update((name, value) for name, value in params.items() if name not in _NOT_SENT)
-    images = [image_data_url(image.media_type, image.b64()) for image in request.images]
+    # fal takes input images as URLs: a data URL carries each one inline.
+    images = [image.data_url() for image in request.images]
     if len(images) == 1:
         body["image_url"] = images[0]
     elif images:
         body["image_urls"] = images
-    if request.mask is not None:
-        body["mask_url"] = image_data_url(request.mask.media_type, request.mask.b64())
+    if request.mask is not None:  # fal's inpainting models edit the mask's white area
+        body["mask_url"] = ImageInput(masks.white_edits(request.mask), name="mask").data_url()
     return body
-
-
-def image_data_url(media_type: str, b64: str) -> str:
-    """fal takes input images as URLs; a data URL carries one inline."""
-    return f"data:{media_type};base64,{b64}"
 
 
 def _sized(request: GenerationRequest, size: str) -> dict[str, Any]:
@@ -105,10 +103,8 @@ def _sized(request: GenerationRequest, size: str) -> dict[str, Any]:
 def _authorized(request: GenerationRequest, url: str, method: str) -> ProviderRequest:
     """A request to a URL fal gave: with the key only on fal's domains or the configured api_base's host."""
     key = api_key(request)
-    trusted = is_provider_url(url, DOMAINS, configured_api_base(request))
-    return ProviderRequest(
-        url=url, method=method, headers={"authorization": f"Key {key}"} if trusted else {}, secrets=[key]
-    )
+    return answered_url_request(url, method=method, credentials={"authorization": f"Key {key}"}, secrets=[key],
+                                domains=DOMAINS, api_base=configured_api_base(request))  # fmt: skip
 
 
 def submit_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderRequest:
@@ -143,9 +139,16 @@ def poll_outcome(request: GenerationRequest, job: Job, response: httpx.Response)
 def images_of(request: GenerationRequest, body: dict[str, Any]) -> ImageResponse:
     """The model's output: `images` (or one `image`), without those fal's safety checker flagged."""
     files = body.get("images") or ([body["image"]] if isinstance(body.get("image"), dict) else [])
+    if not files:
+        raise InternalServerError(
+            f"fal answered without an image (the output's fields: {', '.join(sorted(body)) or 'none'})",
+            provider=request.provider,
+            model=request.model,
+            status_code=502,
+        )
     flags: list[Any] = next((body[name] for name in NSFW_FLAGS if isinstance(body.get(name), list)), [])
     kept = [file for index, file in enumerate(files) if not (index < len(flags) and flags[index])]
-    if files and not kept:
+    if not kept:
         raise ContentPolicyViolationError(
             "fal's safety checker flagged every image (has_nsfw_concepts)",
             provider=request.provider,

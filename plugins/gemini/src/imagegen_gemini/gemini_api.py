@@ -16,8 +16,9 @@ from imagegen.exceptions import BadRequestError
 from imagegen.params import reject
 from imagegen.provider import GenerationRequest, ProviderRequest
 
-from .generate_content import ASPECT_RATIOS, generate_content_body
-from .models import ASPECT_RATIOS_BY_MODEL, GEMINI_VERTEX_ONLY, IMAGEN, IMAGEN_VERTEX_ONLY, MAX_REQUEST_BYTES
+from .generate_content import generate_content_body
+from .image_models import aspect_ratios_of
+from .models import GEMINI_VERTEX_ONLY, IMAGEN, IMAGEN_VERTEX_ONLY, MAX_REQUEST_BYTES
 from .predict import predict_body
 
 SERVICE = "The Gemini API"
@@ -54,7 +55,7 @@ def request_body(request: GenerationRequest) -> dict[str, Any]:
     _refuse_vertex_only(request, GEMINI_VERTEX_ONLY, "Google takes output and person options on Vertex AI only")
     _check_request_size(request)
     assert request.spec is not None  # the plugin serves only the models it lists
-    return generate_content_body(request, ASPECT_RATIOS_BY_MODEL.get(request.spec.name, ASPECT_RATIOS))
+    return generate_content_body(request, aspect_ratios_of(request.spec.name))
 
 
 def _refuse_vertex_only(request: GenerationRequest, names: tuple[str, ...], where: str) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from imagegen.provider import ANY, Allowed, ModelSpec, OperationSpec
+from imagegen.provider import ANY, Allowed, ModelSpec
 
-from . import generate_content, predict
+from . import predict
+from .image_models import GEMINI_2_5_FLASH_IMAGE, GEMINI_3_1_FLASH_IMAGE, GEMINI_3_PRO_IMAGE
 from .params import SIZED_QUALITY, native
 
-GEMINI = "gemini"
 IMAGEN = "imagen"
 
 GEMINI_VERTEX_ONLY = (
@@ -33,35 +33,12 @@ GEMINI_VERTEX_ONLY = (
 IMAGEN_VERTEX_ONLY = tuple(native(negative_prompt=ANY, seed=ANY, add_watermark=ANY, enhance_prompt=ANY))
 """Imagen parameters Google's SDK refuses on the Gemini API ("… parameter is not supported in Gemini API")."""
 
-# Gemini 3.1 Flash Image adds four extreme ratios and a 512-pixel size (second-hand: TanStack AI, Puter).
-FLASH_31_ASPECT_RATIOS = (*generate_content.ASPECT_RATIOS, "1:4", "4:1", "1:8", "8:1")
-ASPECT_RATIOS_BY_MODEL: Mapping[str, tuple[str, ...]] = {"gemini-3.1-flash-image-preview": FLASH_31_ASPECT_RATIOS}
-"""The aspect ratios `size` maps to, for the models that differ from Gemini's usual ten."""
-
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 """The largest request the Gemini API takes with inline images ("Request payload size exceeds the limit")."""
 
 
 def _refused(*names: str) -> dict[str, Allowed]:
     return dict.fromkeys(names, ANY)
-
-
-def _gemini(
-    name: str,
-    extra: Mapping[str, Allowed] | None = None,
-    *,
-    aliases: tuple[str, ...] = (),
-    max_input_images: int,
-) -> ModelSpec:
-    params = {
-        **generate_content.COMMON_PARAMS,
-        "size": ANY,  # any WIDTHxHEIGHT, mapped to the nearest aspect ratio
-        **(extra or {}),
-        **_refused(*GEMINI_VERTEX_ONLY),
-    }
-    # An edit sends the images as parts of the prompt; there is no mask (the core refuses one).
-    edit = OperationSpec(params, max_images=max_input_images, max_bytes=generate_content.MAX_INPUT_BYTES)
-    return ModelSpec(name, params, max_images_per_call=1, aliases=aliases, family=GEMINI, edit=edit)
 
 
 def _imagen(name: str, extra: Mapping[str, Allowed] | None = None) -> ModelSpec:
@@ -72,19 +49,9 @@ def _imagen(name: str, extra: Mapping[str, Allowed] | None = None) -> ModelSpec:
 _SIZED_IMAGEN = {"quality": SIZED_QUALITY, **native(sample_image_size=frozenset({"1K", "2K"}))}
 
 MODELS: tuple[ModelSpec, ...] = (
-    # "Works best with up to 3 images as input" (ai.google.dev); Vertex's model card: at most 3.
-    _gemini("gemini-2.5-flash-image", aliases=("gemini-2.5-flash-image-preview",), max_input_images=3),
-    _gemini(
-        "gemini-3-pro-image-preview",
-        {"quality": SIZED_QUALITY, **native(image_size=frozenset({"1K", "2K", "4K"}))},
-        aliases=("gemini-3-pro-image",),
-        max_input_images=14,
-    ),
-    _gemini(
-        "gemini-3.1-flash-image-preview",
-        {"quality": SIZED_QUALITY, **native(image_size=frozenset({"512", "1K", "2K", "4K"}))},
-        aliases=("gemini-3.1-flash-image",),
-        max_input_images=14,
+    *(
+        model.spec(refused=_refused(*GEMINI_VERTEX_ONLY))
+        for model in (GEMINI_2_5_FLASH_IMAGE, GEMINI_3_PRO_IMAGE, GEMINI_3_1_FLASH_IMAGE)
     ),
     # Deprecated: shut down on the Gemini API per Google's Imagen page; kept for keys that still reach it.
     _imagen("imagen-4.0-generate-001", _SIZED_IMAGEN),

@@ -9,7 +9,7 @@ watermark, prompt rewriting) and its edits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -23,8 +23,19 @@ from .params import BOOLEANS, aspect_ratio, image_size, native, native_fields
 
 ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 OUTPUT_MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
-PERSON_GENERATION = frozenset({"dont_allow", "allow_adult", "allow_all"})
-SAFETY_SETTINGS = frozenset({"block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"})
+
+
+class _AnyCase(frozenset[str]):
+    """Enum values in either case (`allow_adult` or `ALLOW_ADULT`): each API is sent the case it wants."""
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and super().__contains__(value.lower())
+
+
+PERSON_GENERATION = _AnyCase({"dont_allow", "allow_adult", "allow_all"})
+SAFETY_SETTINGS = _AnyCase({"block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"})
+ENUM_PARAMETERS = ("personGeneration", "safetySetting")
+"""Sent lowercase to the Gemini API (its reference's spelling), uppercase to Vertex AI (Google's SDK enums)."""
 LANGUAGES = frozenset({"auto", "en", "zh", "zh-CN", "zh-TW", "hi", "ja", "ko", "pt", "es"})
 
 COMMON_PARAMS: dict[str, Allowed] = {
@@ -44,19 +55,24 @@ COMMON_PARAMS: dict[str, Allowed] = {
 """What Imagen takes on both APIs, generating (with a `size`) or editing."""
 
 
-def predict_body(request: GenerationRequest, ratios: Iterable[str] = ASPECT_RATIOS) -> dict[str, Any]:
-    """The `:predict` body of a checked generation."""
+def predict_body(
+    request: GenerationRequest, ratios: Iterable[str] = ASPECT_RATIOS, *, enum_case: Callable[[str], str] = str.lower
+) -> dict[str, Any]:
+    """The `:predict` body of a checked generation; `enum_case` spells `ENUM_PARAMETERS` as the API wants."""
     sized: dict[str, Any] = {}
     if ratio := aspect_ratio(request, ratios):
         sized["aspectRatio"] = ratio
     if size := image_size(request):
         sized["sampleImageSize"] = size
-    parameters = common_parameters(request, {**sized, **native_fields(request)})
+    parameters = common_parameters(request, {**sized, **native_fields(request)}, enum_case=enum_case)
     return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
 
 
-def common_parameters(request: GenerationRequest, specific: dict[str, Any]) -> dict[str, Any]:
-    """The `parameters` every Imagen call shares (the count, the output options), then the `specific` ones."""
+def common_parameters(
+    request: GenerationRequest, specific: dict[str, Any], *, enum_case: Callable[[str], str] = str.lower
+) -> dict[str, Any]:
+    """The `parameters` every Imagen call shares (the count, the output options), then the `specific` ones,
+    with `ENUM_PARAMETERS` spelled by `enum_case`."""
     assert request.spec is not None
     # Imagen's own default is 4 images: always say how many, so a user gets what they asked for.
     parameters: dict[str, Any] = {"sampleCount": request.params.get("n", 1)}
@@ -65,6 +81,9 @@ def common_parameters(request: GenerationRequest, specific: dict[str, Any]) -> d
     parameters.update(specific)  # native parameters are more specific than OpenAI ones
     if "safetyFilterLevel" in parameters:  # the SDK's name; the wire's is `safetySetting`
         parameters.setdefault("safetySetting", parameters.pop("safetyFilterLevel"))
+    for name in ENUM_PARAMETERS:
+        if isinstance(parameters.get(name), str):
+            parameters[name] = enum_case(parameters[name])
     if "includeRaiReason" in request.spec.params_for(request.operation):
         parameters.setdefault("includeRaiReason", True)  # so a filtered image says why
     return parameters

@@ -39,7 +39,8 @@ def _gpt_image(
         {**_GPT_IMAGE_PARAMS, "size": sizes},
         family="gpt-image",
         max_prompt_chars=32000,
-        edit=OperationSpec(edit_params, max_images=16, mask=True, max_bytes=50 * MB),
+        # "each image … less than 50MB"; the mask "less than 4MB" (OpenAI's createImageEdit).
+        edit=OperationSpec(edit_params, max_images=16, mask=True, max_bytes=50 * MB, max_mask_bytes=4 * MB),
         streams=True,
     )
 
@@ -99,6 +100,10 @@ MODELS: tuple[ModelSpec, ...] = (
 )
 
 GPT_IMAGE_2_MAX_PIXELS = 3840 * 2160
+COMPRESSED_FORMATS = frozenset({"jpeg", "webp"})
+"""The output formats `output_compression` applies to ("only supported … with the webp or jpeg output formats")."""
+TRANSPARENT_FORMATS = frozenset({"png", "webp"})
+"""The output formats a transparent background needs ("… set the output format to png or webp")."""
 
 
 def gpt_image_2_size_problem(width: int, height: int) -> str | None:

@@ -21,7 +21,7 @@ from imagegen.provider import EDIT, GENERATION, VARIATION, GenerationRequest
 from imagegen.sse import ServerSentEvent
 from imagegen.types import CompletedImageEvent, ImageResponse, ImageStreamEvent, PartialImageEvent
 
-from .models import gpt_image_2_size_problem
+from .models import COMPRESSED_FORMATS, TRANSPARENT_FORMATS, gpt_image_2_size_problem
 
 PATHS = {GENERATION: "images/generations", EDIT: "images/edits", VARIATION: "images/variations"}
 
@@ -31,6 +31,7 @@ def request_body(request: GenerationRequest, *, include_model: bool = True) -> d
     params = request.params
     family = request.spec.family if request.spec else ""
     if family == "gpt-image":
+        _check_output_format(request)
         params = {k: v for k, v in params.items() if k != "response_format"}  # always base64; not accepted
         size = params.get("size")
         spec_sizes = request.spec.params_for(request.operation).get("size") if request.spec else None
@@ -72,6 +73,22 @@ def parse_event(request: GenerationRequest, event: ServerSentEvent) -> ImageStre
     if kind.endswith(".completed"):
         return CompletedImageEvent.model_validate(payload)
     return None
+
+
+def _check_output_format(request: GenerationRequest) -> None:
+    """Refuse (or drop) what OpenAI refuses for the output format asked (PNG when none is): a compression
+    level for a lossless format, a transparent background for JPEG."""
+    params = request.params
+    output_format = params.get("output_format", "png")
+    if "output_compression" in params and output_format not in COMPRESSED_FORMATS:
+        reason = (
+            f"`output_compression` applies to JPEG and WEBP output only, and the output format is {output_format}: "
+            "pass output_format='jpeg' or 'webp' with it"
+        )
+        reject(request, "output_compression", params["output_compression"], None, reason=reason)
+    if params.get("background") == "transparent" and output_format not in TRANSPARENT_FORMATS:
+        reason = f"a transparent background needs output_format 'png' or 'webp', not {output_format!r}"
+        reject(request, "background", "transparent", None, reason=reason)
 
 
 def _check_free_size(request: GenerationRequest, params: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
     POST {api_base}/v2beta/stable-image/{generate/ultra | generate/core | generate/sd3 | edit/… | control/… |
          upscale/…}     multipart/form-data, `Authorization: Bearer`, `Accept: application/json`
     → {"image": "<base64>", "finish_reason": "SUCCESS" | "CONTENT_FILTERED", "seed": …}
-    creative upscale → {"id"}, then GET {api_base}/v2beta/results/{id}: 202 while it runs, 200 with the image
+    creative upscale → {"id"}, then GET {api_base}/v2beta/results/{id} with `Accept: image/*`: 202 while it
+    runs, 200 with the image's bytes (its `finish-reason` and `seed` in headers)
 
 Masks arrive in OpenAI's convention and go as Stability's (white = edit). `CONTENT_FILTERED` (a blurred
 image on a 200) and 403 `content_moderation` are `ContentPolicyViolationError`s.
@@ -11,6 +12,7 @@ image on a 200) and 403 `content_moderation` are `ContentPolicyViolationError`s.
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -30,11 +32,12 @@ from imagegen.params import aspect_ratio_for
 from imagegen.provider import EDIT, GenerationRequest, Job, ProviderInfo, ProviderRequest
 from imagegen.types import Image, ImageResponse
 
-from .models import ASPECT_RATIOS, MODELS, REQUIRED_FIELDS, SERVICES, SIZE_RATIOS
+from .models import ASPECT_RATIOS, FAST_UPSCALE_PIXELS, MODELS, REQUIRED_FIELDS, SERVICES, SIZE_RATIOS
 
 DEFAULT_API_BASE = "https://api.stability.ai"
 API_KEY_ENV = ("STABILITY_API_KEY", "SAI_API_KEY")
 DEFAULT_POLL_INTERVAL = 10.0  # Stability's own client polls results every 10 s
+RESULT_ACCEPT = "image/*"  # what the results endpoint answers: the image's bytes, metadata in headers
 _NOT_SENT = frozenset({"n", "size", "response_format"})
 
 INFO = ProviderInfo(name="Stability AI", models=MODELS, settings=frozenset({"poll_interval"}))
@@ -56,6 +59,8 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
     if name == "outpaint" and not any(params.get(side) for side in ("left", "right", "up", "down")):
         raise BadRequestError("outpaint needs at least one of left, right, up, down (pixels to add, 1 to 512)",
                               param="left", provider=request.provider, model=request.model)  # fmt: skip
+    if name == "upscale-fast":
+        _check_fast_upscale_input(request)
     body: dict[str, Any] = {"prompt": request.prompt} if request.prompt else {}
     body.update((key, value) for key, value in params.items() if key not in _NOT_SENT)
     service = SERVICES[name]
@@ -69,6 +74,19 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
             request, params["size"], ASPECT_RATIOS
         )
     return body
+
+
+def _check_fast_upscale_input(request: GenerationRequest) -> None:
+    image = request.images[0]
+    low, high = FAST_UPSCALE_PIXELS
+    if not low <= image.width * image.height <= high or min(image.width, image.height) < 32:
+        raise BadRequestError(
+            f"`image` is {image.width}x{image.height}; upscale-fast takes 32 to 1536 pixels a side and "
+            f"{low:,} to {high:,} pixels in all (e.g. up to 1024x1024): use upscale-conservative for larger images",
+            param="image",
+            provider=request.provider,
+            model=request.model,
+        )
 
 
 @hookimpl
@@ -111,7 +129,7 @@ def parse_response(request: GenerationRequest, response: httpx.Response) -> Imag
             poll=ProviderRequest(
                 url=f"{_api_base(request)}/v2beta/results/{body['id']}",
                 method="GET",
-                headers={"authorization": upstream.headers["authorization"], "accept": "application/json"},
+                headers={"authorization": upstream.headers["authorization"], "accept": RESULT_ACCEPT},
                 secrets=[upstream.headers["authorization"].removeprefix("Bearer ")],
             ),
             interval=float(request.settings.get("poll_interval", default=DEFAULT_POLL_INTERVAL)),
@@ -123,10 +141,20 @@ def parse_response(request: GenerationRequest, response: httpx.Response) -> Imag
 def parse_poll(request: GenerationRequest, job: Job, response: httpx.Response) -> ImageResponse | Job:
     if response.status_code == 202:  # still running
         return job
+    if response.headers.get("content-type", "").startswith("image/"):
+        headers = response.headers
+        body = {
+            "image": base64.b64encode(response.content).decode("ascii"),
+            "finish_reason": headers.get("finish-reason"),
+        }
+        if (seed := headers.get("seed")) is not None:
+            body["seed"] = int(seed) if seed.isdigit() else seed
+        return _image(request, body)
     return _image(request, response.json())
 
 
 def _image(request: GenerationRequest, body: dict[str, Any]) -> ImageResponse:
+    """The image of an answer, as JSON fields or as the bytes' headers; a filtered one is an error."""
     reason = body.get("finish_reason")
     where = {"provider": request.provider, "model": request.model}
     if reason == "CONTENT_FILTERED":

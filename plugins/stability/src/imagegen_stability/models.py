@@ -25,20 +25,25 @@ STYLE_PRESETS = frozenset(
      "pixel-art", "tile-texture"}
 )  # fmt: skip
 SEED = IntRange(0, 4294967294)
-UNIT = NumberRange(0, 1)  # strength, creativity, control_strength, fidelity
+UNIT = NumberRange(0, 1)  # strength, control_strength, fidelity
+OUTPAINT_CREATIVITY = NumberRange(0.1, 1)
+UPSCALE_CREATIVITY = NumberRange(0.1, 0.5)  # the conservative and creative upscalers
 PNG_JPEG = frozenset({"png", "jpeg"})
 PNG_JPEG_WEBP = frozenset({"png", "jpeg", "webp"})
+PNG_WEBP = frozenset({"png", "webp"})  # remove-background: formats with transparency
+FAST_UPSCALE_MAX_SIDE = 1536
+FAST_UPSCALE_PIXELS = (1024, 1024 * 1024)
+"""The fast upscaler's input: 32 to 1,536 pixels a side, 1,024 to 1,048,576 pixels in all (it makes 4x)."""
 
 _COMMON: dict[str, Allowed] = {"n": IntRange(1, 10), "response_format": frozenset({"b64_json"}), "seed": SEED}
 
 
 @dataclass(frozen=True)
 class Service:
-    """Where a model is served: its path under /v2beta/stable-image, and whether it answers with a job."""
+    """Where a model is served: its path under /v2beta/stable-image (an answer with an `id` is a job)."""
 
     path: str
     sd3_model: str | None = None  # the `model` field of /generate/sd3
-    answers_with_job: bool = False
 
 
 def _generate(
@@ -64,11 +69,15 @@ def _service(
     *,
     mask: bool = False,
     prompt: Literal["required", "optional", "none"] = "required",
-    answers_with_job: bool = False,
+    seed: bool = True,
+    max_side: int | None = None,
 ) -> tuple[ModelSpec, Service]:
-    edit = OperationSpec({**_COMMON, "output_format": PNG_JPEG_WEBP, **params}, mask=mask, prompt=prompt)
+    common = _COMMON if seed else {k: v for k, v in _COMMON.items() if k != "seed"}
+    edit = OperationSpec(
+        {**common, "output_format": PNG_JPEG_WEBP, **params}, mask=mask, prompt=prompt, max_side=max_side
+    )
     spec = ModelSpec(name, {}, max_images_per_call=1, family="service", generation=False, edit=edit)
-    return spec, Service(path, answers_with_job=answers_with_job)
+    return spec, Service(path)
 
 
 SD3_MODELS = (
@@ -99,8 +108,9 @@ _TABLE = (
     _service(
         "search-and-recolor", "edit/search-and-recolor", {"select_prompt": ANY, "negative_prompt": ANY, **_GROW_MASK}
     ),
-    _service("outpaint", "edit/outpaint", {**_SIDES, "creativity": UNIT}, prompt="optional"),
-    _service("remove-background", "edit/remove-background", {}, prompt="none"),
+    _service("outpaint", "edit/outpaint", {**_SIDES, "creativity": OUTPAINT_CREATIVITY}, prompt="optional"),
+    # Only the image and its output format: no seed, and no JPEG (the answer is transparent).
+    _service("remove-background", "edit/remove-background", {"output_format": PNG_WEBP}, prompt="none", seed=False),
     _service("control-sketch", "control/sketch", {"control_strength": UNIT, "negative_prompt": ANY}),
     _service("control-structure", "control/structure", {"control_strength": UNIT, "negative_prompt": ANY}),
     _service(
@@ -108,11 +118,11 @@ _TABLE = (
         "control/style",
         {"fidelity": UNIT, "aspect_ratio": frozenset(ASPECT_RATIOS), "negative_prompt": ANY},
     ),
-    _service("upscale-fast", "upscale/fast", {}, prompt="none"),
-    _service("upscale-conservative", "upscale/conservative", {"negative_prompt": ANY, "creativity": UNIT}),
+    _service("upscale-fast", "upscale/fast", {}, prompt="none", seed=False, max_side=FAST_UPSCALE_MAX_SIDE),
     _service(
-        "upscale-creative", "upscale/creative", {"negative_prompt": ANY, "creativity": UNIT}, answers_with_job=True
+        "upscale-conservative", "upscale/conservative", {"negative_prompt": ANY, "creativity": UPSCALE_CREATIVITY}
     ),
+    _service("upscale-creative", "upscale/creative", {"negative_prompt": ANY, "creativity": UPSCALE_CREATIVITY}),
 )
 
 MODELS: tuple[ModelSpec, ...] = tuple(spec for spec, _ in _TABLE)

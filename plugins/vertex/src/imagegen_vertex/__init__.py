@@ -18,14 +18,16 @@ from imagegen.exceptions import AuthenticationError, BadRequestError, ImageGenEr
 from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
 from imagegen_gemini.generate_content import generate_content_body, parse_generate_content_response
+from imagegen_gemini.image_models import aspect_ratios_of
 from imagegen_gemini.predict import parse_predict_response
 
 from . import auth, errors, imagen, imagen_edits
-from .models import IMAGEN, MODELS
+from .models import GLOBAL_ONLY, IMAGEN, MODELS
 
 SERVICE = "Vertex AI"
 
 DEFAULT_LOCATION = "us-central1"
+GLOBAL = "global"  # served from aiplatform.googleapis.com, without a region in the host name
 # Both end up in the URL (the location in the host name): refuse anything that could redirect the token.
 _LOCATION = re.compile(r"[a-z][a-z0-9-]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9.:-]*")
@@ -49,7 +51,8 @@ def provider_info() -> ProviderInfo:
 def map_params(request: GenerationRequest) -> dict[str, Any]:
     if _is_imagen(request):
         return imagen.predict_body(request) if request.operation == GENERATION else imagen_edits.edit_body(request)
-    return generate_content_body(request)
+    assert request.spec is not None  # the plugin serves only the models it lists
+    return generate_content_body(request, aspect_ratios_of(request.spec.name))
 
 
 @hookimpl
@@ -57,9 +60,7 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
     settings = request.settings
     credentials = auth.credentials_for(settings.get("vertex_credentials"))
     project = settings.get("vertex_ai_project", "VERTEXAI_PROJECT", "GOOGLE_CLOUD_PROJECT")
-    location = settings.get(
-        "vertex_ai_location", "VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION", default=DEFAULT_LOCATION
-    )
+    location = _location(request)
     _check_url_part(request, "vertex_ai_location", location, _LOCATION)
     url_for_project = functools.partial(
         _model_url, request, settings.get("api_base") or _default_base(location), location
@@ -92,12 +93,34 @@ def parse_error(request: GenerationRequest, response: httpx.Response) -> ImageGe
     return errors.error_from_response(request, response)
 
 
+def _location(request: GenerationRequest) -> str:
+    """Where the model is served: `global` for the models served only there (whatever location is configured,
+    with a warning), else the configured location; Imagen is refused in `global`, where Google serves none."""
+    configured = request.settings.get("vertex_ai_location", "VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION")
+    if (request.spec.name if request.spec else request.model) in GLOBAL_ONLY:
+        if configured not in (None, GLOBAL):
+            request.warnings.append(
+                f"{request.model} is served only in Vertex AI's global location: sent there, not to {configured}"
+            )
+        return GLOBAL
+    location = str(configured or DEFAULT_LOCATION)
+    if location == GLOBAL and _is_imagen(request):
+        raise BadRequestError(
+            f"Vertex AI serves no Imagen model in the global location: set vertex_ai_location to a region "
+            f"(e.g. {DEFAULT_LOCATION}) for {request.model}",
+            provider=request.provider,
+            model=request.model,
+            param="vertex_ai_location",
+        )
+    return location
+
+
 def _is_imagen(request: GenerationRequest) -> bool:
     return request.spec is not None and request.spec.family == IMAGEN
 
 
 def _default_base(location: str) -> str:
-    if location == "global":
+    if location == GLOBAL:
         return "https://aiplatform.googleapis.com"
     return f"https://{location}-aiplatform.googleapis.com"
 

@@ -1,5 +1,6 @@
 """Imagen on Vertex AI: the shared `:predict` wire format (`imagegen_gemini.predict`), plus what only
-Vertex takes: a seed (with the watermark off), square-only models.
+Vertex takes: a seed (with the watermark off), square-only models, and its enums' spelling (`ALLOW_ADULT`,
+`BLOCK_ONLY_HIGH`: Google's SDK enums, as Vertex's Imagen edit reference sends them).
 
 Edits put the image (and mask) in the instance: `referenceImages` on imagen-3.0-capability-001,
 `image` and `mask` on Imagen 2 (see `imagen_edits`).
@@ -20,14 +21,14 @@ def predict_body(request: GenerationRequest) -> dict[str, Any]:
     """The `:predict` body of a checked generation."""
     assert request.spec is not None
     ratios = ("1:1",) if request.spec.name in ONLY_SQUARE else predict.ASPECT_RATIOS
-    body = predict.predict_body(request, ratios)
+    body = predict.predict_body(request, ratios, enum_case=str.upper)
     _check_seed(request, body["parameters"])
     return body
 
 
 def common_parameters(request: GenerationRequest, specific: dict[str, Any]) -> dict[str, Any]:
     """The `parameters` every Imagen call shares, then the `specific` ones (an edit's)."""
-    parameters = predict.common_parameters(request, specific)
+    parameters = predict.common_parameters(request, specific, enum_case=str.upper)
     _check_seed(request, parameters)
     return parameters
 

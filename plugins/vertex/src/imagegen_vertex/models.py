@@ -12,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from imagegen.provider import ANY, Allowed, IntRange, ModelSpec, NumberRange, OperationSpec
-from imagegen_gemini import generate_content, predict
+from imagegen_gemini import predict
+from imagegen_gemini.image_models import (
+    GEMINI_2_0_FLASH_IMAGE,
+    GEMINI_2_5_FLASH_IMAGE,
+    GEMINI_3_PRO_IMAGE,
+    IMAGE_MODELS,
+)
 from imagegen_gemini.params import BASIC_QUALITY, BOOLEANS, SIZED_QUALITY, native
 
 IMAGEN = "imagen"
-GEMINI = "gemini"
 
 UINT32 = IntRange(0, 2**32 - 1)
 MB = 1024 * 1024
@@ -59,20 +64,6 @@ _REWRITING = native(enhance_prompt=BOOLEANS)
 _SIZED = {"quality": SIZED_QUALITY, **native(sample_image_size=frozenset({"1K", "2K"}))}
 
 
-def _gemini(
-    name: str,
-    extra: Mapping[str, Allowed] | None = None,
-    *,
-    sized: bool = True,
-    aliases: tuple[str, ...] = (),
-    max_input_images: int = 3,
-) -> ModelSpec:
-    params = {**generate_content.COMMON_PARAMS, **({"size": ANY} if sized else {}), **(extra or {})}
-    # An edit sends the images as parts of the prompt; there is no mask (the core refuses one).
-    edit = OperationSpec(params, max_images=max_input_images, max_bytes=generate_content.MAX_INPUT_BYTES)
-    return ModelSpec(name, params, max_images_per_call=1, aliases=aliases, family=GEMINI, edit=edit)
-
-
 def _imagen_edit(modes: Mapping[str, Allowed]) -> OperationSpec:
     """An Imagen edit: one image, a mask (or an automatic one), the prompt optional (a removal needs none)."""
     params: dict[str, Allowed] = {
@@ -112,13 +103,7 @@ MODELS: tuple[ModelSpec, ...] = (
     _imagen("imagen-4.0-generate-001", _REWRITING, _SIZED),
     _imagen("imagen-4.0-ultra-generate-001", _REWRITING, _SIZED),
     _imagen("imagen-4.0-fast-generate-001", _REWRITING),
-    _gemini("gemini-2.0-flash-preview-image-generation", sized=False),  # takes no aspect ratio
-    _gemini("gemini-2.5-flash-image", aliases=("gemini-2.5-flash-image-preview",)),
-    _gemini(
-        "gemini-3-pro-image-preview",
-        {"quality": SIZED_QUALITY, **native(image_size=frozenset({"1K", "2K", "4K"}))},
-        max_input_images=14,
-    ),
+    *(model.spec() for model in (GEMINI_2_0_FLASH_IMAGE, GEMINI_2_5_FLASH_IMAGE, GEMINI_3_PRO_IMAGE)),
     ModelSpec(
         "imagen-3.0-capability-001",
         {},
@@ -134,3 +119,8 @@ LEGACY_EDITORS = frozenset({"imagegeneration@006"})
 
 ONLY_SQUARE = frozenset({"imagegeneration@002"})
 """Models that make square images only: any size maps to 1:1 (with a warning when it is not square)."""
+
+GLOBAL_ONLY = frozenset(
+    name for model in IMAGE_MODELS.values() if model.global_only for name in (model.name, *model.aliases)
+)
+"""Models Vertex AI serves only in the `global` location (Gemini 3 Pro Image's model card: "global only")."""

@@ -20,7 +20,8 @@ from imagegen.types import ImageResponse
 
 from .models import MODELS
 
-DEFAULT_API_BASE = "https://api.x.ai/v1"
+DEFAULT_API_BASE = "https://api.x.ai"
+API_VERSION_PATH = "/v1"
 API_KEY_ENV = "XAI_API_KEY"
 # Words of xAI's refusals of a prompt or an image by its moderation.
 _MODERATION_WORDS = ("moderation", "content policy", "safety", "violat")
@@ -53,13 +54,18 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
             provider=request.provider,
             model=request.model,
         )
-    api_base = str(request.settings.get("api_base", default=DEFAULT_API_BASE)).rstrip("/")
     return ProviderRequest(
-        url=f"{api_base}/images/generations",
+        url=f"{_versioned_base(request)}/images/generations",
         json=body,
         headers={"authorization": f"Bearer {api_key}"},
         secrets=[api_key],
     )
+
+
+def _versioned_base(request: GenerationRequest) -> str:
+    """The API base with its `/v1`: a host given with or without it (`https://us-east-1.api.x.ai`) works."""
+    api_base = str(request.settings.get("api_base", default=DEFAULT_API_BASE)).rstrip("/")
+    return api_base if api_base.endswith(API_VERSION_PATH) else api_base + API_VERSION_PATH
 
 
 @hookimpl
