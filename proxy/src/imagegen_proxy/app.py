@@ -51,6 +51,7 @@ from .errors import ProxyError
 from .insights import insight_routes
 from .lifecycle import GracefulStop
 from .metrics import CONTENT_TYPE, ProxyMetrics
+from .model_names import ModelNames
 from .observability import RequestContext, current_request_id
 from .openapi import ApiRoute, document
 from .operations import can, group_operations, known_to
@@ -110,13 +111,14 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
     return None
 
 
-def build_access(config: ProxyConfig, metrics: ProxyMetrics) -> AccessControl:
-    """The access control the config asks for: with a master key, it and the virtual keys it creates."""
+def build_access(config: ProxyConfig, metrics: ProxyMetrics, names: ModelNames) -> AccessControl:
+    """The access control the config asks for: with a master key, it and the virtual keys it creates (which
+    price a request at the deployments `names` routes it to)."""
     if config.master_key is None:
         return MasterKeyAccess(None)
     from .keys import KeyAccess  # the keys database's modules load only when keys are used
 
-    return KeyAccess(config, metrics=metrics)
+    return KeyAccess(config, metrics=metrics, model_names=names)
 
 
 class Proxy:
@@ -134,14 +136,14 @@ class Proxy:
         self.config = config
         self.client_limits = client_limits
         self.metrics = ProxyMetrics()
-        self.access = access or build_access(config, self.metrics)
+        self.router = Router(config, self.metrics)
+        self.access = access or build_access(config, self.metrics, self.router.names)
         self.freeze_startup_heap = freeze_startup_heap
         self.descriptors = FileDescriptors()
         # The tasks of generations in flight, to answer them when the worker has to stop.
         self.requests: set[asyncio.Task[Any]] = set()
         self.stopping = False
         self.graceful_stop = GracefulStop(drain_timeout, self.stop_requests) if drain_timeout is not None else None
-        self.router = Router(config, self.metrics)
         self.served = self.router.names.groups
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
