@@ -42,7 +42,7 @@ from . import __version__, schemas
 from .access import AccessControl, Caller, MasterKeyAccess, RequestRecord, presented_key
 from .callbacks import load_callbacks
 from .capacity import FileDescriptors
-from .client_limits import DEFAULT_LIMITS, BodyLimit, ClientLimits
+from .client_limits import CLIENT_GONE, DEFAULT_LIMITS, BodyLimit, ClientLimits
 from .client_limits import STATE_KEY as CLIENT_LIMITS_STATE
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
@@ -154,7 +154,8 @@ class Proxy:
             name: {op for op in OPERATIONS if any(can(d, op) for d in ds)} for name, ds in self.served.items()
         }
         self.upload_limits = UploadLimits.from_settings(config.general_settings)
-        self.json_edit_body = BodyLimit(self.upload_limits.json_body_bytes)  # data: URLs, read whole
+        # data: URLs, read whole
+        self.json_edit_body = BodyLimit(self.upload_limits.json_body_bytes, "general_settings.max_request_size_mb")
         self.uploads = SpoolDirectory()
 
     # -- generations, edits, variations ------------------------------------------------------------
@@ -635,6 +636,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _proxy_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProxyError)
+    if exc.code == CLIENT_GONE:  # nothing was sent upstream nor charged; no one reads this answer
+        request_id = current_request_id.get()
+        logger.info(
+            "client_gone request_id=%s path=%s status=%d: the client left before sending its whole request",
+            request_id, request.url.path, exc.status,
+            extra={"request_id": request_id, "status": exc.status, "code": CLIENT_GONE},
+        )  # fmt: skip
     return exc.response()
 
 
