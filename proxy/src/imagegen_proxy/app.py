@@ -527,9 +527,11 @@ class Proxy:
                 code="admin_only",
             )  # fmt: skip
         if self._openapi is None:
+            names = self.router.names  # with a wildcard deployment, any name may be served: no enum
             self._openapi = document(
-                request.app.routes, title="imagegen proxy", version=__version__, model_groups=list(self.served)
-            )
+                request.app.routes, title="imagegen proxy", version=__version__,
+                model_groups=None if names.has_wildcards else names.listed(),
+            )  # fmt: skip
         return JSONResponse(self._openapi)
 
     def _update_gauges(self) -> None:
