@@ -56,7 +56,6 @@ DEFAULT_DATABASE_FILE = "imagegen.db"
 KEY_CACHE_TTL_SECONDS = 3.0
 _MAX_REMEMBERED_PRICES = 4096
 _MAX_ID_CHARS = 255
-_ENV_PREFIX = "os.environ/"
 T = TypeVar("T")
 Budgeted = KeyRecord | TeamRecord | EndUserRecord
 _KINDS = {KEYS: "key", TEAMS: "team", END_USERS: "user"}

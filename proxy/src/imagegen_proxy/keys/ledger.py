@@ -398,13 +398,6 @@ class RedisLedger:
         """The subject's spend is `spend` (as the database has it), its reservations in flight unchanged."""
         await self._redis.set(self.spend_key(subject), repr(spend), ex=SPEND_TTL_SECONDS)
 
-    async def add_spend(self, subject: str, amount: float) -> None:
-        """Spend charged with no reservation (a subject without limits), so that limits set later see it."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.incrbyfloat(self.spend_key(subject), amount)
-        pipe.expire(self.spend_key(subject), SPEND_TTL_SECONDS)
-        await pipe.execute()
-
 
 def _optional(value: float | int | None) -> str:
     return "" if value is None else repr(value)
