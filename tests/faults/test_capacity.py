@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
+from imagegen_proxy import capacity
 from imagegen_proxy.capacity import FileDescriptors, raise_open_file_limit, reserve_for
 from tests.proxy.conftest import UPSTREAM_KEY, ProxyLauncher, RunningProxy
 
@@ -111,3 +113,24 @@ def test_the_limit_is_the_soft_limit_and_the_reserve_a_twentieth_of_it_at_least_
     assert reserve_for(256) == 64
     assert reserve_for(20_000) == 1_000
     assert 0 < descriptors.count() < soft
+
+
+def test_descriptors_are_counted_from_dev_fd_where_there_is_no_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    on_linux = FileDescriptors().count()
+    monkeypatch.setattr(capacity, "FD_DIRECTORIES", ("/nonexistent/proc/self/fd", "/dev/fd"))
+
+    descriptors = FileDescriptors()
+
+    assert descriptors.directory == "/dev/fd"
+    assert abs(descriptors.count() - on_linux) <= 2  # the listing's own descriptor
+    assert descriptors.has_room()
+
+
+def test_without_a_descriptor_listing_nothing_is_counted_nor_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capacity, "FD_DIRECTORIES", ("/nonexistent/proc/self/fd", "/nonexistent/dev/fd"))
+
+    descriptors = FileDescriptors()
+
+    assert descriptors.directory is None
+    assert descriptors.count() == 0
+    assert all(descriptors.has_room() for _ in range(descriptors.limit + 1))

@@ -20,10 +20,9 @@ import pytest
 import uvicorn
 
 from imagegen_proxy.app import create_app
-from imagegen_proxy.client_limits import BodyLimit, ClientLimits, LimitedHttpProtocol
+from imagegen_proxy.client_limits import ClientLimits, LimitedHttpProtocol
 from imagegen_proxy.config import parse_config
-from imagegen_proxy.errors import ProxyError
-from tests.proxy.conftest import UPSTREAM_KEY, ProxyLauncher, RunningProxy
+from tests.proxy.conftest import MASTER_KEY, UPSTREAM_KEY, ProxyLauncher, RunningProxy
 
 from .upstream import FaultyUpstream, wait_until
 
@@ -105,6 +104,25 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
         launcher.close()
 
 
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningProxy, FaultyUpstream]]:
+    """A proxy with a master key (so spend is logged) and upload limits of 1 MB per image, 32 MB per request."""
+    with FaultyUpstream() as upstream:
+        launcher = ProxyLauncher(tmp_path_factory.mktemp("uploads"))
+        settings = {"master_key": MASTER_KEY, "max_image_size_mb": 1, "max_request_size_mb": 32}
+        yield launcher({**config(upstream), "general_settings": settings}), upstream
+        launcher.close()
+
+
+def answer_with_head(connection: socket.socket) -> tuple[bytes, dict[str, Any]]:
+    """The head and JSON body the server wrote before closing the connection."""
+    data = b""
+    while chunk := connection.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, json.loads(body)
+
+
 def raw(proxy: RunningProxy) -> socket.socket:
     host, port = proxy.url.removeprefix("http://").split(":")
     return socket.create_connection((host, int(port)), timeout=10)
@@ -141,14 +159,67 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(proxy: RunningProxy)
     assert response.headers["connection"] == "close"  # the rest is not read
 
 
-def test_a_multipart_part_over_its_limit_is_refused_naming_it() -> None:
-    uploads = BodyLimit(max_bytes=100 << 20, max_part_bytes=50 << 20)
-    uploads.check_part("image", 50 << 20)
+def upload_head(path: str, length: int, boundary: bytes = b"b") -> bytes:
+    return (
+        b"POST %s HTTP/1.1\r\nhost: proxy\r\nauthorization: Bearer %s\r\n"
+        b"content-type: multipart/form-data; boundary=%s\r\ncontent-length: %d\r\n\r\n"
+        % (path.encode(), MASTER_KEY.encode(), boundary, length)
+    )
 
-    with pytest.raises(ProxyError) as refused:
-        uploads.check_part("image", (50 << 20) + 1)
 
-    assert (refused.value.status, refused.value.param, refused.value.code) == (413, "image", "request_too_large")
+def image_part(name: str = "image") -> bytes:
+    return b'--b\r\ncontent-disposition: form-data; name="%s"; filename="i.png"\r\ncontent-type: image/png\r\n\r\n' % (
+        name.encode()
+    )
+
+
+def test_an_upload_part_over_its_limit_is_refused_naming_it_and_the_rest_is_not_read(
+    limited: tuple[RunningProxy, FaultyUpstream],
+) -> None:
+    proxy, upstream = limited
+    with raw(proxy) as connection:
+        # The image's first byte past 1 MB, and no more: the rest of the declared 4 MB is never sent.
+        connection.sendall(upload_head("/v1/images/variations", 4 << 20) + image_part() + b"x" * ((1 << 20) + 1))
+
+        head, body = answer_with_head(connection)
+
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert b"connection: close" in head.lower()
+    assert body["error"]["code"] == "image_too_large"
+    assert "max_image_size_mb" in body["error"]["message"]
+    assert upstream.requests == 0
+
+
+def test_an_upload_over_the_request_limit_is_413_with_connection_close(
+    limited: tuple[RunningProxy, FaultyUpstream],
+) -> None:
+    proxy, _ = limited
+    with raw(proxy) as connection:
+        connection.sendall(upload_head("/v1/images/edits", 64 << 20))  # and not one byte of it
+
+        head, body = answer_with_head(connection)
+
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert b"connection: close" in head.lower()
+    assert body["error"]["code"] == "request_too_large"
+    assert "max_request_size_mb" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/images/edits", "/v1/images/variations"])
+def test_a_client_leaving_mid_upload_is_logged_client_gone_and_nothing_is_sent_upstream_nor_charged(
+    limited: tuple[RunningProxy, FaultyUpstream], path: str
+) -> None:
+    proxy, upstream = limited
+    with raw(proxy) as connection:
+        connection.sendall(upload_head(path, 1 << 20) + image_part() + b"\x89PNG" + b"x" * 1000)
+        time.sleep(0.2)  # the proxy is reading the upload
+
+    wait_until(lambda: "client_gone" in proxy.logs(), 10, "the proxy to log the client as gone")
+    with proxy.http() as client:
+        spend_logs = client.get("/spend/logs").json()
+    assert upstream.requests == 0
+    assert spend_logs == []
+    assert "status=400" in next(line for line in proxy.logs().splitlines() if "client_gone" in line)
 
 
 # -- slow clients, cut off in time -------------------------------------------------------------------

@@ -15,9 +15,11 @@ from sqlalchemy import event, select
 from starlette.applications import Starlette
 
 from imagegen_proxy.access import Caller, RequestRecord
+from imagegen_proxy.config import ProxyConfig, parse_config
 from imagegen_proxy.errors import ProxyError
 from imagegen_proxy.keys import KeyAccess
-from imagegen_proxy.keys.schema import SCHEMA_VERSION, SchemaTooNewError, schema_version
+from imagegen_proxy.keys.ledger import DatabaseLedger, Hold
+from imagegen_proxy.keys.schema import SCHEMA_VERSION, SchemaTooNewError, reservations, schema_version
 from imagegen_proxy.keys.store import KeyStore
 from imagegen_proxy.keys.tokens import hash_key
 
@@ -28,11 +30,16 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def running(
-    database_url: str, redis_url: str = "", key_cache_ttl: float = 3.0, **general: Any
+    database_url: str,
+    redis_url: str = "",
+    key_cache_ttl: float = 3.0,
+    config: ProxyConfig | None = None,
+    **general: Any,
 ) -> AsyncIterator[Admin]:
     access = KeyAccess(
-        proxy_config(**general), database_url=database_url, redis_url=redis_url, key_cache_ttl=key_cache_ttl
-    )
+        config or proxy_config(**general), database_url=database_url, redis_url=redis_url,
+        key_cache_ttl=key_cache_ttl,
+    )  # fmt: skip
     await access.startup()
     transport = httpx.ASGITransport(app=Starlette(routes=access.routes()))
     async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
@@ -182,6 +189,69 @@ async def test_key_is_refused_when_its_reservations_in_flight_would_pass_its_bud
     assert error.type == "budget_exceeded"
     assert "$0.08 is held by requests in flight" in error.message
     assert "may cost up to $0.04" in error.message
+
+
+async def test_a_wildcard_or_aliased_name_reserves_the_price_of_the_deployment_it_is_routed_to(
+    database_url: str,
+) -> None:
+    config = parse_config(
+        {
+            "model_list": [{"model_name": "openai/*", "litellm_params": {"model": "openai/*", "api_key": "sk-up"}}],
+            "router_settings": {"model_group_alias": {"cheap": "openai/dall-e-2"}},
+            "general_settings": {"master_key": MASTER_KEY},
+        }
+    )
+    async with running(database_url, config=config) as admin:
+        caller = await admin.caller(await admin.generate(max_budget=0.09))
+        await admin.access.admit(caller, "openai/dall-e-3", {"quality": "standard", "size": "1024x1024"})
+        await admin.access.admit(caller, "cheap", {"size": "1024x1024"})  # dall-e-2: 0.02
+        wildcard = await refused(
+            admin.access.admit(caller, "openai/dall-e-3", {"quality": "standard", "size": "1024x1024"})
+        )
+    assert wildcard.type == "budget_exceeded"
+    assert "$0.06 is held by requests in flight" in wildcard.message
+    assert "may cost up to $0.04" in wildcard.message
+
+
+async def test_a_settled_reservation_frees_its_place_in_flight_before_its_spend_is_written(postgres_url: str) -> None:
+    async with running(postgres_url) as admin:
+        ledger = admin.access.ledger
+        assert isinstance(ledger, DatabaseLedger)
+        one_at_a_time = [Hold("key:parallel", "this key", 0.0, max_parallel=1)]
+        assert await ledger.reserve("first", one_at_a_time, 0.04) is None
+        while_in_flight = await ledger.reserve("second", one_at_a_time, 0.04)
+        await ledger.settle("first", one_at_a_time, 0.01)  # answered; its spend row is not written yet
+        once_answered = await ledger.reserve("second", one_at_a_time, 0.04)
+    assert while_in_flight is not None
+    assert not while_in_flight.budget
+    assert once_answered is None
+
+
+async def test_a_settled_reservation_counts_its_cost_rather_than_its_worst_case(postgres_url: str) -> None:
+    async with running(postgres_url) as admin:
+        ledger = admin.access.ledger
+        assert isinstance(ledger, DatabaseLedger)
+        budget = [Hold("key:budget", "this key", 0.0, max_budget=0.05)]
+        assert await ledger.reserve("first", budget, 0.04) is None
+        while_in_flight = await ledger.reserve("second", budget, 0.04)
+        await ledger.settle("first", budget, 0.01)
+        once_answered = await ledger.reserve("second", budget, 0.04)
+    assert while_in_flight is not None
+    assert while_in_flight.budget
+    assert once_answered is None  # 0.01 + 0.04 fits 0.05
+
+
+async def test_recording_a_request_settles_its_reservation_off_the_response_path(postgres_url: str) -> None:
+    async with running(postgres_url) as admin:
+        key = await admin.generate(max_budget=1.0)
+        await admin.spend(key, 0.01)
+        async with admin.access.store.engine.connect() as connection:
+            for _ in range(100):
+                costs = (await connection.execute(select(reservations.c.cost))).scalars().all()
+                if costs != [None]:
+                    break
+                await asyncio.sleep(0.01)
+    assert costs in ([0.01], [])  # settled, or already deleted by the spend writer
 
 
 async def test_budget_counts_spend_written_to_the_database(database_url: str) -> None:

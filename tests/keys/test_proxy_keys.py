@@ -187,3 +187,36 @@ def test_two_proxies_on_one_postgres_and_redis_share_limits_and_key_deletion(
             break
         assert time.monotonic() < deadline, "the deleted key still worked on the other proxy after 3 s"
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_a_reservation_is_let_go_exactly_once_through_retries_and_fallbacks(
+    launch: ProxyLauncher, upstream: FakeOpenAI, database: str, request: pytest.FixtureRequest
+) -> None:
+    general = {"database_url": request.getfixturevalue("postgres_url")} if database == "postgres" else {}
+    with FakeOpenAI(api_keys=(UPSTREAM_KEY,)) as backup:
+        proxy = launch({
+            "model_list": [openai_deployment("primary", upstream, model="dall-e-2"),
+                           openai_deployment("backup", backup, model="dall-e-2")],
+            "router_settings": {"num_retries": 1, "retry_after": 0, "allowed_fails": 1000,
+                                "fallbacks": [{"primary": ["backup"]}]},
+            "general_settings": {"master_key": MASTER_KEY, **general},
+        })  # fmt: skip
+        # Two images of 0.02, one at a time: a reservation left held would refuse the next request (429), one
+        # let go twice would leave room for a third image.
+        key = generate_key(proxy, max_budget=0.04, max_parallel_requests=1)
+        upstream.fail_next("unavailable", times=1000)  # primary always fails, and is retried
+        statuses = []
+        for backup_failures in (0, 2, 0, 0):  # served by the fallback; every try failing; served; over budget
+            backup.fail_next("unavailable", times=backup_failures)
+            statuses.append(proxy.post_generation({"model": "primary", "prompt": "otter"}, api_key=key).status_code)
+            time.sleep(0.1)  # the reservation is settled just after the response
+        deadline = time.monotonic() + 5
+        with proxy.http() as client:  # the spend rows are written within half a second
+            while (spend := client.get("/key/info", params={"key": key}).json()["info"]["spend"]) < 0.04:
+                assert time.monotonic() < deadline, f"spend {spend} after 5 s"
+                time.sleep(0.05)
+
+    assert statuses == [200, 503, 200, 400]
+    assert len(backup.requests) == 1 + 2 + 1
+    assert spend == pytest.approx(0.04)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from imagegen.testing import FakeResponse
+from imagegen_proxy.config import load_config
 from tests.fakes.bedrock_fake import REGION, FakeBedrock
 from tests.fakes.openai_fake import FakeOpenAI
 
@@ -89,6 +90,32 @@ def test_check_says_what_became_of_each_litellm_setting() -> None:
     assert rows["router_settings.model_group_alias"] == "honoured"
     assert rows["router_settings.enable_pre_call_checks"] == "ignored"
     assert rows["model_list[].litellm_params.stream_timeout"] == "ignored"
+
+
+def test_prices_in_litellm_params_are_the_deployments_own(
+    start_proxy: ProxyLauncher, eu: FakeOpenAI, us: FakeOpenAI
+) -> None:
+    proxy = start_proxy(CONFIGS / "litellm_params_pricing.yaml", env=two_regions(eu, us))
+    check = run_serve(["--config", str(CONFIGS / "litellm_params_pricing.yaml"), "--host", "127.0.0.1", "--check"],
+                      env=two_regions(eu, us))  # fmt: skip
+
+    response = generate(proxy, "images")
+
+    assert response.status_code == 200
+    assert float(response.headers["x-imagegen-response-cost"]) == pytest.approx(0.005)  # not the list price, 0.02
+    rows = {line.split()[0]: line.split()[1] for line in check.stdout.splitlines()[2:]}
+    assert rows["model_list[].litellm_params.output_cost_per_image"] == "translated"
+    assert rows["model_list[].litellm_params.input_cost_per_token"] == "translated"
+
+
+def test_prices_in_litellm_params_give_way_to_those_in_model_info() -> None:
+    config = load_config(CONFIGS / "litellm_params_pricing.yaml")
+
+    (tokens,) = config.groups()["tokens"]
+
+    assert tokens.model_info["input_cost_per_token"] == 0.000002
+    assert tokens.model_info["output_cost_per_image_token"] == 0.00003
+    assert "input_cost_per_token" not in tokens.params  # a price, not an image parameter for the provider
 
 
 # -- wildcard routing --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from imagegen.testing import png_image
 from tests.keys.test_proxy_keys import generate_key
 
 from .conftest import MASTER_KEY, ProxyLauncher, RunningProxy
@@ -131,10 +132,35 @@ def test_json_logs_are_one_object_per_line_with_the_request_fields(proxy: Runnin
 
     line = wait_for(logged, "log line for the request")
     assert (line["model_group"], line["deployment"], line["status"], line["images"]) == ("mock", "mock#1", 200, 1)
+    assert line["operation"] == "generation"
     assert line["cost"] == 0.0
     assert line["latency_ms"] > 0
     assert {"time", "level", "logger", "message"} <= line.keys()
     assert "a private otter" not in proxy.logs()
+
+
+def test_json_log_lines_and_spend_rows_name_the_operation(proxy: RunningProxy) -> None:
+    with proxy.http() as client:
+        answer = client.post(
+            "/v1/images/edits", data={"model": "mock", "prompt": "a hat"}, files={"image": ("o.png", png_image(64, 64))}
+        )
+    request_id = answer.headers["x-request-id"]
+
+    def logged() -> dict[str, Any] | None:
+        lines = [json.loads(line) for line in proxy.logs().splitlines() if line.startswith("{")]
+        return next((line for line in lines if line.get("request_id") == request_id and "status" in line), None)
+
+    line = wait_for(logged, "log line for the edit")
+    row = wait_for(lambda: next((r for r in spend_rows(proxy) if r["request_id"] == request_id), None), "spend row")
+    assert answer.status_code == 200
+    assert (line["operation"], line["status"]) == ("edit", 200)
+    assert row["operation"] == "edit"
+
+
+def spend_rows(proxy: RunningProxy) -> list[dict[str, Any]]:
+    with proxy.http() as client:
+        rows: list[dict[str, Any]] = client.get("/spend/logs").json()
+    return rows
 
 
 # -- callbacks from the config -----------------------------------------------------------------------

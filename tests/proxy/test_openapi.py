@@ -90,6 +90,46 @@ def test_document_is_openapi_3_1_with_openais_images_response_and_error_shapes(p
     assert generation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorResponse")
 
 
+async def served_document(config: dict[str, Any]) -> dict[str, Any]:
+    """The document of an app serving `config` (no master key: open to all), without starting a server."""
+    app = create_app(parse_config(config))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as client:
+        response = await client.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def model_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    body = spec["paths"]["/v1/images/generations"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    model: dict[str, Any] = spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]["properties"]["model"]
+    return next(option for option in model["anyOf"] if option.get("type") == "string")
+
+
+@pytest.mark.anyio
+async def test_the_model_enum_lists_the_public_names_aliases_included_hidden_ones_not(upstream: FakeOpenAI) -> None:
+    spec = await served_document({
+        "model_list": [openai_deployment("dall-e-3", upstream), openai_deployment("gpt-image-1", upstream)],
+        "router_settings": {"model_group_alias": {"latest": "gpt-image-1",
+                                                  "old": {"model": "dall-e-3", "hidden": True}}},
+    })  # fmt: skip
+
+    assert model_schema(spec)["enum"] == ["dall-e-3", "gpt-image-1", "latest"]
+
+
+@pytest.mark.anyio
+async def test_with_a_wildcard_deployment_the_model_is_any_string(upstream: FakeOpenAI) -> None:
+    spec = await served_document({
+        "model_list": [openai_deployment("dall-e-3", upstream),
+                       {"model_name": "openai/*", "litellm_params": {"model": "openai/*", "api_key": UPSTREAM_KEY,
+                                                                     "api_base": upstream.api_base}}],
+    })  # fmt: skip
+
+    model = model_schema(spec)
+    assert model["type"] == "string"
+    assert "enum" not in model
+
+
 def test_document_is_for_the_master_key_only(proxy: RunningProxy) -> None:
     assert httpx.get(f"{proxy.url}/openapi.json").status_code == 401
     with proxy.http() as client:

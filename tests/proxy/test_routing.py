@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from imagegen.exceptions import RateLimitError
-from imagegen_proxy.config import RouterSettings
+from imagegen_proxy.config import RouterSettings, parse_config
 from imagegen_proxy.router import retry_delay
+from imagegen_proxy.strategies import strategy_for
 from tests.fakes.openai_fake import FakeOpenAI
 
 from .conftest import MASTER_KEY, UPSTREAM_KEY, GatedOpenAI, ProxyLauncher, in_one_minute, openai_deployment
@@ -306,3 +307,17 @@ def test_a_group_at_its_rpm_limits_falls_back(
 
     assert statuses == [200, 200, 200]
     assert (len(fake_openai.requests), len(second_openai.requests)) == (1, 2)
+
+
+def test_cost_based_routing_compares_the_prices_the_deployments_are_charged(fake_openai: FakeOpenAI) -> None:
+    config = parse_config({"model_list": [
+        openai_deployment("images", fake_openai, model="dall-e-3"),  # list price: 0.08 an hd image
+        {**openai_deployment("images", fake_openai, model="dall-e-3"), "model_info": {"output_cost_per_image": 0.05}},
+        openai_deployment("images", fake_openai, model="dall-e-2"),  # 0.02, but no hd
+    ], "router_settings": {"routing_strategy": "cost-based-routing"}})  # fmt: skip
+    strategy = strategy_for(config.router, {})
+    first, own_price, cheapest = config.groups()["images"]
+    hd = {"quality": "hd", "size": "1024x1024"}
+
+    assert strategy.choose([first, own_price], hd, None) is own_price
+    assert strategy.choose([first, own_price, cheapest], {"size": "1024x1024"}, None) is cheapest

@@ -42,7 +42,7 @@ from . import __version__, schemas
 from .access import AccessControl, Caller, MasterKeyAccess, RequestRecord, presented_key
 from .callbacks import load_callbacks
 from .capacity import FileDescriptors
-from .client_limits import DEFAULT_LIMITS, BodyLimit, ClientLimits
+from .client_limits import CLIENT_GONE, DEFAULT_LIMITS, BodyLimit, ClientLimits
 from .client_limits import STATE_KEY as CLIENT_LIMITS_STATE
 from .config import Deployment, ProxyConfig, load_config
 from .connections import AiohttpTransport
@@ -51,6 +51,7 @@ from .errors import ProxyError
 from .insights import insight_routes
 from .lifecycle import GracefulStop
 from .metrics import CONTENT_TYPE, ProxyMetrics
+from .model_names import ModelNames
 from .observability import RequestContext, current_request_id
 from .openapi import ApiRoute, document
 from .operations import can, group_operations, known_to
@@ -110,13 +111,14 @@ def find_forbidden(body: Mapping[str, Any], forbidden: frozenset[str]) -> str | 
     return None
 
 
-def build_access(config: ProxyConfig, metrics: ProxyMetrics) -> AccessControl:
-    """The access control the config asks for: with a master key, it and the virtual keys it creates."""
+def build_access(config: ProxyConfig, metrics: ProxyMetrics, names: ModelNames) -> AccessControl:
+    """The access control the config asks for: with a master key, it and the virtual keys it creates (which
+    price a request at the deployments `names` routes it to)."""
     if config.master_key is None:
         return MasterKeyAccess(None)
     from .keys import KeyAccess  # the keys database's modules load only when keys are used
 
-    return KeyAccess(config, metrics=metrics)
+    return KeyAccess(config, metrics=metrics, model_names=names)
 
 
 class Proxy:
@@ -134,14 +136,14 @@ class Proxy:
         self.config = config
         self.client_limits = client_limits
         self.metrics = ProxyMetrics()
-        self.access = access or build_access(config, self.metrics)
+        self.router = Router(config, self.metrics)
+        self.access = access or build_access(config, self.metrics, self.router.names)
         self.freeze_startup_heap = freeze_startup_heap
         self.descriptors = FileDescriptors()
         # The tasks of generations in flight, to answer them when the worker has to stop.
         self.requests: set[asyncio.Task[Any]] = set()
         self.stopping = False
         self.graceful_stop = GracefulStop(drain_timeout, self.stop_requests) if drain_timeout is not None else None
-        self.router = Router(config, self.metrics)
         self.served = self.router.names.groups
         self.forbidden = forbidden_fields()
         self.created = int(time.time())
@@ -152,7 +154,8 @@ class Proxy:
             name: {op for op in OPERATIONS if any(can(d, op) for d in ds)} for name, ds in self.served.items()
         }
         self.upload_limits = UploadLimits.from_settings(config.general_settings)
-        self.json_edit_body = BodyLimit(self.upload_limits.json_body_bytes)  # data: URLs, read whole
+        # data: URLs, read whole
+        self.json_edit_body = BodyLimit(self.upload_limits.json_body_bytes, "general_settings.max_request_size_mb")
         self.uploads = SpoolDirectory()
 
     # -- generations, edits, variations ------------------------------------------------------------
@@ -524,9 +527,11 @@ class Proxy:
                 code="admin_only",
             )  # fmt: skip
         if self._openapi is None:
+            names = self.router.names  # with a wildcard deployment, any name may be served: no enum
             self._openapi = document(
-                request.app.routes, title="imagegen proxy", version=__version__, model_groups=list(self.served)
-            )
+                request.app.routes, title="imagegen proxy", version=__version__,
+                model_groups=None if names.has_wildcards else names.listed(),
+            )  # fmt: skip
         return JSONResponse(self._openapi)
 
     def _update_gauges(self) -> None:
@@ -633,6 +638,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _proxy_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProxyError)
+    if exc.code == CLIENT_GONE:  # nothing was sent upstream nor charged; no one reads this answer
+        request_id = current_request_id.get()
+        logger.info(
+            "client_gone request_id=%s path=%s status=%d: the client left before sending its whole request",
+            request_id, request.url.path, exc.status,
+            extra={"request_id": request_id, "status": exc.status, "code": CLIENT_GONE},
+        )  # fmt: skip
     return exc.response()
 
 

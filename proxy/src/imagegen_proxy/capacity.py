@@ -16,7 +16,9 @@ import resource
 import time
 from dataclasses import dataclass
 
-_FD_DIR = "/proc/self/fd"
+FD_DIRECTORIES = ("/proc/self/fd", "/dev/fd")
+"""Where a process's open descriptors are listed: Linux's, else the BSDs' and macOS's. With neither, they are
+not counted and nothing is refused for want of them."""
 _RECOUNT_SECONDS = 0.01
 """How often the count is taken again under load; in between, each admitted request counts as one more."""
 _FALLBACK_RECOUNT_SECONDS = 1.0
@@ -73,15 +75,24 @@ class FileDescriptors:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.limit = soft if soft != resource.RLIM_INFINITY else _kernel_maximum()
         self.reserve = reserve_for(self.limit)
+        self.directory = next((path for path in FD_DIRECTORIES if os.path.isdir(path)), None)
+        """Where the descriptors are counted; None: nowhere (`count` is 0 and `has_room` always true)."""
         # Linux 6.2+ reports the open count as the size of /proc/self/fd: one stat, ~3 µs. Else list it.
-        self._by_size = _size_count() > 0
+        self._by_size = self.directory == FD_DIRECTORIES[0] and _size_count(self.directory) > 0
         self._recount = _RECOUNT_SECONDS if self._by_size else _FALLBACK_RECOUNT_SECONDS
         self._open = self.count()
         self._counted_at = time.monotonic()
 
     def count(self) -> int:
-        """The number of descriptors open now."""
-        return _size_count() if self._by_size else len(os.listdir(_FD_DIR))
+        """The number of descriptors open now (0 where they cannot be counted)."""
+        if self.directory is None:
+            return 0
+        if self._by_size:
+            return _size_count(self.directory)
+        try:
+            return len(os.listdir(self.directory))
+        except OSError:  # the listing itself needs a descriptor: at the limit, there is no room
+            return self.limit
 
     def usage(self) -> Usage:
         return Usage(self.count(), self.limit, self.reserve)
@@ -92,6 +103,8 @@ class FileDescriptors:
         Counted at most every 10 ms; in between, each admission counts as one more descriptor (an
         overestimate, never an underestimate), so a busy worker does not count on every request.
         """
+        if self.directory is None:
+            return True
         now = time.monotonic()
         if now - self._counted_at >= self._recount:
             self._open, self._counted_at = self.count(), now
@@ -101,8 +114,8 @@ class FileDescriptors:
         return True
 
 
-def _size_count() -> int:
+def _size_count(directory: str) -> int:
     try:
-        return os.stat(_FD_DIR).st_size
+        return os.stat(directory).st_size
     except OSError:
         return 0

@@ -13,7 +13,8 @@ a time, or never reading their answers would hold those for ever. So, per connec
 
 `LimitedHttpProtocol` is uvicorn's httptools protocol with those checks; one sweep a second per
 worker enforces the times (no timer per request). Body sizes are each route's to limit, as soon as
-they are known: `BodyLimit` (the declared length, then while the body streams; for multipart, per part).
+they are known: `BodyLimit` (the declared length, then while the body streams; a multipart upload's parts
+are limited as they stream too, by `uploads`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from uvicorn.server import ServerState
 
 from .errors import ProxyError
 
+MB = 1024 * 1024
 STATE_KEY = "imagegen.client_limits"
 """Where the app puts its `ClientLimits` in the ASGI lifespan state, for the protocol to read."""
 
@@ -48,41 +50,46 @@ class ClientLimits:
 DEFAULT_LIMITS = ClientLimits()
 
 
+CLIENT_GONE = "client_gone"
+"""The code of the 400 for a request whose client went away before sending its whole body."""
+
+
+def too_large(message: str, code: str = "request_too_large", param: str | None = None) -> ProxyError:
+    """A 413 that closes the connection, so the rest of the request body is not read."""
+    return ProxyError(413, message, code=code, param=param, headers={"connection": "close"})
+
+
 class BodyLimit:
     """How large a route's request body may be: refused with 413 as soon as it is known to be larger.
 
     The declared `content-length` is checked before reading; a chunked body is counted as it arrives.
-    A multipart route (uploads) also checks each part with `check_part` as the part streams in.
-    The 413 closes the connection, so the rest of a large upload is not read at all.
+    Every route reads its body through one (JSON bodies, multipart uploads); `setting` names the config
+    setting that raises the limit, if one does. A client that leaves mid-body gets a 400 `client_gone`.
     """
 
-    def __init__(self, max_bytes: int, max_part_bytes: int | None = None) -> None:
+    def __init__(self, max_bytes: int, setting: str | None = None) -> None:
         self.max_bytes = max_bytes
-        self.max_part_bytes = max_part_bytes
+        self.setting = setting
 
     async def chunks(self, request: Request) -> AsyncIterator[bytes]:
         """The body's chunks as they arrive, refused with 413 once over the limit."""
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            raise self._too_large(f"The request body is larger than {self.max_bytes} bytes.")
+            raise self._too_large()
         size = 0
         try:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > self.max_bytes:
-                    raise self._too_large(f"The request body is larger than {self.max_bytes} bytes.")
+                    raise self._too_large()
                 yield chunk
         except ClientDisconnect:
-            raise ProxyError(400, "the client went away before sending the whole request", code="client_gone") from None
+            raise ProxyError(400, "the client went away before sending the whole request", code=CLIENT_GONE) from None
 
-    def check_part(self, name: str, size: int) -> None:
-        """Refuse a multipart part (say, an uploaded image) once `size` of it has been read and is too large."""
-        if self.max_part_bytes is not None and size > self.max_part_bytes:
-            raise self._too_large(f"`{name}` is larger than {self.max_part_bytes} bytes.", param=name)
-
-    @staticmethod
-    def _too_large(message: str, param: str | None = None) -> ProxyError:
-        return ProxyError(413, message, code="request_too_large", param=param, headers={"connection": "close"})
+    def _too_large(self) -> ProxyError:
+        limit = f"{self.max_bytes / MB:g} MB" if self.max_bytes >= MB else f"{self.max_bytes} bytes"
+        setting = f", this proxy's limit ({self.setting})" if self.setting else ""
+        return too_large(f"The request body is larger than {limit}{setting}.")
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from imagegen import hookimpl
 
+from .workers import DEFAULT_DRAIN_TIMEOUT  # a module of constants: cheap for every `imagegen` command
+
 if TYPE_CHECKING:
     from .config import SettingReport
 
@@ -48,9 +50,9 @@ def register_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--log-format", default="text", choices=["text", "json"], help="json: one JSON object per line (default: text)"
     )
     serve.add_argument(
-        "--drain-timeout", type=float, default=60.0, metavar="SECONDS",
+        "--drain-timeout", type=float, default=DEFAULT_DRAIN_TIMEOUT, metavar="SECONDS",
         help="on SIGTERM, how long the requests in flight get to finish before they are answered 503 "
-        "(default: 60; a second SIGTERM stops them at once)",
+        f"(default: {DEFAULT_DRAIN_TIMEOUT:g}; a second SIGTERM stops them at once)",
     )  # fmt: skip
     serve.set_defaults(func=serve_command)
 

@@ -34,6 +34,7 @@ from urllib.parse import quote
 import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ValidationError
 
+from imagegen import pricing
 from imagegen.exceptions import ImageGenError, PluginError
 from imagegen.params import check_params
 from imagegen.plugins import Provider, registry, with_provider
@@ -57,13 +58,13 @@ from .model_names import IMAGE_MODE, Alias, ModelNames, is_wildcard
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_REDIS_PORT = 6379
-# `litellm_params` keys of LiteLLM's with no meaning for image generation: accepted, reported as ignored.
+# `litellm_params` keys of LiteLLM's with no meaning for image generation: accepted, reported as ignored. (The
+# prices imagegen reads, `pricing.OVERRIDE_KEYS`, are moved to the deployment's `model_info`, as LiteLLM does.)
 _IGNORED_LITELLM_KEYS = frozenset(
     {"stream_timeout", "max_parallel_requests", "order", "tags", "litellm_credential_name", "use_in_pass_through",
-     "merge_reasoning_content_in_choices", "configurable_clientside_auth_params", "input_cost_per_token",
-     "output_cost_per_token", "input_cost_per_image", "output_cost_per_image", "input_cost_per_pixel",
-     "output_cost_per_pixel", "input_cost_per_second", "output_cost_per_second", "region_name", "mock_timeout",
-     "mock_response"}
+     "merge_reasoning_content_in_choices", "configurable_clientside_auth_params", "input_cost_per_image",
+     "input_cost_per_pixel", "output_cost_per_pixel", "input_cost_per_second", "output_cost_per_second",
+     "region_name", "mock_timeout", "mock_response"}
 )  # fmt: skip
 IGNORED_BECAUSE = {
     "router_settings.enable_pre_call_checks": "it checks prompts against chat models' context windows",
@@ -460,6 +461,8 @@ class _Checker:
         self._report_section("model_list[]", entry, ModelEntry, warn=False)
         group, call = parsed.model_name, parsed.litellm_params
         model_info = parsed.model_info.model_dump(exclude_none=True)
+        # Prices written in litellm_params are the deployment's own, as in LiteLLM; model_info's win over them.
+        model_info = {**call.model_dump(include=set(pricing.OVERRIDE_KEYS), exclude_none=True), **model_info}
         where_params = f"{place}.{'litellm_params' if 'litellm_params' in entry else 'params'}"
         params = dict(call.model_extra or {})
         model = with_provider(call.model, call.custom_llm_provider) if call.custom_llm_provider else call.model

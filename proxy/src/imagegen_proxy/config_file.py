@@ -86,6 +86,22 @@ class LiteLLMParams(_Section):
                               "usage-based routing (a limit, shared through Redis; counted from each answer's "
                               "`usage`); also simple-shuffle's weight without `weight` or `rpm`")  # fmt: skip
     base_model: str | None = Field(default=None, description="the model behind a deployment name (pricing, checks)")
+    # A deployment's own prices, written here as LiteLLM's docs allow: moved to its model_info, as LiteLLM does.
+    output_cost_per_image: Amount | None = Field(
+        default=None, json_schema_extra=TRANSLATED, description="moved to model_info: its own price per image"
+    )
+    input_cost_per_token: Amount | None = Field(
+        default=None, json_schema_extra=TRANSLATED, description="moved to model_info: its price per text input token"
+    )
+    input_cost_per_image_token: Amount | None = Field(
+        default=None, json_schema_extra=TRANSLATED, description="moved to model_info: its price per image input token"
+    )
+    output_cost_per_image_token: Amount | None = Field(
+        default=None, json_schema_extra=TRANSLATED, description="moved to model_info: its price per image output token"
+    )
+    output_cost_per_token: Amount | None = Field(
+        default=None, json_schema_extra=TRANSLATED, description="moved to model_info: its price per text output token"
+    )
 
 
 class ModelInfo(_Section):

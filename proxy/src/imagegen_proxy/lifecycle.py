@@ -30,8 +30,6 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 
 logger = logging.getLogger("imagegen.proxy")
 
-DEFAULT_DRAIN_TIMEOUT = 60.0
-"""Seconds the requests in flight get to finish after SIGTERM: about one image at a slow model."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 

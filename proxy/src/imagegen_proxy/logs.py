@@ -1,8 +1,9 @@
 """The proxy's log lines: uvicorn's text, or one JSON object per line (`imagegen serve --log-format json`).
 
 A JSON line has `time` (UTC, ISO 8601), `level`, `logger`, `message`, the request's `request_id` when
-it was logged while serving one, and whatever fields the line carries (a generation's `key_alias`,
-`model_group`, `deployment`, `provider`, `status`, `latency_ms`, `cost`, `images`).
+it was logged while serving one, and whatever fields the line carries (a request's `operation`,
+`key_alias`, `model_group`, `deployment`, `provider`, `status`, `latency_ms`, `cost`, `images`; a refused
+one's error `code`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from datetime import UTC, datetime
 
 from .observability import current_request_id
 
-FIELDS = ("request_id", "key_alias", "model_group", "deployment", "provider", "status", "images", "latency_ms", "cost")
+FIELDS = (
+    "request_id", "operation", "key_alias", "model_group", "deployment", "provider", "status", "images", "latency_ms",
+    "cost", "code",
+)  # fmt: skip
 
 
 class RequestIdFilter(logging.Filter):

@@ -140,6 +140,15 @@ class ModelNames:
             return found
         return None
 
+    @property
+    def has_wildcards(self) -> bool:
+        """Some deployment serves a pattern of names (`*`, `openai/*`): which names are served is open-ended."""
+        return bool(self._patterns)
+
+    def serving(self, name: str) -> list[Deployment]:
+        """The deployments a request for `name` (a group, an alias, a wildcard's match) is routed to, if any."""
+        return self.groups.get(name) or self.deployments(self.resolve(name) or name) or []
+
     def is_refused(self, requested: str) -> bool:
         """A name this proxy knows but serves no image model for (a chat model, a provider without a plugin)."""
         alias = self.aliases.get(requested)

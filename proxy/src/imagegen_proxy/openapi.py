@@ -159,8 +159,11 @@ class _Used:
         return model, mode
 
 
-def document(routes: Iterable[BaseRoute], *, title: str, version: str, model_groups: Sequence[str]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every `ApiRoute` in `routes` (`model_groups`: the names clients may ask for)."""
+def document(
+    routes: Iterable[BaseRoute], *, title: str, version: str, model_groups: Sequence[str] | None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every `ApiRoute` in `routes` (`model_groups`: the names clients may ask for,
+    the enum of every model name; None: any string, as under a wildcard deployment)."""
     api_routes = [route for route in routes if isinstance(route, ApiRoute)]
     used = _Used()
     used.add(ErrorResponse, "serialization")
@@ -189,7 +192,7 @@ def document(routes: Iterable[BaseRoute], *, title: str, version: str, model_gro
             },
         },
     }
-    marked: dict[str, Any] = _mark_model_groups(result, sorted(model_groups))
+    marked: dict[str, Any] = _mark_model_groups(result, sorted(model_groups or ()))
     return marked
 
 

@@ -11,8 +11,9 @@ found on the way (`ImagesScan`). Its cost is a header only when the price does n
 recorded in the metrics and spend log but is no header.
 
 An upstream answer that began with 2xx was made and billed, so it is always charged: when the
-client leaves mid-stream the rest is still read (for `DRAIN_SECONDS` at most) to find its `usage`,
-and an answer whose end never arrives is charged the requested images at the per-image price.
+client leaves mid-stream the rest is still read (`streams.ChargedBody`, as for an event stream) to
+find its `usage`, and an answer whose end never arrives is charged the requested images at the
+per-image price.
 Every other deployment's response is parsed by its plugin and serialised once.
 """
 
@@ -37,9 +38,9 @@ from imagegen.provider import GENERATION, Operation
 from imagegen.results import adownload_urls
 from imagegen.types import ImageResponse, Usage
 
-from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost, cost_up_front, report, usage_near_edges
+from .charges import charge, cost, cost_up_front, report, usage_near_edges
 from .config import Deployment
-from .streams import EventStream, Finish, open_events, reading
+from .streams import ChargedBody, EventStream, Finish, open_events, reading
 
 logger = logging.getLogger("imagegen.proxy")
 SMALL_BODY_BYTES = 64 * 1024  # held whole per request in flight: small enough for 64 connections
@@ -220,24 +221,19 @@ def _key_at(data: bytes, position: int) -> bytes | None:
     return next((key for key in _IMAGE_KEYS if data.startswith(key, position)), None)
 
 
-class StreamedBody:
-    """The body of a streamed answer as the client receives it; `close` records it once, however it ended.
-
-    The upstream answered 2xx, so the answer is charged even when the client leaves early: `close`
-    reads the rest (the images are made and billed) for its `usage`, or estimates its cost.
-    """
+class StreamedBody(ChargedBody):
+    """The body of a streamed answer as the client receives it; `close` records it once, however it ended
+    (see `ChargedBody`: a client that leaves early is charged for the whole answer, read for its `usage`)."""
 
     def __init__(self, deployment: Deployment, answer: Answer, finish: Finish) -> None:
+        super().__init__(answer.call, finish)
         self._deployment = deployment
         self._answer = answer
-        self._finish = finish
         self._scan = ImagesScan()
-        self._status = CLIENT_GONE  # until the last chunk is sent
-        self._whole = False  # the upstream's body was read to its end
         self._chunks = self._read()
-        self._done = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
+        assert self._chunks is not None
         return self._chunks
 
     async def _read(self) -> AsyncGenerator[bytes, None]:
@@ -274,46 +270,25 @@ class StreamedBody:
         logger.warning("the upstream broke off a streamed answer: %s", why)
         return UpstreamBrokeOff(why)
 
-    async def close(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        await self._chunks.aclose()
-        try:
-            if self._status == CLIENT_GONE and not _being_cancelled():  # stopping: no time to read the rest
-                await self._drain()
-        finally:
-            images, cost = self._charge()
-            usage = self._scan.usage()
-            self._finish(self._status, images, cost, usage)
-            assert self._answer.call is not None
-            report(self._answer.call, self._status, images, cost, usage)
-            await self._answer.close()
-
     async def _drain(self) -> None:
-        """The client left: read the rest of the answer, already made and billed upstream, for its `usage`."""
         assert self._answer.rest is not None
-        try:
-            async with asyncio.timeout(DRAIN_SECONDS):
-                async for chunk in self._answer.rest:
-                    self._scan.feed(chunk)
-        except (httpx.TransportError, httpx.StreamError, TimeoutError) as exc:
-            logger.warning("the rest of a streamed answer its client left could not be read: %s", type(exc).__name__)
-            return
+        async for chunk in self._answer.rest:
+            self._scan.feed(chunk)
         self._whole = True
+
+    async def _release(self) -> None:
+        await self._answer.close()
+
+    def _usage(self) -> Usage | None:
+        return self._scan.usage()
 
     def _charge(self) -> tuple[int, float | None]:
         """The images and cost to record: as read when the body was read whole, else as asked for."""
         answer, scan = self._answer, self._scan
-        assert answer.call is not None
-        images, charged = charge(self._deployment, answer.call, whole=self._whole, images=scan.images,
+        assert self.call is not None
+        images, charged = charge(self._deployment, self.call, whole=self._whole, images=scan.images,
                                  usage=scan.usage() if self._whole else None)  # fmt: skip
         return images, answer.cost if answer.cost is not None else charged  # per image: the header the client got
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class UpstreamBrokeOff(Exception):

@@ -157,7 +157,7 @@ class Router:
         except RouteFailed as failed:
             fallbacks = [
                 f for f in self._fallbacks(group, failed.error)
-                if (allowed is None or f in allowed) and known_to(self._deployments(f), inputs.operation)
+                if (allowed is None or f in allowed) and known_to(self.names.serving(f), inputs.operation)
             ]  # fmt: skip
             if not fallbacks:
                 raise
@@ -207,15 +207,11 @@ class Router:
                 last = RouteFailed(error, deployment)
         raise last or RouteFailed(self._unavailable(group, deployments), None)
 
-    def _deployments(self, group: str) -> list[Deployment]:
-        """The deployments of a group, alias or wildcard match."""
-        return self.names.groups.get(group) or self.names.deployments(self.names.resolve(group) or group) or []
-
     def _able(self, group: str, operation: Operation) -> list[Deployment]:
         """The deployments of `group` that may be sent `operation` (worked out once per group and operation)."""
         able = self._able_deployments.get((group, operation))
         if able is None:
-            able = [d for d in self._deployments(group) if can(d, operation)]
+            able = [d for d in self.names.serving(group) if can(d, operation)]
             if group in self.names.groups:  # a wildcard's matches come and go: only configured groups are kept
                 self._able_deployments[group, operation] = able
         return able

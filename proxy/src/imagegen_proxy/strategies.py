@@ -8,8 +8,8 @@
 - `usage-based-routing`, `-v2`: the fewest requests this minute (shared through Redis), an image's tokens
   being known only once it is made; deployments whose answers used their `tpm` this minute are skipped
   before any strategy sees them (the router's).
-- `cost-based-routing`: the lowest price of one image at the request's size and quality (the deployment's
-  `model_info` prices, else its model's list price; unpriced ones last).
+- `cost-based-routing`: the lowest price of one image at the request's size and quality (the price a call
+  to it is charged: `charges.deployment_price`; unpriced ones last).
 
 Ties are broken at random. Deployments at their `rpm` limit or cooling down never reach a strategy.
 """
@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from imagegen import pricing
-from imagegen.exceptions import ImageGenError, PluginError, Timeout
-from imagegen.plugins import registry
-from imagegen.types import Image, ImageResponse
+from imagegen.exceptions import ImageGenError, Timeout
+
+from .charges import deployment_price, most
 
 if TYPE_CHECKING:
     from .config import Deployment, RouterSettings
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 TIMEOUT_PENALTY_SECONDS = 1000.0
 """The latency a timed-out call counts as (LiteLLM's), so that latency-based routing avoids its deployment."""
 _REMEMBERED_PRICES = 4096
-_ONE_IMAGE = ImageResponse.model_construct(data=[Image()], usage=None)
 
 
 class Strategy:
@@ -109,14 +108,9 @@ class LowestCost(Strategy):
         return _lowest(pool, [self._image_price(d, params) for d in pool])
 
     def _image_price(self, deployment: Deployment, params: Mapping[str, Any]) -> float:
-        """One image's price at the request's parameters over the deployment's defaults; without a
-        quality that decides it, its highest per-image price; unpriced: infinite."""
-        price = self._price(deployment)
-        if price is None:
-            return float("inf")
-        cost = price.cost(_ONE_IMAGE, {**deployment.params, **params})
-        if cost is None and price.per_image:
-            cost = max(rule.usd for rule in price.per_image)
+        """One image's price at the request's parameters over the deployment's defaults, at most (see
+        `charges.most`: without a quality that decides it, its highest); unpriced: infinite."""
+        cost = most(self._price(deployment), {**deployment.params, **params}, 1)
         return float("inf") if cost is None else cost
 
     def _price(self, deployment: Deployment) -> pricing.ModelPrice | None:
@@ -124,17 +118,8 @@ class LowestCost(Strategy):
         if key not in self._prices:
             if len(self._prices) >= _REMEMBERED_PRICES:
                 self._prices.clear()
-            self._prices[key] = _list_or_own_price(deployment)
+            self._prices[key] = deployment_price(deployment)
         return self._prices[key]
-
-
-def _list_or_own_price(deployment: Deployment) -> pricing.ModelPrice | None:
-    try:
-        provider, model_id = registry.resolve(deployment.model)
-    except PluginError:
-        return None
-    base_model = deployment.params.get("base_model") or deployment.model_info.get("base_model")
-    return pricing.price_for(provider.prefix, model_id, base_model=base_model, model_info=deployment.model_info)
 
 
 def _lowest(pool: Sequence[Deployment], scores: Sequence[float]) -> Deployment:

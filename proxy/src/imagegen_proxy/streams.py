@@ -44,24 +44,82 @@ Finish = Callable[[int, int, float | None, Usage | None], None]
 """Records the request: its status, the images it made, its cost, and its `usage` when the upstream sent one."""
 
 
-class EventStream:
+class ChargedBody:
+    """A streamed answer's body as the client receives it (`EventStream`, `relay.StreamedBody`); `close` ends
+    it once, however it ended: whole, broken off, or with the client gone.
+
+    The upstream answered 2xx, so the answer is charged even when the client leaves early: `close` reads
+    the rest (made and billed upstream) for `DRAIN_SECONDS` at most, for its images and `usage`, unless the
+    worker is stopping (no time); then it lets the upstream go, records the request (`finish`) and tells
+    the call's observer.
+    """
+
+    def __init__(self, call: PreparedCall | None, finish: Finish | None = None) -> None:
+        self.call = call  # None: no observer to tell (a body read in a test)
+        self._finish = finish
+        self._status = CLIENT_GONE  # until the last byte is sent
+        self._whole = False  # the upstream's answer was read to its end
+        self._chunks: AsyncGenerator[bytes, None] | None = None
+        self._closed = False
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._chunks is not None:
+            await self._chunks.aclose()
+        try:
+            if self._status == CLIENT_GONE and not self._whole and not _being_cancelled():
+                try:
+                    async with asyncio.timeout(DRAIN_SECONDS):
+                        await self._drain()
+                except (ImageGenError, httpx.TransportError, httpx.StreamError, TimeoutError) as exc:
+                    logger.warning("the rest of an answer its client left could not be read: %s", type(exc).__name__)
+        finally:
+            await self._release()
+            images, charged = self._charge()
+            usage = self._usage()
+            if self._finish is not None:
+                self._finish(self._status, images, charged, usage)
+            if self.call is not None:
+                report(self.call, self._status, images, charged, usage)
+
+    async def _drain(self) -> None:
+        """The client left: read the rest of the upstream's answer; `_whole` once it was read to its end."""
+        raise NotImplementedError
+
+    async def _release(self) -> None:
+        """Let go of the upstream."""
+
+    def _charge(self) -> tuple[int, float | None]:
+        """The images and cost to record."""
+        raise NotImplementedError
+
+    def _usage(self) -> Usage | None:
+        """The answer's `usage`, when the upstream sent one."""
+        raise NotImplementedError
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class EventStream(ChargedBody):
     """The events of one streamed answer as the client receives them; `close` records the request once,
     however the stream ended (whole, with an error event, or with the client gone)."""
 
+    call: PreparedCall
+
     def __init__(self, deployment: Deployment, call: PreparedCall, cost_header: float | None = None) -> None:
+        super().__init__(call)
         self.deployment = deployment
-        self.call = call
         self.cost_header = cost_header
         """The answer's cost when known before its first event (a finished answer's)."""
         self.first_event_at: float | None = None
         """`time.perf_counter()` when the first event was handed to the server to send."""
-        self._finish: Finish | None = None
-        self._status = CLIENT_GONE  # until the last event is sent
-        self._whole = False  # the upstream's stream was read to its end
         self._completed = 0
         self._usages: list[Usage] = []
-        self._chunks: AsyncGenerator[bytes, None] | None = None
-        self._closed = False
 
     def start(self, finish: Finish) -> EventStream:
         """Ready to send; `finish` records the request when the stream is closed."""
@@ -86,13 +144,6 @@ class EventStream:
         """Each event's bytes, as they are to be sent."""
         raise NotImplementedError
 
-    async def _drain(self) -> None:
-        """The client left: read the rest of the upstream's stream (made and billed) for its images and usage."""
-        raise NotImplementedError
-
-    async def _release(self) -> None:
-        """Let go of the upstream."""
-
     def _counted(self, summary: EventSummary) -> None:
         if summary.completed:
             self._completed += 1
@@ -104,27 +155,6 @@ class EventStream:
         proxy_error = ProxyError.from_imagegen(error)
         self._status = proxy_error.status
         return error_frame(proxy_error.body())
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._chunks is not None:
-            await self._chunks.aclose()
-        try:
-            if self._status == CLIENT_GONE and not self._whole:
-                try:
-                    async with asyncio.timeout(DRAIN_SECONDS):
-                        await self._drain()
-                except (ImageGenError, httpx.TransportError, httpx.StreamError, TimeoutError) as exc:
-                    logger.warning("the rest of a stream its client left could not be read: %s", type(exc).__name__)
-        finally:
-            await self._release()
-            images, charged = self._charge()
-            usage = self._usage()
-            if self._finish is not None:
-                self._finish(self._status, images, charged, usage)
-            report(self.call, self._status, images, charged, usage)
 
     def _usage(self) -> Usage | None:
         """The usage of every completed event, added up."""

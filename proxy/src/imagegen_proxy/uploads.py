@@ -3,10 +3,12 @@
 The form is parsed incrementally (python-multipart, which Starlette uses): a text field is kept in
 memory (all of them together at most `MAX_FIELD_BYTES`), an image part up to `SPOOL_BYTES` too, and a
 larger one is written to a file as its bytes arrive, so a request holds about one network chunk of
-any image however large. Past a limit (`UploadLimits`: per image, images per request, the whole
-body) the request is answered 413 at once, before the rest of the body is read. The spooled files
-are `ImageInput(path=...)`s: the upstream request streams them from disk on every attempt, and they
-are deleted when the request ends (`Spool`), whatever happens. Writing and deleting them happens on
+any image however large. Past a limit (`UploadLimits`: per image, images per request, the whole body,
+read through a `BodyLimit` as every route's is) the request is answered 413 at once and its connection
+closed, before the rest of the body is read; a client that leaves mid-upload gets a 400 `client_gone`
+(nothing is sent upstream, nothing charged). The spooled files are `ImageInput(path=...)`s: the upstream
+request streams them from disk on every attempt, and they are deleted when the request ends (`Spool`),
+whatever happens. Writing and deleting them happens on
 worker threads, a megabyte at a time, while the event loop serves other requests.
 """
 
@@ -28,9 +30,9 @@ from starlette.requests import Request
 from imagegen.exceptions import ImageGenError
 from imagegen.images import ImageInput, load_image
 
+from .client_limits import MB, BodyLimit, too_large
 from .errors import ProxyError
 
-MB = 1024 * 1024
 SPOOL_BYTES = 1 * MB
 """An uploaded image larger than this is written to disk as it arrives rather than held in memory."""
 MAX_FIELD_BYTES = 1 * MB
@@ -78,26 +80,12 @@ class UploadLimits:
         )
 
 
-def too_large(message: str, code: str) -> ProxyError:
-    return ProxyError(413, message, code=code)
-
-
 def _malformed(message: str) -> ProxyError:
     return ProxyError(400, message, code="invalid_multipart")
 
 
 def _mb(size: int) -> str:
     return f"{size / MB:g} MB"
-
-
-def check_declared_length(request: Request, limit: int) -> None:
-    """413 at once when the declared body is over `limit` (no byte of it is read)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise too_large(
-            f"The request body is larger than {_mb(limit)}, this proxy's limit (general_settings.max_request_size_mb).",
-            "request_too_large",
-        )
 
 
 class Spool:
@@ -161,23 +149,15 @@ async def read_form(request: Request, limits: UploadLimits, spool: Spool) -> For
     """The request's `multipart/form-data` body: `image` / `image[]` parts (repeatable), one `mask`
     (or `mask[]`), text fields. Raises ProxyError: 413 past a limit, 400 for a malformed form, a text
     where a file belongs, an unexpected file, a repeated field, or a part that is not a PNG, JPEG or WEBP."""
-    check_declared_length(request, limits.request_bytes)
+    body = BodyLimit(limits.request_bytes, "general_settings.max_request_size_mb")
     _, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
     if not boundary:
         raise _malformed("The multipart/form-data Content-Type has no boundary.")
     reader = _FormReader(limits, spool)
     parser = MultipartParser(boundary, reader.callbacks())
-    received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limits.request_bytes:
-                raise too_large(
-                    f"The request body is larger than {_mb(limits.request_bytes)}, this proxy's limit "
-                    "(general_settings.max_request_size_mb).",
-                    "request_too_large",
-                )
+        async for chunk in body.chunks(request):
             parser.write(chunk)
             if reader.to_write:
                 await asyncio.to_thread(reader.write)  # copying megabytes to a file: not on the event loop

@@ -8,6 +8,8 @@ CONFIG_ENV = "IMAGEGEN_PROXY_CONFIG"
 """The config file a worker process loads (`imagegen serve` sets it for `--workers N`)."""
 DRAIN_TIMEOUT_ENV = "IMAGEGEN_PROXY_DRAIN_TIMEOUT"
 """A worker process's drain timeout in seconds (`imagegen serve --drain-timeout`, for `--workers N`)."""
+DEFAULT_DRAIN_TIMEOUT = 60.0
+"""Seconds the requests in flight get to finish after SIGTERM: about one image at a slow model."""
 
 
 def several_workers() -> bool:

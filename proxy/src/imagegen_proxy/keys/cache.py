@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("imagegen.proxy")
 
-INVALIDATION_CHANNEL = "imagegen:keys:invalidate"  # for keys; teams' and end users' are named alike
 _SHARED_TTL_SECONDS = 60
 _VERSION_TTL_SECONDS = 3600  # far longer than any lookup takes, so a version never vanishes under one
 _NOT_FOUND = b"-"

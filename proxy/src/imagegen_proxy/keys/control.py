@@ -34,6 +34,7 @@ from ..access import MASTER, Caller, RequestRecord, allowed_models
 from ..charges import worst_case_cost
 from ..errors import ProxyError
 from ..metrics import ProxyMetrics
+from ..model_names import ModelNames
 from ..workers import several_workers
 from .cache import KeyCache
 from .counters import Counters, LocalCounters, RedisCounters, SpendKey, minute_now, period_over
@@ -55,7 +56,6 @@ DEFAULT_DATABASE_FILE = "imagegen.db"
 KEY_CACHE_TTL_SECONDS = 3.0
 _MAX_REMEMBERED_PRICES = 4096
 _MAX_ID_CHARS = 255
-_ENV_PREFIX = "os.environ/"
 T = TypeVar("T")
 Budgeted = KeyRecord | TeamRecord | EndUserRecord
 _KINDS = {KEYS: "key", TEAMS: "team", END_USERS: "user"}
@@ -91,7 +91,10 @@ class KeyAccess:
         redis_url: str | None = None,
         key_cache_ttl: float = KEY_CACHE_TTL_SECONDS,
         metrics: ProxyMetrics | None = None,
+        model_names: ModelNames | None = None,
     ) -> None:
+        """`model_names`: the router's, so that a request is priced at the deployments it is routed to (a
+        wildcard's match, an alias's target)."""
         if not config.master_key:
             raise ValueError("virtual keys need general_settings.master_key: the master key is their admin")
         self.config = config
@@ -120,7 +123,7 @@ class KeyAccess:
             reservations_in_database=isinstance(self.ledger, DatabaseLedger),
         )  # fmt: skip
         self._background: set[asyncio.Task[None]] = set()
-        self._groups = config.groups()
+        self.names = model_names or ModelNames(config.deployments, config.router.aliases)
         self._worst_cases: dict[tuple[str, str], float] = {}
 
     # --- AccessControl ------------------------------------------------------------------------------
@@ -212,7 +215,7 @@ class KeyAccess:
                 )
         if team is not None:
             models = allowed_models(key.models, team.models)
-        subjects: list[Budgeted] = [key, *([team] if team else [])]  # key, team, end user: the order rows lock in
+        subjects: list[Budgeted] = [key, *([team] if team else [])]  # then the end user
         return await self._admit_subjects(caller, model_group, params, subjects, end_user, models, key.team_id)
 
     async def _admit_subjects(
@@ -258,6 +261,9 @@ class KeyAccess:
         elif isinstance(admission.ledger, RedisLedger):
             self._in_background(self._settle(admission, record.cost or 0.0))
             reservation = None  # settled there: nothing for the spend writer to let go
+        elif isinstance(admission.ledger, DatabaseLedger):
+            # Off the response path; the spend writer deletes the reservation as it writes the cost.
+            self._in_background(self._settle(admission, record.cost or 0.0))
         elif record.cost and self._redis is not None:
             # Once its period ended, the subject's next request starts a new one: this cost no longer counts there.
             current = [(subject, period) for subject, period in charges if not period_over(period, now)]
@@ -403,11 +409,15 @@ class KeyAccess:
         )
 
     async def _settle(self, admission: Admission, cost: float) -> None:
-        assert admission.ledger is not None
-        assert admission.reservation is not None
+        ledger, reservation = admission.ledger, admission.reservation
+        assert ledger is not None
+        assert reservation is not None
         try:
-            await admission.ledger.settle(admission.reservation, admission.holds, cost)
-        except Exception as exc:  # the reservation expires; the spend row still reaches the database
+            await ledger.settle(reservation, admission.holds, cost)
+        except Exception as exc:
+            if isinstance(ledger, DatabaseLedger):
+                return  # it keeps counting its worst-case price until the spend writer deletes it: never less
+            # In Redis it expires; the spend row still reaches the database.
             self._degraded("redis", f"could not settle a reservation in Redis ({type(exc).__name__})")
             self._unsynced.update(hold.subject for hold in admission.holds)
 
@@ -468,7 +478,7 @@ class KeyAccess:
         """The deployments a request to `group` may end at: the group's and its fallbacks'."""
         settings = self.config.router
         names = [group, *settings.fallbacks.get(group, ()), *settings.content_policy_fallbacks.get(group, ())]
-        return [deployment for name in dict.fromkeys(names) for deployment in self._groups.get(name, ())]
+        return [deployment for name in dict.fromkeys(names) for deployment in self.names.serving(name)]
 
     def _cache_of(self, holders: Holders) -> KeyCache:
         return {KEYS: self.cache, TEAMS: self.teams, END_USERS: self.end_users}[holders]

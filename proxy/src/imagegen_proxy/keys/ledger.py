@@ -10,9 +10,10 @@ the real prices of requests already admitted. A reservation left by a crash or a
 after `RESERVATION_TTL_SECONDS`. No lock is held while a request waits on its upstream.
 
 - `DatabaseLedger`: reservations are rows of `imagegen_reservations`; reserving is one transaction that
-  locks the subjects' rows (PostgreSQL's `FOR UPDATE`, always in the order key, team, end user; SQLite's
-  write lock) and reads their spend and unexpired reservations. Settling happens in the spend writer's
-  transaction that adds the cost.
+  locks the subjects' rows (PostgreSQL's `FOR UPDATE`, sorted by subject as every transaction locking
+  several does: `locking_order`; SQLite's write lock) and reads their spend and unexpired reservations.
+  Settling writes the real cost on the reservation (off the response path): from then on it counts that
+  cost and no longer holds a place in flight; the spend writer's transaction that adds the cost deletes it.
 - `RedisLedger`: shared by replicas; one Lua script reserves for every subject or for none, another
   settles (releases and charges the shared spend counter, seeded from the database).
 - `MemoryLedger`: this process alone: exact for a single process on SQLite, and what the others fall
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Delete, case, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import ProxyError
 from .schema import reservations
@@ -133,25 +135,21 @@ class DatabaseLedger:
     async def reserve(self, reservation: str, holds: Sequence[Hold], amount: float) -> Refusal | None:
         now = datetime.now(UTC)
         engine = self._store.engine
+        holds = locking_order(holds)
         async with engine.begin() as connection:
             if engine.dialect.name == "sqlite":
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")  # one writer at a time, across workers
-            for hold in holds:
-                kind, _, identifier = hold.subject.partition(":")
-                holders = SUBJECT_HOLDERS[kind]
-                table = holders.table
-                statement = select(table.c.spend).where(table.c[holders.id_column] == identifier)
-                if engine.dialect.name == "postgresql":
-                    statement = statement.with_for_update()  # reservations of this subject queue here
-                spent = (await connection.execute(statement)).scalar()
-                await connection.execute(
-                    delete(reservations).where(reservations.c.subject == hold.subject, reservations.c.expires_at <= now)
-                )
-                held = select(func.coalesce(func.sum(reservations.c.amount), 0.0), func.count()).where(
-                    reservations.c.subject == hold.subject
-                )
+            # Every subject's row is locked before anything else is read or written: always in the same order.
+            spent = [await self._locked_spend(connection, hold) for hold in holds]
+            for hold, spend in zip(holds, spent, strict=True):
+                await connection.execute(_expired_of(hold.subject, now))
+                not_expired = (reservations.c.subject == hold.subject, reservations.c.expires_at > now)
+                held = select(
+                    func.coalesce(func.sum(func.coalesce(reservations.c.cost, reservations.c.amount)), 0.0),
+                    func.coalesce(func.sum(case((reservations.c.cost.is_(None), 1), else_=0)), 0),
+                ).where(*not_expired)
                 reserved, in_flight = (await connection.execute(held)).one()
-                refused = refusal(hold, float(spent or 0.0), float(reserved), int(in_flight), amount)
+                refused = refusal(hold, spend, float(reserved), int(in_flight), amount)
                 if refused is not None:
                     await connection.rollback()
                     return refused
@@ -165,8 +163,25 @@ class DatabaseLedger:
             )
         return None
 
+    async def _locked_spend(self, connection: AsyncConnection, hold: Hold) -> float:
+        """The subject's spend, its row locked until the transaction ends (PostgreSQL: reservations queue here;
+        SQLite's write lock is already held)."""
+        kind, _, identifier = hold.subject.partition(":")
+        holders = SUBJECT_HOLDERS[kind]
+        table = holders.table
+        statement = select(table.c.spend).where(table.c[holders.id_column] == identifier)
+        if connection.dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        return float((await connection.execute(statement)).scalar() or 0.0)
+
     async def settle(self, reservation: str, holds: Sequence[Hold], cost: float) -> bool:
-        return False  # in the spend writer's transaction
+        """The reservation counts its `cost` from now on, and no longer as a request in flight (its place in
+        `max_parallel_requests` is free), until the spend writer's transaction adds the cost and deletes it."""
+        async with self._store.engine.begin() as connection:
+            await connection.execute(
+                update(reservations).where(reservations.c.reservation_id == reservation).values(cost=cost)
+            )
+        return False
 
     def release(self, reservations: Iterable[str]) -> None:
         pass  # deleted in that transaction
@@ -176,6 +191,24 @@ class DatabaseLedger:
 
     async def forget(self, subject: str) -> None:
         pass  # nothing cached: the database's spend and reservations are the truth
+
+
+def locking_order(holds: Sequence[Hold]) -> list[Hold]:
+    """`holds` in the order their rows are locked, by every transaction that locks more than one: sorted by
+    subject (`key:…` < `team:…` < `user:…`, then by id). Two requests, or a request and the spend writer,
+    that lock the same rows in the same order wait for each other, never deadlock."""
+    return sorted(holds, key=lambda hold: hold.subject)
+
+
+def _expired_of(subject: str, now: datetime) -> Delete:
+    """Delete the subject's expired reservations, skipping any another transaction holds (the spend writer
+    deleting it as it settles): no reservation row is ever waited for while subject rows are locked."""
+    expired = (
+        select(reservations.c.reservation_id)
+        .where(reservations.c.subject == subject, reservations.c.expires_at <= now)
+        .with_for_update(skip_locked=True)
+    )
+    return delete(reservations).where(reservations.c.subject == subject, reservations.c.reservation_id.in_(expired))
 
 
 # -- in this process -------------------------------------------------------------------------------
@@ -364,13 +397,6 @@ class RedisLedger:
     async def reseed(self, subject: str, spend: float) -> None:
         """The subject's spend is `spend` (as the database has it), its reservations in flight unchanged."""
         await self._redis.set(self.spend_key(subject), repr(spend), ex=SPEND_TTL_SECONDS)
-
-    async def add_spend(self, subject: str, amount: float) -> None:
-        """Spend charged with no reservation (a subject without limits), so that limits set later see it."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.incrbyfloat(self.spend_key(subject), amount)
-        pipe.expire(self.spend_key(subject), SPEND_TTL_SECONDS)
-        await pipe.execute()
 
 
 def _optional(value: float | int | None) -> str:

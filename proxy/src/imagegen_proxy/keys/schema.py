@@ -132,6 +132,7 @@ reservations = Table(  # a request's worst-case price and its place, held agains
     Column("subject", String(300), primary_key=True),  # "key:<token>", "team:<id>" or "user:<id>"
     Column("amount", Float, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("cost", Float, nullable=True),  # once its answer was priced: what it counts for until written as spend
     Index("ix_imagegen_reservations_subject", "subject", "expires_at"),
 )
 
@@ -160,7 +161,7 @@ spend_logs = Table(
     Index("ix_imagegen_spend_logs_time", "start_time"),
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _add_missing(connection: Connection) -> None:
@@ -181,9 +182,9 @@ def _add_missing(connection: Connection) -> None:
 
 
 # version → the step that upgrades a database from version-1 to it. Version 1 is the first schema; version 2
-# (teams, end users, reservations, key limits, each spend row's operation) and version 3 (each spend row's
-# request metadata) only added tables and columns.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_missing, 3: _add_missing}
+# (teams, end users, reservations, key limits, each spend row's operation), version 3 (each spend row's
+# request metadata) and version 4 (a settled reservation's cost) only added tables and columns.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_missing, 3: _add_missing, 4: _add_missing}
 
 _MIGRATION_LOCK_ID = 0x1A6E6E  # any constant shared by every replica
 

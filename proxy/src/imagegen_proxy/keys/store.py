@@ -292,7 +292,8 @@ class KeyStore:
         async with self.engine.begin() as connection:
             if rows:
                 await connection.execute(insert(spend_logs), rows)
-            for (subject, period), amount in spend.items():
+            # Rows locked in the order every transaction locks them (`ledger.locking_order`): no deadlock.
+            for (subject, period), amount in sorted(spend.items(), key=lambda item: item[0][0]):
                 kind, _, identifier = subject.partition(":")
                 holders = SUBJECT_HOLDERS[kind]
                 table = holders.table
