@@ -101,6 +101,10 @@ class ImageInput:
             self._b64 = base64.b64encode(self.read()).decode("ascii")
         return self._b64
 
+    def data_url(self) -> str:
+        """The image as a `data:` URL, for providers that take input images as URLs."""
+        return f"data:{self.media_type};base64,{self.b64()}"
+
     def derived(self, kind: str, make: Callable[[], T]) -> T:
         """What `make` derives from the image (a converted mask), made once per input: every retry and
         every fanned-out request of a call reuses it."""
