@@ -79,7 +79,8 @@ class FaultyUpstream:
     """The server; `script(...)` the next requests' faults, `default` answers the rest.
 
     `image_bytes` over 64 KiB makes answers the proxy streams through (rather than reads whole).
-    `mix` (fault → weight) answers with a seeded random choice instead of `default`.
+    `mix` (fault → weight) answers with a seeded random choice instead of `default`. `endless_interval`
+    paces an endless answer (16 MB/s by default: a test holding many of them may want them slower).
     """
 
     def __init__(
@@ -88,12 +89,14 @@ class FaultyUpstream:
         *,
         latency: float = 0.0,
         drip_interval: float = 1.0,
+        endless_interval: float = 0.001,
         mix: Mapping[Fault, float] | None = None,
         seed: int = 19,
     ) -> None:
         self.default: Fault = "ok"
         self.latency = latency
         self.drip_interval = drip_interval
+        self.endless_interval = endless_interval  # between an endless answer's 16 KiB chunks
         self.ok_body = images_body(image_bytes)
         self.garbage = _GARBAGE if image_bytes <= _HEAD_LIMIT else os.urandom(image_bytes)
         self.requests = 0
@@ -213,7 +216,7 @@ class FaultyUpstream:
             while True:  # until the client gives up (a write to a closed connection raises)
                 writer.write(chunk)
                 await writer.drain()
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(self.endless_interval)
         elif fault in ("drip", "drip_headers"):
             whole = head("200 OK", len(body)) + body
             start = 0 if fault == "drip_headers" else len(head("200 OK", len(body)))
