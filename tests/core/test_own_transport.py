@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 import imagegen
-from imagegen import transport
+from imagegen import streaming, transport
+from imagegen.calls import prepare
 from imagegen.plugins import registry
+from imagegen.streaming import StreamAssembler
 
 from . import inprocess_plugin
 from .inprocess_plugin import PREFIX, install
@@ -48,3 +50,23 @@ async def test_a_transport_without_async_support_is_a_plugin_error_on_the_async_
     with pytest.raises(imagegen.PluginError, match="no handle_async_request"):
         await imagegen.aimage_generation("otter", model=MODEL, sync_only=True)
     assert imagegen.image_generation("otter", model=MODEL, sync_only=True).data
+
+
+@pytest.mark.anyio
+async def test_a_stream_read_on_after_its_caller_left_starts_no_new_upstream_request() -> None:
+    # As the proxy drains an answer its client left: the part streaming is paid for, the others never started.
+    call = prepare("otter", f"{PREFIX}/streamer-1", {"n": 3}, {}, stream=True, timeout=None, drop_params=None,
+                   num_retries=None)  # fmt: skip
+    assert len(call.parts) == 3
+    assembler = StreamAssembler(call)
+    part, upstream = call.parts[0]
+    events = streaming.anative_events(call, await streaming.aopen_stream(call, part, upstream), assembler)
+
+    assembler.open_no_more_parts = True
+    read = [event async for event in events]
+
+    assert len(read) == 1
+    assert len(inprocess_plugin.received) == 1
+    assert assembler.response is not None
+    assert len(assembler.response.data) == 1
+    assert "1 of 3 image(s) delivered" in assembler.response.warnings[-1]

@@ -201,6 +201,24 @@ def test_failure_callbacks_see_failed_calls(start_proxy: ProxyLauncher, tmp_path
     assert [r["hook"] for r in records(out)] == ["on_failure"]  # a failure_callback only hears of failures
 
 
+def test_a_stream_its_client_left_is_reported_cancelled_with_what_was_charged(
+    start_proxy: ProxyLauncher, tmp_path: Path
+) -> None:
+    out = tmp_path / "records.jsonl"
+    (tmp_path / "custom_callbacks.py").write_text(CALLBACKS.format(path=str(out)))
+    slow = {"model_name": "slow", "litellm_params": {"model": "mock/mock-image-1", "mock_latency_ms": 900}}
+    proxy = start_proxy({**config(failure_callback=["custom_callbacks.proxy_handler_instance"]),
+                         "model_list": [slow]})  # fmt: skip
+
+    body = {"model": "slow", "prompt": "otter", "stream": True, "partial_images": 2}
+    with proxy.http() as client, client.stream("POST", "/v1/images/generations", json=body) as answer:
+        assert next(answer.iter_lines()).startswith("event: image_generation.partial_image")
+    (left,) = wait_for(lambda: records(out), "on_failure record")
+
+    assert (left["hook"], left["status"]) == ("on_failure", "cancelled")
+    assert (left["images"], left["cost"]) == (1, 0.0)  # read on after the client left: the image it paid for
+
+
 def test_a_failing_callback_is_counted_and_never_fails_the_request(start_proxy: ProxyLauncher, tmp_path: Path) -> None:
     (tmp_path / "custom_callbacks.py").write_text(CALLBACKS.format(path=str(tmp_path / "records.jsonl")))
     proxy = start_proxy(config(success_callback="custom_callbacks.broken"))

@@ -83,6 +83,9 @@ class StreamAssembler:
         self.response: ImageResponse | None = None
         self.answer: ImageResponse | None = None
         """An emulated stream's finished answer (already made, priced and paid for), its events still to go."""
+        self.open_no_more_parts = False
+        """Set when the caller left but reads on for what was paid (a server draining an answer its client
+        left): the part streaming now is read to its end, and no upstream request is started for the rest."""
         self._parts: list[ImageResponse] = []
         self._completed: list[CompletedImageEvent] = []
         self._delivered: list[Image] = []
@@ -197,6 +200,9 @@ async def anative_events(
     """The async twin of `native_events`."""
     try:
         for index, (request, upstream) in enumerate(call.parts):
+            if index and assembler.open_no_more_parts:
+                assembler.left(GeneratorExit())
+                return
             response = first if index == 0 else await aopen_stream(call, request, upstream)
             decoder = SSEDecoder()
             try:

@@ -142,11 +142,12 @@ def report(call: PreparedCall, status: int, images: int, cost: float | None, usa
     and charged: whole, left by its client, or broken off upstream."""
     if call.observer is None:
         return
+    counted = ImageResponse.model_construct(data=[Image()] * images, usage=usage)
+    counted._annotate(call.provider.prefix, call.request.model, list(call.request.warnings), cost)
     if status == 200:
-        counted = ImageResponse.model_construct(data=[Image()] * images, usage=usage)
-        counted._annotate(call.provider.prefix, call.request.model, list(call.request.warnings), cost)
         call.succeeded(counted)
     elif status == CLIENT_GONE:
-        call.failed(GeneratorExit())
+        call.failed(GeneratorExit(), spent=counted)
     else:
-        call.failed(APIConnectionError("the upstream broke off a streamed answer", provider=call.provider.prefix))
+        error = APIConnectionError("the upstream broke off a streamed answer", provider=call.provider.prefix)
+        call.failed(error, spent=counted)

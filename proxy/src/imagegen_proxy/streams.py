@@ -231,10 +231,12 @@ class ParsedEvents(EventStream):
         deployment: Deployment,
         call: PreparedCall,
         events: AsyncIterator[ImageStreamEvent],
+        assembler: StreamAssembler,
         cost_header: float | None = None,
     ) -> None:
         super().__init__(deployment, call, cost_header)
         self._source = events
+        self._assembler = assembler
 
     async def _events(self) -> AsyncIterator[list[bytes]]:
         try:
@@ -251,6 +253,8 @@ class ParsedEvents(EventStream):
             self._usages.append(event.usage)
 
     async def _drain(self) -> None:
+        # The part streaming now is paid for; the rest of `n` was never asked of the upstream: never started.
+        self._assembler.open_no_more_parts = True
         async for event in self._source:
             self._counted_event(event)
         self._whole = True
@@ -268,12 +272,12 @@ async def open_events(deployment: Deployment, call: PreparedCall) -> EventStream
     if not call.streams_natively:
         response = await aoutcome(call, b64=True)  # the whole answer, URL results downloaded
         events = streaming.aemulated_events(response, assembler)
-        return ParsedEvents(deployment, call, events, cost_header=cost(deployment, call, response))
+        return ParsedEvents(deployment, call, events, assembler, cost_header=cost(deployment, call, response))
     part, upstream = call.parts[0]
     opened = await streaming.aopen_stream(call, part, upstream)
     if call.provider.info.openai_shaped_responses and len(call.parts) == 1:
         return await _relayed(deployment, call, opened)
-    return ParsedEvents(deployment, call, streaming.anative_events(call, opened, assembler))
+    return ParsedEvents(deployment, call, streaming.anative_events(call, opened, assembler), assembler)
 
 
 async def _relayed(deployment: Deployment, call: PreparedCall, response: httpx.Response) -> RelayedEvents:
