@@ -50,6 +50,7 @@ def png_file(name: str, content: bytes) -> dict[str, Any]:
 def only_model(console: ConsolePage, model: str) -> None:
     """Pick `model` alone among the models offered for the current operation."""
     models = console.page.get_by_role("group", name="Models")
+    expect(models.get_by_label(model)).to_be_visible()  # the list is built whole once the groups are read
     for box in models.get_by_role("checkbox").all():
         if box.get_attribute("value") != model:
             box.uncheck()
