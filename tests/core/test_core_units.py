@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 
 import httpx
 import pytest
@@ -291,10 +292,9 @@ def test_a_huge_prompt_or_model_never_lands_whole_in_an_error() -> None:
     assert len(str(refused.value)) < 500
 
 
-@pytest.mark.anyio
-async def test_async_calls_prepare_on_a_worker_thread_not_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
+@pytest.fixture
+def preparing_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads calls are prepared on, as they are."""
     from imagegen import calls
 
     threads: list[int] = []
@@ -305,9 +305,22 @@ async def test_async_calls_prepare_on_a_worker_thread_not_the_event_loop(monkeyp
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(calls, "_prepare", recorded)
+    return threads
+
+
+@pytest.mark.anyio
+async def test_async_calls_with_input_images_prepare_on_a_worker_thread_not_the_event_loop(
+    preparing_threads: list[int],
+) -> None:
     await imagegen.aimage_edit(png_image(8, 8), "hat", model="dall-e-2", mock_response=True)
-    assert threads
-    assert threading.get_ident() not in threads  # masks are converted, bodies built, off the loop
+    assert preparing_threads
+    assert threading.get_ident() not in preparing_threads  # masks are converted, bodies built, off the loop
+
+
+@pytest.mark.anyio
+async def test_an_async_generation_is_prepared_on_the_loop_without_a_thread_hop(preparing_threads: list[int]) -> None:
+    await imagegen.aimage_generation("otter", model="dall-e-2", mock_response=True)
+    assert preparing_threads == [threading.get_ident()]  # microseconds of work: cheaper than a thread hop
 
 
 @pytest.mark.anyio

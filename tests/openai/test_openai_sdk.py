@@ -161,35 +161,34 @@ def test_the_timeout_applies_per_call(fake_openai: FakeOpenAI) -> None:
         release.set()
 
 
-def test_the_timeout_is_one_deadline_for_every_attempt_not_one_each(fake_openai: FakeOpenAI) -> None:
-    original = fake_openai.handle
+@pytest.fixture
+def slow_failures(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
+    """Every answer a 500, after 0.3 s."""
 
     def slow_failure(request):  # type: ignore[no-untyped-def]
         time.sleep(0.3)
         return fake_openai.error("server_error")
 
-    fake_openai.handle = slow_failure  # type: ignore[method-assign]
+    monkeypatch.setattr(fake_openai, "handle", slow_failure)
+    return fake_openai
+
+
+def test_the_timeout_is_one_deadline_for_every_attempt_not_one_each(slow_failures: FakeOpenAI) -> None:
     started = time.monotonic()
     with pytest.raises((imagegen.Timeout, imagegen.InternalServerError)):
         imagegen.image_generation(
-            "otter", model="dall-e-2", api_base=fake_openai.api_base, api_key=API_KEY, timeout=0.5, num_retries=5
+            "otter", model="dall-e-2", api_base=slow_failures.api_base, api_key=API_KEY, timeout=0.5, num_retries=5
         )
-    fake_openai.handle = original  # type: ignore[method-assign]
     assert time.monotonic() - started < 1.0  # not 6 attempts of 0.5 s each
-    assert len(fake_openai.requests) <= 2
+    assert len(slow_failures.requests) <= 2
 
 
 @pytest.mark.anyio
-async def test_an_async_timeout_is_one_deadline_for_every_attempt(fake_openai: FakeOpenAI) -> None:
-    def slow_failure(request):  # type: ignore[no-untyped-def]
-        time.sleep(0.3)
-        return fake_openai.error("server_error")
-
-    fake_openai.handle = slow_failure  # type: ignore[method-assign]
+async def test_an_async_timeout_is_one_deadline_for_every_attempt(slow_failures: FakeOpenAI) -> None:
     started = time.monotonic()
     with pytest.raises((imagegen.Timeout, imagegen.InternalServerError)):
         await imagegen.aimage_generation(
-            "otter", model="dall-e-2", api_base=fake_openai.api_base, api_key=API_KEY, timeout=0.5, num_retries=5
+            "otter", model="dall-e-2", api_base=slow_failures.api_base, api_key=API_KEY, timeout=0.5, num_retries=5
         )
     assert time.monotonic() - started < 1.0
 

@@ -10,7 +10,10 @@ Attributes load on first use, so `import imagegen` stays cheap for every app tha
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not typing's: importing typing would take most of this module's import time
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

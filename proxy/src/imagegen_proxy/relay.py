@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from imagegen import observe, transport
 from imagegen.api import asend_part, asettle
-from imagegen.calls import PreparedCall, aprepare, prepare
+from imagegen.calls import PreparedCall, aprepare
 from imagegen.images import ImageInput
 from imagegen.provider import GENERATION, Operation
 from imagegen.results import adownload_urls
@@ -94,10 +94,7 @@ async def answer(
     The call is observed (callbacks, spans) as one of the request's (`observe.current_context`); a
     streamed answer reports its end when its body is closed (`StreamedBody.close`, `EventStream.close`)."""
     observer = observe.begin(inputs.operation, model_group=deployment.model_group, deployment=deployment.id)
-    # Input images are read (spooled ones from disk) and masks converted on a worker thread; a generation
-    # has neither, and is prepared here, without a thread hop.
-    prepare_call = aprepare if inputs.images else _prepared_now
-    call = await prepare_call(
+    call = await aprepare(
         prompt, deployment.model, {}, {**deployment.params, **params}, operation=inputs.operation,
         images=inputs.images, mask=inputs.mask, stream=inputs.stream, partial_images=inputs.partial_images,
         timeout=deployment.timeout, drop_params=deployment.drop_params, num_retries=deployment.num_retries,
@@ -122,10 +119,6 @@ async def answer(
     if answered.rest is None:
         report(call, 200, answered.images, answered.cost, answered.usage)
     return answered
-
-
-async def _prepared_now(*args: Any, **kwargs: Any) -> PreparedCall:
-    return prepare(*args, **kwargs)
 
 
 def _answer_of(body: list[bytes], deployment: Deployment, call: PreparedCall, response: ImageResponse) -> Answer:
