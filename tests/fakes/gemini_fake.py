@@ -35,8 +35,10 @@ MB = 1024 * 1024
 MAX_REQUEST_BYTES = 20 * MB
 
 
-def google_error(code: int, status: str, message: str, reason: str | None = None) -> FakeResponse:
-    """Google's error body; with a `reason`, the `google.rpc.ErrorInfo` detail that carries it."""
+def google_error(
+    code: int, status: str, message: str, reason: str | None = None, details: list[dict[str, Any]] | None = None
+) -> FakeResponse:
+    """Google's error body; with a `reason`, the `google.rpc.ErrorInfo` detail that carries it; `details`: more."""
     error: dict[str, Any] = {"code": code, "message": message, "status": status}
     if reason is not None:
         error["details"] = [
@@ -47,7 +49,20 @@ def google_error(code: int, status: str, message: str, reason: str | None = None
                 "metadata": {"service": "generativelanguage.googleapis.com"},
             }
         ]
+    if details:
+        error["details"] = error.get("details", []) + details
     return FakeResponse(code, {"error": error})
+
+
+# What the Gemini API adds to a 429: which quota ran out, and how long to wait (a protobuf Duration).
+QUOTA_DETAILS = [
+    {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}],
+    },
+    {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "23s"},
+]  # fmt: skip
 
 
 def invalid_field(name: str, where: str) -> FakeResponse:
@@ -341,7 +356,7 @@ class FakeGemini(GenerateContentFake):
             "permission": google_error(403, "PERMISSION_DENIED", "Generative Language API has not been used in project 123456 before or it is disabled.", "SERVICE_DISABLED"),
             "not_found": google_error(404, "NOT_FOUND", "models/x is not found for API version v1beta, or is not supported for generateContent."),
             "bad_request": google_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
-            "rate_limit": google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details."),
+            "rate_limit": google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details.", details=QUOTA_DETAILS),
             "server_error": google_error(500, "INTERNAL", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"),
             "unavailable": google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
         }[kind]  # fmt: skip

@@ -202,6 +202,25 @@ def test_googles_error_statuses_are_mapped_with_the_fix(
         generate(gemini_kwargs, num_retries=0)
 
 
+def test_a_429_says_how_long_google_asked_to_wait(fake_gemini: FakeGemini, gemini_kwargs: dict[str, Any]) -> None:
+    fake_gemini.fail_next("rate_limit")
+
+    with pytest.raises(RateLimitError) as raised:
+        generate(gemini_kwargs, num_retries=0)
+
+    assert raised.value.retry_after == 23.0  # its google.rpc.RetryInfo: the proxy waits, and tells its clients
+
+
+@pytest.mark.parametrize("delay", ["1.5s", "0s", "3600s", "23", "soon", 23])
+def test_a_retry_delay_is_read_only_as_a_duration_up_to_a_minute(delay: object) -> None:
+    from imagegen_gemini.errors import _retry_delay
+
+    expected = {"1.5s": 1.5, "0s": 0.0}.get(str(delay))
+    error = {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}]}
+
+    assert _retry_delay(error) == expected
+
+
 def test_a_bare_name_vertex_also_lists_goes_to_vertex_and_one_only_gemini_lists_comes_here() -> None:
     from imagegen.plugins import registry
 

@@ -65,7 +65,7 @@ from .workers import CONFIG_ENV, DRAIN_TIMEOUT_ENV
 logger = logging.getLogger("imagegen.proxy")
 
 MONITOR_SECONDS = 1.0  # how often the descriptor gauges are brought up to date
-FULL_COLLECTION_AFTER = 100
+FULL_COLLECTION_AFTER = 1000
 """Collections of the middle generation between two full ones, in a serving process (Python's default: 10)."""
 MAX_BODY_BYTES = 1 << 20
 JSON_BODY = BodyLimit(MAX_BODY_BYTES)
@@ -596,10 +596,13 @@ def _freeze_startup_heap() -> None:
     full collection walks only what was made since.
 
     With thousands of slow requests in flight (images take seconds), what a full collection walks is
-    those requests' own objects (~115 each), all alive: at 1,000 in flight, full collections took half
-    the collector's time and paused the worker up to 200 ms each. They now wait for 100 collections of
-    the middle generation instead of 10 (cyclic garbage is freed a little later; the younger generations
-    are as before).
+    those requests' own objects (~220 each: coroutines of every ASGI layer, httpx and aiohttp state),
+    all alive: at 2,500 in flight (500 new requests a second, 5 s each) one full collection pauses the
+    worker ~400 ms, and at Python's pace (every 10 collections of the middle generation, ~1.7 s) or
+    even at every 100 (~17 s), the requests caught behind those pauses set the p99 (+380 to +620 ms
+    against +70 to +140 ms at 1,000; `benchmarks/NOTES.md`). Full collections now wait for 1,000: one
+    every few minutes under that load. What they would find is little (under 800 objects of cyclic
+    garbage each, measured), so it is freed later at no real cost; younger generations are as before.
     """
     gc.collect()  # start-up's own garbage goes first, rather than being kept for good
     gc.freeze()

@@ -24,6 +24,7 @@ from imagegen.exceptions import (
     error_class_for_status,
 )
 from imagegen.provider import GenerationRequest
+from imagegen.transport import MAX_RETRY_AFTER
 
 # google.rpc.Code names, as Google's REST APIs put them in `error.status`.
 ERROR_CLASSES: dict[str, type[ImageGenError]] = {
@@ -77,13 +78,34 @@ def google_error(
     if reason in AUTHENTICATION_REASONS:  # Google answers a bad key with a 400: it is still the key
         return AuthenticationError(message, code=reason, **kwargs)
     error_class = ERROR_CLASSES.get(status or "") or error_class_for_status(response.status_code)
-    return error_class(message, status_code=response.status_code, code=reason or status, **kwargs)
+    mapped = error_class(message, status_code=response.status_code, code=reason or status, **kwargs)
+    mapped.retry_after = _retry_delay(error)
+    return mapped
 
 
 def _reason(error: dict[str, Any]) -> str | None:
     """The `reason` of the error's `google.rpc.ErrorInfo` detail, if it has one."""
-    for detail in error.get("details") or ():
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
-            reason = detail.get("reason")
-            return str(reason) if reason else None
-    return None
+    reason = _detail(error, "google.rpc.ErrorInfo").get("reason")
+    return str(reason) if reason else None
+
+
+def _retry_delay(error: dict[str, Any]) -> float | None:
+    """The seconds a `google.rpc.RetryInfo` detail asks to wait (a 429's `"retryDelay": "43s"`, a protobuf
+    Duration in JSON); None without one, or when it is not a duration between 0 and MAX_RETRY_AFTER."""
+    delay = _detail(error, "google.rpc.RetryInfo").get("retryDelay")
+    if not isinstance(delay, str) or not delay.endswith("s"):
+        return None
+    try:
+        seconds = float(delay[:-1])
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= MAX_RETRY_AFTER else None
+
+
+def _detail(error: dict[str, Any], type_name: str) -> dict[str, Any]:
+    """The error's detail of `type_name` (`@type` is `type.googleapis.com/<type_name>`), or an empty dict."""
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(type_name):
+            return detail
+    return {}
