@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+import imagegen
 from imagegen import images as image_inputs
 from imagegen import masks
 from imagegen.exceptions import BadRequestError
@@ -156,12 +159,20 @@ def test_base64_passed_as_a_path_is_refused_briefly_with_the_fix() -> None:
     assert "data: URL" in message
 
 
+def trickled(data: bytes) -> Iterator[bytes]:
+    for byte in data:
+        time.sleep(0.1)
+        yield bytes([byte])
+
+
 class Images(FakeUpstream):
     def handle(self, request: FakeRequest) -> FakeResponse:
         if request.path == "/big.png":
             return FakeResponse(200, png_image(8, 8) + b"\x00" * 5000, {"content-type": "image/png"})
         if request.path == "/otter.png":
             return FakeResponse(200, png_image(8, 8), {"content-type": "image/png"})
+        if request.path == "/trickle.png":  # a byte every 0.1 s: each read is quick, the whole never ends in time
+            return FakeResponse(200, trickled(png_image(8, 8)[:12]), {"content-type": "image/png"})
         return FakeResponse(404, b"gone")
 
 
@@ -180,6 +191,28 @@ def test_a_download_is_refused_past_the_size_limit_without_showing_its_query(ima
     with pytest.raises(BadRequestError, match="larger than") as caught:
         load_image(f"{images.url}/big.png?signature=s3cr3t", max_bytes=4096)
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_a_download_that_trickles_past_its_timeout_is_refused(images: Images) -> None:
+    started = time.monotonic()
+    with pytest.raises(BadRequestError, match=r"took longer than 0\.3 s"):
+        load_image(f"{images.url}/trickle.png", timeout=0.3)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_an_input_url_is_downloaded_within_the_calls_one_timeout(images: Images, asynchronous: bool) -> None:
+    url = f"{images.url}/trickle.png"
+
+    def edit() -> object:
+        if asynchronous:
+            return asyncio.run(imagegen.aimage_edit(url, "a hat", model="gpt-image-1", mock_response=True, timeout=0.3))
+        return imagegen.image_edit(url, "a hat", model="gpt-image-1", mock_response=True, timeout=0.3)
+
+    started = time.monotonic()
+    with pytest.raises(BadRequestError, match="took longer than"):
+        edit()
+    assert time.monotonic() - started < 1.0
 
 
 def test_a_failed_download_names_the_status(images: Images) -> None:

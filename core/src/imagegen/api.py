@@ -9,13 +9,14 @@ images → map_params → build_request) → send each part (retries; a job is p
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, overload
 
 from . import jobs, mocking, observe, results, streaming, transport
 from .calls import PreparedCall, aprepare, prepare
-from .images import ImageSource, aload_image, load_image
+from .images import DOWNLOAD_TIMEOUT, ImageSource, aload_image, load_image
 from .provider import EDIT, GENERATION, VARIATION, GenerationRequest, Job, Operation, ProviderRequest
 from .streaming import AsyncImageStream, ImageStream, StreamAssembler
 from .types import ImageResponse
@@ -125,11 +126,27 @@ async def arun_stream(call: PreparedCall) -> AsyncImageStream:
         raise
 
 
-def _images(image: ImageSource | Sequence[ImageSource]) -> list[tuple[str, ImageSource]]:
+def _inputs(image: ImageSource | Sequence[ImageSource] | None) -> list[tuple[str, ImageSource]]:
     """Each input image with the name errors call it by (`image`, or `image[2]` in a list)."""
+    if image is None:
+        return []
     if isinstance(image, list | tuple):
         return [(f"image[{index}]", item) for index, item in enumerate(image)]
     return [("image", image)]  # type: ignore[list-item]  # bytes and str are Sequences too, but one image
+
+
+class _Deadline:
+    """The call's one deadline, from its `timeout` option: input images downloaded from URLs spend from it too."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        timeout = options.get("timeout")
+        self.at = time.monotonic() + (transport.DEFAULT_TIMEOUT if timeout is None else float(timeout))
+
+    def left(self) -> float:
+        return max(self.at - time.monotonic(), 0.001)  # past it, a download or an attempt times out at once
+
+    def for_download(self) -> float:
+        return min(self.left(), DOWNLOAD_TIMEOUT)
 
 
 def _call(
@@ -144,8 +161,11 @@ def _call(
 ) -> PreparedCall:
     observer = observe.begin(operation, callbacks=options.pop("callbacks"), metadata=options.pop("metadata"))
     try:
-        images = [load_image(source, name=name) for name, source in _images(image)] if image is not None else []
-        loaded_mask = load_image(mask, name="mask") if mask is not None else None
+        deadline = _Deadline(options)
+        images = [load_image(source, name=name, timeout=deadline.for_download()) for name, source in _inputs(image)]
+        loaded_mask = load_image(mask, name="mask", timeout=deadline.for_download()) if mask is not None else None
+        if image is not None or mask is not None:
+            options["timeout"] = deadline.left()
     except BaseException as error:
         if observer is not None:
             observer.failed(error)
@@ -168,8 +188,15 @@ async def _acall(
 ) -> PreparedCall:
     observer = observe.begin(operation, callbacks=options.pop("callbacks"), metadata=options.pop("metadata"))
     try:
-        images = [await aload_image(source, name=name) for name, source in _images(image)] if image is not None else []
-        loaded_mask = await aload_image(mask, name="mask") if mask is not None else None
+        deadline = _Deadline(options)
+        images = [
+            await aload_image(source, name=name, timeout=deadline.for_download()) for name, source in _inputs(image)
+        ]
+        loaded_mask = (
+            await aload_image(mask, name="mask", timeout=deadline.for_download()) if mask is not None else None
+        )
+        if image is not None or mask is not None:
+            options["timeout"] = deadline.left()
     except BaseException as error:
         if observer is not None:
             observer.failed(error)

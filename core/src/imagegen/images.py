@@ -16,6 +16,7 @@ import binascii
 import os
 import re
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar, Union
 
@@ -26,6 +27,7 @@ T = TypeVar("T")
 SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 64 * 1024
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+DOWNLOAD_TIMEOUT = 60.0  # seconds for a whole download (an SDK call's input: at most what the call has left)
 """The largest image the SDK downloads (an input given as a URL, a result given as a URL)."""
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
@@ -220,6 +222,7 @@ def load_image(
     allow_url: bool = True,
     allow_path: bool = True,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
+    timeout: float = DOWNLOAD_TIMEOUT,
 ) -> ImageInput:
     """An `ImageInput` from what a caller passed; raises BadRequestError naming `name` and what to pass.
 
@@ -240,7 +243,7 @@ def load_image(
                 param=name,
             )
         try:
-            data = download(source, max_bytes=max_bytes)
+            data = download(source, max_bytes=max_bytes, timeout=timeout)
         except DownloadError as exc:
             raise BadRequestError(f"`{name}`: {exc}", param=name) from None
         return ImageInput(data, filename=_url_filename(source), name=name)
@@ -269,13 +272,17 @@ def load_image(
 
 
 async def aload_image(
-    source: ImageSource | Any, *, name: str = "image", max_bytes: int = MAX_DOWNLOAD_BYTES
+    source: ImageSource | Any,
+    *,
+    name: str = "image",
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    timeout: float = DOWNLOAD_TIMEOUT,
 ) -> ImageInput:
     """`load_image` for async callers: a URL is downloaded on the event loop, and anything read from a file
     (a path, a file object) or decoded (a data: URL) on a worker thread: the loop is never blocked."""
     if isinstance(source, str) and source.startswith(("http://", "https://")):
         try:
-            data = await adownload(source, max_bytes=max_bytes)
+            data = await adownload(source, max_bytes=max_bytes, timeout=timeout)
         except DownloadError as exc:
             raise BadRequestError(f"`{name}`: {exc}", param=name) from None
         return ImageInput(data, filename=_url_filename(source), name=name)
@@ -332,13 +339,14 @@ class DownloadError(Exception):
     """A download failed; the message names the URL without its query."""
 
 
-def download(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = 60.0) -> bytes:
-    """The body of `url`, read up to `max_bytes`, sent with no credentials; raises DownloadError."""
+def download(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = DOWNLOAD_TIMEOUT) -> bytes:
+    """The body of `url`, read up to `max_bytes` within `timeout` seconds in all, sent with no credentials;
+    raises DownloadError."""
     import httpx
 
     from .transport import sync_client
 
-    body = _Body(url, max_bytes)
+    body = _Body(url, max_bytes, timeout)
     try:
         with sync_client().stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             body.start(response)
@@ -349,13 +357,13 @@ def download(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = 
     return body.value()
 
 
-async def adownload(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = 60.0) -> bytes:
+async def adownload(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: float = DOWNLOAD_TIMEOUT) -> bytes:
     """The async twin of `download`."""
     import httpx
 
     from .transport import async_client
 
-    body = _Body(url, max_bytes)
+    body = _Body(url, max_bytes, timeout)
     try:
         async with async_client().stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             body.start(response)
@@ -367,10 +375,12 @@ async def adownload(url: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES, timeout: f
 
 
 class _Body:
-    """A downloaded body, refused as soon as it proves larger than the limit."""
+    """A downloaded body, refused as soon as it proves larger than the limit or takes longer than `timeout`
+    in all (httpx's timeout bounds each read; a server that trickles bytes would never set it off)."""
 
-    def __init__(self, url: str, max_bytes: int) -> None:
-        self.url, self.max_bytes = url, max_bytes
+    def __init__(self, url: str, max_bytes: int, timeout: float) -> None:
+        self.url, self.max_bytes, self.timeout = url, max_bytes, timeout
+        self.deadline = time.monotonic() + timeout
         self.parts: list[bytes] = []
         self.size = 0
 
@@ -385,6 +395,8 @@ class _Body:
         self.size += len(chunk)
         if self.size > self.max_bytes:
             self.too_large()
+        if time.monotonic() > self.deadline:
+            raise DownloadError(f"downloading {shown_url(self.url)} took longer than {self.timeout:.3g} s")
         self.parts.append(chunk)
 
     def too_large(self) -> None:
