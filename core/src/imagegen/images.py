@@ -27,8 +27,9 @@ T = TypeVar("T")
 SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 64 * 1024
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
-DOWNLOAD_TIMEOUT = 60.0  # seconds for a whole download (an SDK call's input: at most what the call has left)
 """The largest image the SDK downloads (an input given as a URL, a result given as a URL)."""
+DOWNLOAD_TIMEOUT = 60.0
+"""Seconds for a whole download (an SDK call's input image: at most what the call has left)."""
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 ImageSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes], "ImageInput"]
