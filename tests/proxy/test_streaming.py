@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from imagegen import pricing
 from imagegen.types import ImageResponse
 from imagegen_proxy.relay import SMALL_BODY_BYTES, Answer, ImagesScan, StreamedBody
+from imagegen_proxy.streams import CLIENT_GONE, ChargedBody
 from tests.fakes.openai_fake import FakeOpenAI
 
 from .conftest import (
@@ -275,3 +278,39 @@ async def test_a_streamed_answer_lets_go_of_each_chunk_it_has_sent() -> None:
     assert await anext(chunks) == head[1]
     assert answer.body == []  # a request in flight holds only the chunk being sent, not every one before it
     assert await anext(chunks) == b"]}"
+
+
+class ClosedAtOnce(ChargedBody):
+    """A body read whole, with nothing to drain, charge or release."""
+
+    def _charge(self) -> tuple[int, float | None]:
+        return 1, 0.04
+
+    def _usage(self) -> None:
+        return None
+
+
+@pytest.mark.anyio
+async def test_a_closed_body_leaves_no_cycle_through_the_callback_that_records_it() -> None:
+    recorded: list[int] = []
+
+    def opened() -> ChargedBody:
+        body: ChargedBody | None = None
+
+        def finish(status: int, images: int, cost: float | None, usage: object) -> None:
+            recorded.append(status if body is not None else 0)  # the proxy's callbacks hold their body so
+
+        body = ClosedAtOnce(None, finish)
+        body._whole = True
+        return body
+
+    body = opened()
+    await body.close()
+    freed = weakref.ref(body)
+    gc.disable()  # freed by reference counting alone: thousands in flight cost the collector nothing
+    try:
+        del body
+        assert freed() is None
+    finally:
+        gc.enable()
+    assert recorded == [CLIENT_GONE]

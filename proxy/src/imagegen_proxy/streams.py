@@ -79,8 +79,9 @@ class ChargedBody:
             await self._release()
             images, charged = self._charge()
             usage = self._usage()
-            if self._finish is not None:
-                self._finish(self._status, images, charged, usage)
+            finish, self._finish = self._finish, None  # it may hold this body (a closure): no cycle left behind
+            if finish is not None:
+                finish(self._status, images, charged, usage)
             if self.call is not None:
                 report(self.call, self._status, images, charged, usage)
 
