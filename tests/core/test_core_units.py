@@ -169,6 +169,19 @@ def test_merging_sums_nested_usage_details_too() -> None:
     assert merged["usage"]["total_tokens"] == 45
 
 
+def test_usages_add_up_skipping_parts_without_one() -> None:
+    from imagegen.types import Usage
+
+    one = Usage(input_tokens=5, output_tokens=10, total_tokens=15)
+
+    assert Usage.total([]) is None
+    assert Usage.total([None, one]) is one  # nothing to add up: not copied
+    total = Usage.total([one, None, one])
+    assert total is not None
+    assert (total.input_tokens, total.output_tokens, total.total_tokens) == (10, 20, 30)
+    assert total.input_tokens_details == {"text_tokens": 0, "image_tokens": 0}
+
+
 def test_reprs_of_an_upstream_request_show_no_credentials() -> None:
     from imagegen.provider import ProviderRequest
 

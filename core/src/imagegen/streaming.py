@@ -113,7 +113,7 @@ class StreamAssembler:
 
     @staticmethod
     def _assembled(completed: list[CompletedImageEvent]) -> ImageResponse:
-        usage = ImageResponse.merge([ImageResponse(usage=event.usage) for event in completed]).usage
+        usage = Usage.total(event.usage for event in completed)
         data = [Image(b64_json=event.b64_json) for event in completed]
         return ImageResponse(created=completed[0].created_at, data=data, usage=usage)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -40,6 +41,14 @@ class Usage(BaseModel):
     output_tokens: int = 0
     total_tokens: int = 0
     input_tokens_details: dict[str, int] = Field(default_factory=lambda: {"text_tokens": 0, "image_tokens": 0})
+
+    @classmethod
+    def total(cls, usages: Iterable[Usage | None]) -> Usage | None:
+        """The usages added up key by key (a fanned-out or streamed answer's parts); None when there is none."""
+        present = [usage for usage in usages if usage is not None]
+        if len(present) <= 1:
+            return present[0] if present else None  # nothing to add up: the one usage as it is
+        return cls.model_validate(_sum_counts([usage.model_dump() for usage in present]))
 
 
 class ImageResponse(BaseModel):
@@ -92,9 +101,7 @@ class ImageResponse(BaseModel):
         first = parts[0]
         merged = first.model_copy()
         merged.data = [image for part in parts for image in part.data]
-        usages = [part.usage.model_dump() for part in parts if part.usage is not None]
-        if usages:
-            merged.usage = Usage.model_validate(_sum_counts(usages))
+        merged.usage = Usage.total(part.usage for part in parts)
         reported = [part.reported_cost for part in parts]
         # Only a cost every part reported is the whole's: otherwise the list price prices all of it.
         merged.reported_cost = None if None in reported else sum(cost for cost in reported if cost is not None)

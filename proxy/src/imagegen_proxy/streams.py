@@ -32,7 +32,7 @@ from imagegen.api import aoutcome
 from imagegen.calls import PreparedCall
 from imagegen.exceptions import APIConnectionError, ImageGenError
 from imagegen.streaming import StreamAssembler
-from imagegen.types import CompletedImageEvent, ImageResponse, ImageStreamEvent, Usage
+from imagegen.types import CompletedImageEvent, ImageStreamEvent, Usage
 
 from .charges import CLIENT_GONE, DRAIN_SECONDS, charge, cost, report
 from .config import Deployment
@@ -159,7 +159,7 @@ class EventStream(ChargedBody):
 
     def _usage(self) -> Usage | None:
         """The usage of every completed event, added up."""
-        return ImageResponse.merge([ImageResponse(usage=u) for u in self._usages]).usage if self._usages else None
+        return Usage.total(self._usages)
 
     def _charge(self) -> tuple[int, float | None]:
         """The images and cost to record: as counted when the stream was read whole, else as asked for."""
