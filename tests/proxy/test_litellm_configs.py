@@ -199,6 +199,14 @@ def test_models_lists_what_each_wildcard_serves(wildcards: RunningProxy) -> None
     assert not any("*" in name for name in names)
 
 
+def test_model_group_info_describes_every_name_models_lists(wildcards: RunningProxy) -> None:
+    with wildcards.http(LITELLM_MASTER_KEY) as client:
+        groups = {group["model_group"]: group for group in client.get("/model_group/info").json()["data"]}
+
+    assert set(groups) == listed(wildcards)  # a name a wildcard serves is described like a configured group
+    assert (groups["dall-e-3"]["providers"], groups["dall-e-3"]["supported_operations"]) == (["openai"], ["generation"])
+
+
 # -- aliases, include, environment_variables -------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from .viewer import viewer_of
 
 if TYPE_CHECKING:
     from ..app import Proxy
+    from ..config import Deployment
     from ..keys import KeyAccess
 
 
@@ -46,22 +47,29 @@ class Insights:
     def _features(self) -> dict[str, bool]:
         return {"keys": self.keys, "spend_logs": self.keys and self.proxy.config.spend_logs}
 
+    def _listed(self) -> dict[str, list[Deployment]]:
+        """What /v1/models lists (the groups, visible aliases, the names each wildcard serves), with the
+        deployments serving each."""
+        names = self.proxy.router.names
+        return {name: names.serving(name) for name in names.listed()}
+
     async def model_group_info(self, request: Request) -> Response:
         """The model groups the caller may use, with what each takes (LiteLLM's /model_group/info)."""
         viewer = await viewer_of(self.proxy, request)
-        groups = visible_groups(self.proxy.served, viewer.caller.models)
+        groups = visible_groups(self._listed(), viewer.caller.models)
         return JSONResponse({"data": [group_info(name, deployments) for name, deployments in groups.items()]})
 
     async def model_info(self, request: Request) -> Response:
         """Every deployment with its health for the master key; a virtual key gets its groups, not deployments."""
         viewer = await viewer_of(self.proxy, request)
-        groups = visible_groups(self.proxy.served, viewer.caller.models)
         if not viewer.operator:
+            groups = visible_groups(self._listed(), viewer.caller.models)
             data: list[dict[str, Any]] = [
                 {"model_name": name, "model_info": group_info(name, deployments)}
                 for name, deployments in groups.items()
             ]
             return JSONResponse({"data": data})
+        groups = visible_groups(self.proxy.served, viewer.caller.models)  # each deployment once, as configured
         recent = self.window.recent(deployment_totals(self.proxy.metrics.collect()))
         router = self.proxy.router
         data = [
