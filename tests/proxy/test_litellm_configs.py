@@ -199,6 +199,15 @@ def test_models_lists_what_each_wildcard_serves(wildcards: RunningProxy) -> None
     assert not any("*" in name for name in names)
 
 
+def test_model_info_shows_the_master_key_each_wildcard_deployment_once(wildcards: RunningProxy) -> None:
+    with wildcards.http(LITELLM_MASTER_KEY) as client:
+        deployments = client.get("/model/info").json()["data"]
+
+    names = [deployment["model_name"] for deployment in deployments]
+    assert sorted(names) == ["*", "bedrock/*", "dall-e-3", "openai/*"]
+    assert {deployment["health"]["status"] for deployment in deployments} == {"ready"}
+
+
 def test_model_group_info_describes_every_name_models_lists(wildcards: RunningProxy) -> None:
     with wildcards.http(LITELLM_MASTER_KEY) as client:
         groups = {group["model_group"]: group for group in client.get("/model_group/info").json()["data"]}

@@ -141,6 +141,11 @@ class ModelNames:
         return None
 
     @property
+    def wildcards(self) -> dict[str, list[Deployment]]:
+        """The wildcard deployments that generate images, by the pattern they serve (`openai/*`, `*`)."""
+        return {name: served for name, _, ds in self._patterns if (served := [d for d in ds if d.kind != "not_image"])}
+
+    @property
     def has_wildcards(self) -> bool:
         """Some deployment serves a pattern of names (`*`, `openai/*`): which names are served is open-ended."""
         return bool(self._patterns)

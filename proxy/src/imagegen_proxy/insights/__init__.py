@@ -69,7 +69,8 @@ class Insights:
                 for name, deployments in groups.items()
             ]
             return JSONResponse({"data": data})
-        groups = visible_groups(self.proxy.served, viewer.caller.models)  # each deployment once, as configured
+        configured = {**self.proxy.served, **self.proxy.router.names.wildcards}  # each deployment once, as written
+        groups = visible_groups(configured, viewer.caller.models)
         recent = self.window.recent(deployment_totals(self.proxy.metrics.collect()))
         router = self.proxy.router
         data = [
