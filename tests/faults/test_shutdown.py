@@ -181,12 +181,15 @@ def test_with_several_workers_a_second_sigterm_reaches_every_worker(
     small, large = upstreams
     small.default = large.default = "stall"
     proxy = start_proxy(config(small, large), args=["--drain-timeout", "3600", "--workers", "2"])
+    # The proxy answers once one worker is up; a worker still starting when the signal comes stops before it
+    # serves (uvicorn's own handler), and never drains: what is tested here needs both up.
+    wait_until(lambda: proxy.logs().count("Application startup complete") == 2, 60, "both workers to start")
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
         answers = under_load(proxy, list(upstreams), pool)
 
         proxy.process.send_signal(signal.SIGTERM)  # to the supervisor, as a container runtime sends it
         # A hang guard: the supervisor passes the signal on between its own 0.5 s checks, to workers that may be
-        # busy; once (1 in 3 full runs on a 2-core machine) this took over 20 s.
+        # busy.
         wait_until(lambda: proxy.logs().count("stopping: finishing the requests in flight") == 2, 60, "both workers")
         proxy.process.send_signal(signal.SIGTERM)
 
