@@ -148,6 +148,18 @@ def test_a_body_declared_too_large_is_refused_before_it_is_sent(proxy: RunningPr
     assert body["error"]["code"] == "request_too_large"
 
 
+def test_a_refusal_reaches_a_client_that_keeps_sending(proxy: RunningProxy) -> None:
+    # Closed with the rest unread, the connection would be reset, and the reset can destroy the answer before
+    # the client reads it (it did for every such 413, and for half the 431s above): the proxy closes lingering.
+    with raw(proxy) as connection:
+        connection.sendall(generation_head(length=50_000_000) + b"x" * 300_000)
+
+        status, body = answer_of(connection)
+
+    assert status == 413
+    assert body["error"]["code"] == "request_too_large"
+
+
 def test_a_chunked_body_is_refused_once_it_passes_the_limit(proxy: RunningProxy) -> None:
     def chunks() -> Iterator[bytes]:
         while True:  # for ever, unless the proxy stops reading

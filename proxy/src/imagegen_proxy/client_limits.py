@@ -11,6 +11,10 @@ a time, or never reading their answers would hold those for ever. So, per connec
   `body_min_rate` bytes a second on average (Apache's `RequestReadTimeout body=…,MinRate=…`): else 408;
 - a client that reads nothing of its answer for `send_timeout` seconds (its buffers full) is dropped.
 
+A connection closed after a refusal (or any answer that closes it) closes lingering: the answer, then
+FIN, and what the client still sends is read and dropped for `LINGER_SECONDS`, so that no reset destroys
+the answer before the client reads it.
+
 `LimitedHttpProtocol` is uvicorn's httptools protocol with those checks; one sweep a second per
 worker enforces the times (no timer per request). Body sizes are each route's to limit, as soon as
 they are known: `BodyLimit` (the declared length, then while the body streams; a multipart upload's parts
@@ -35,6 +39,10 @@ from .errors import ProxyError
 MB = 1024 * 1024
 STATE_KEY = "imagegen.client_limits"
 """Where the app puts its `ClientLimits` in the ASGI lifespan state, for the protocol to read."""
+LINGER_SECONDS = 5.0
+"""After a refusal, how long what the client still sends is read and dropped before the connection closes:
+closed at once with unread bytes, a connection is reset by the kernel, and the reset can destroy the
+refusal before the client has read it (a lingering close, as Apache and nginx make)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._in_head, self._waiting_since = False, None
         self._body_since, self._body_bytes = self.loop.time(), 0
         super().on_headers_complete()
+        if self.cycle is not None:  # an answer that closes the connection (a 413, `connection: close`) lingers too
+            self.cycle.transport = _ClosingLingers(self)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -171,6 +181,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             elif now - self._stalled_since > limits.send_timeout:
                 self.transport.abort()  # its client will not take them
             return
+        if self._refused:
+            return  # answered and lingering: closed by its own timer
         if self._waiting_since is not None and now - self._waiting_since > limits.header_timeout:
             if self._in_head:
                 self.refuse(408, f"The request's headers did not arrive within {limits.header_timeout:g} s.")
@@ -205,7 +217,36 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body), b"connection: close\r\n"]
         self.transport.write(b"".join([*head, b"\r\n", body]))
-        self.transport.close()
+        self._close_lingering()
+
+    def _close_lingering(self) -> None:
+        """Send the answer's end (FIN) now, drop what the client still sends, and close after LINGER_SECONDS."""
+        self._refused = True  # `data_received` drops it all from now on
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.flow.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+class _ClosingLingers:
+    """A request's view of its connection (uvicorn's cycle writes to it): the connection itself, except that
+    closing it after an answer is a lingering close (see LINGER_SECONDS)."""
+
+    __slots__ = ("_protocol", "is_closing", "write")
+
+    def __init__(self, protocol: LimitedHttpProtocol) -> None:
+        self._protocol = protocol
+        self.write = protocol.transport.write
+        self.is_closing = protocol.transport.is_closing
+
+    def close(self) -> None:
+        if not self.is_closing():
+            self._protocol._close_lingering()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol.transport, name)
 
 
 _sweeps: weakref.WeakKeyDictionary[ServerState, asyncio.Task[None]] = weakref.WeakKeyDictionary()
