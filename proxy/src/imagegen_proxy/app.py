@@ -601,7 +601,7 @@ def _freeze_startup_heap() -> None:
     worker ~400 ms, and at Python's pace (every 10 collections of the middle generation, ~1.7 s) or
     even at every 100 (~17 s), the requests caught behind those pauses set the p99 (+380 to +620 ms
     against +70 to +140 ms at 1,000; `benchmarks/NOTES.md`). Full collections now wait for 1,000: one
-    every few minutes under that load. What they would find is little (under 800 objects of cyclic
+    every few minutes under that load. What they would find is little (28 to ~1,200 objects of cyclic
     garbage each, measured), so it is freed later at no real cost; younger generations are as before.
     """
     gc.collect()  # start-up's own garbage goes first, rather than being kept for good

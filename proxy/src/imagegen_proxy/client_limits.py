@@ -40,9 +40,10 @@ MB = 1024 * 1024
 STATE_KEY = "imagegen.client_limits"
 """Where the app puts its `ClientLimits` in the ASGI lifespan state, for the protocol to read."""
 LINGER_SECONDS = 5.0
-"""After a refusal, how long what the client still sends is read and dropped before the connection closes:
-closed at once with unread bytes, a connection is reset by the kernel, and the reset can destroy the
-refusal before the client has read it (a lingering close, as Apache and nginx make)."""
+"""After an answer that closes its connection (a refusal, a 413), how long what the client still sends is
+read and dropped before it closes: closed at once with unread bytes, a connection is reset by the kernel,
+and the reset can destroy the answer before the client has read it (a lingering close, as Apache and nginx
+make)."""
 
 
 @dataclass(frozen=True)
