@@ -54,15 +54,16 @@ def google_error(
     return FakeResponse(code, {"error": error})
 
 
-# What the Gemini API adds to a 429: which quota ran out, and how long to wait (a protobuf Duration).
-QUOTA_DETAILS = [
-    {
-        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-        "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}],
-    },
-    {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
-    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "23s"},
-]  # fmt: skip
+def quota_details(retry_delay: str) -> list[dict[str, Any]]:
+    """What the Gemini API adds to a 429: which quota ran out, and how long to wait (a protobuf Duration)."""
+    return [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}],
+        },
+        {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+    ]  # fmt: skip
 
 
 def invalid_field(name: str, where: str) -> FakeResponse:
@@ -158,6 +159,8 @@ class GenerateContentFake(FakeUpstream):
         self.thought_images = 0
         self.content_policy_as = content_policy_as
         """How `fail_next("content_policy")` looks: Imagen's 400 or Gemini's 200 with a blocked prompt."""
+        self.retry_delay = "23s"
+        """The `RetryInfo.retryDelay` of `fail_next("rate_limit")`."""
 
     def content_policy_error(self) -> FakeResponse:
         if self.content_policy_as == "gemini":
@@ -356,7 +359,7 @@ class FakeGemini(GenerateContentFake):
             "permission": google_error(403, "PERMISSION_DENIED", "Generative Language API has not been used in project 123456 before or it is disabled.", "SERVICE_DISABLED"),
             "not_found": google_error(404, "NOT_FOUND", "models/x is not found for API version v1beta, or is not supported for generateContent."),
             "bad_request": google_error(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
-            "rate_limit": google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details.", details=QUOTA_DETAILS),
+            "rate_limit": google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details.", details=quota_details(self.retry_delay)),
             "server_error": google_error(500, "INTERNAL", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"),
             "unavailable": google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
         }[kind]  # fmt: skip

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -209,6 +211,40 @@ def test_a_429_says_how_long_google_asked_to_wait(fake_gemini: FakeGemini, gemin
         generate(gemini_kwargs, num_retries=0)
 
     assert raised.value.retry_after == 23.0  # its google.rpc.RetryInfo: the proxy waits, and tells its clients
+
+
+def test_the_sdk_retries_a_429_after_the_wait_google_asked_for(
+    fake_gemini: FakeGemini, gemini_kwargs: dict[str, Any]
+) -> None:
+    fake_gemini.retry_delay = "0.3s"
+    fake_gemini.fail_next("rate_limit")
+    started = time.monotonic()
+
+    generate(gemini_kwargs, num_retries=1)
+
+    assert len(fake_gemini.requests) == 2
+    assert time.monotonic() - started >= 0.3  # the wait asked for, not a shorter backoff
+
+
+@pytest.mark.parametrize("call", ["sync", "async"])
+def test_a_429_asking_for_longer_than_the_call_has_left_is_not_retried(
+    fake_gemini: FakeGemini, gemini_kwargs: dict[str, Any], call: str
+) -> None:
+    fake_gemini.retry_delay = "30s"  # Google's quota wait; a backoff would have retried within a second
+    fake_gemini.fail_next("rate_limit")
+    prompt, model = "A nano banana dish", "gemini/gemini-2.5-flash-image"
+
+    def sync() -> object:
+        return imagegen.image_generation(prompt, model=model, num_retries=2, timeout=10, **gemini_kwargs)
+
+    def in_a_loop() -> object:
+        return asyncio.run(imagegen.aimage_generation(prompt, model=model, num_retries=2, timeout=10, **gemini_kwargs))
+
+    with pytest.raises(RateLimitError) as raised:
+        (sync if call == "sync" else in_a_loop)()
+
+    assert raised.value.retry_after == 30.0
+    assert len(fake_gemini.requests) == 1
 
 
 @pytest.mark.parametrize("delay", ["1.5s", "0s", "3600s", "23", "soon", 23])

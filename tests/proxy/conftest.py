@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,14 @@ class RunningProxy:
     def logs(self) -> str:
         """Everything the server wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
+
+    def wait_for_logs(self, condition: Callable[[str], bool], what: str, timeout: float = 60) -> None:
+        """Polls the logs until `condition(logs)` holds; a hang guard, not a timing."""
+        deadline = time.monotonic() + timeout
+        while not condition(self.logs()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gave up waiting for {what}; logs:\n{self.logs()}")
+            time.sleep(0.02)
 
     def openai(self, api_key: str = MASTER_KEY, **kwargs: Any) -> openai.OpenAI:
         return openai.OpenAI(api_key=api_key, base_url=f"{self.url}/v1", max_retries=0, **kwargs)

@@ -99,7 +99,10 @@ def test_litellm_command_flags_are_understood(start_proxy: ProxyLauncher, fake_o
 
     assert statuses == [200] * 4
     assert "imagegen generation openai/dall-e-2: 1 image(s)" in proxy.logs()  # a debug line
-    assert len(set(re.findall(r"Started server process \[(\d+)\]", proxy.logs()))) == 2
+    # The proxy answers once one worker is up; the second may still be importing.
+    proxy.wait_for_logs(
+        lambda logs: len(set(re.findall(r"Started server process \[(\d+)\]", logs))) == 2, "two workers"
+    )
 
 
 def test_a_missing_environment_variable_is_a_warning_not_an_error(tmp_path: Path) -> None:

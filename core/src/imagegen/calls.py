@@ -109,7 +109,13 @@ class PreparedCall:
             "model": self.request.model,
             "observer": self.observer,
             "kind": kind,
+            "advice": self.advised_delay if kind == "attempt" else None,
         }
+
+    def advised_delay(self, response: httpx.Response) -> float | None:
+        """The wait a 429's body asks for, as the plugin reads it (its error's `retry_after`)."""
+        error: ImageGenError | None = self.provider.hook.parse_error(request=self.request, response=response)
+        return error.retry_after if error is not None else None
 
     def succeeded(self, response: ImageResponse) -> ImageResponse:
         """The call ended with `response` (its observer's `on_success`); returns it."""

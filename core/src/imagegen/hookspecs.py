@@ -109,7 +109,9 @@ class ProviderSpec:
         """Turn a non-2xx response into the matching `ImageGenError`, or return None for the default.
 
         The default reads OpenAI's `{"error": {"message", "code", "param"}}` body and picks the class
-        from the HTTP status. Called after retries are exhausted (or for a status never retried).
+        from the HTTP status. Called after retries are exhausted (or for a status never retried), and
+        for a retried 429 without a `Retry-After` header: the error's `retry_after` (from the body, as
+        Google's `RetryInfo`) is how long the core waits before the next attempt.
         """
 
 

@@ -26,7 +26,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -223,11 +223,24 @@ def transport_error(exc: httpx.TransportError, provider: str, model: str, secret
     )
 
 
+Advice = Callable[[httpx.Response], float | None]
+"""Reads a 429's body for the seconds it asks to wait (a plugin's error, e.g. Google's `RetryInfo`), or None."""
+
+
 class _Attempts:
     """The retry policy of one upstream request, shared by the sync and async loops."""
 
-    def __init__(self, request: ProviderRequest, timeout: float, num_retries: int, provider: str, model: str) -> None:
+    def __init__(
+        self,
+        request: ProviderRequest,
+        timeout: float,
+        num_retries: int,
+        provider: str,
+        model: str,
+        advice: Advice | None,
+    ) -> None:
         self.request = request
+        self.advice = advice
         self.content, self.headers = encode_body(request)
         self.seconds = timeout
         self.deadline = time.monotonic() + timeout
@@ -252,11 +265,28 @@ class _Attempts:
             timeout=timeout,
         )  # fmt: skip
 
+    def retries(self, attempt: int, response: httpx.Response) -> bool:
+        """Whether `response` is worth another attempt (when the wait allows: `after_response`)."""
+        return not response.is_success and attempt < self.num_retries and should_retry(response)
+
+    def needs_body(self, attempt: int, response: httpx.Response) -> bool:
+        """Whether to read a retried 429's body first: no header says how long to wait, and the body may
+        (Google's quota errors say it only there). Read, it is bounded like any answer's."""
+        return (
+            self.advice is not None
+            and response.status_code == 429
+            and self.retries(attempt, response)
+            and advised_delay(response) is None
+        )
+
     def after_response(self, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before retrying, or None to hand the response back (also when the wait would
         end past the deadline)."""
-        if response.is_success or attempt >= self.num_retries or not should_retry(response):
+        if not self.retries(attempt, response):
             return None
+        advised = self.advice(response) if self.advice is not None and response.is_stream_consumed else None
+        if advised is not None and 0 <= advised <= MAX_RETRY_AFTER:
+            return self._within_deadline(advised)
         return self._within_deadline(retry_delay(attempt, response))
 
     def after_error(self, attempt: int, exc: httpx.TransportError) -> float:
@@ -330,14 +360,15 @@ def send(
     stream: bool = False,
     observer: Observer | None = None,
     kind: ExchangeKind = "attempt",
+    advice: Advice | None = None,
 ) -> httpx.Response:
     """Send with retries on 408/409/429/5xx and connection errors; returns the final response.
 
     With `stream=True` its body is not read yet: the caller reads it (`iter_bytes`, or `read` for
-    an error) and closes it; a response retried on its status is closed here, unread. `observer` is
-    told of each exchange (an `attempt`, a job's `poll` or `cancel`).
+    an error) and closes it; a response retried on its status is closed here, unread (but for a 429
+    `advice` reads, see `Advice`). `observer` is told of each exchange (an `attempt`, a job's `poll` or `cancel`).
     """
-    attempts = _Attempts(request, timeout, num_retries, provider, model)
+    attempts = _Attempts(request, timeout, num_retries, provider, model, advice)
     client = _client_for(request)
     attempt = 0
     while True:
@@ -350,11 +381,13 @@ def send(
                 _ended(exchange, None, exc)
                 raise
             _ended(exchange, response, None)
+            bound = _Bound(attempts.seconds, sent, attempts.deadline)
+            response.stream = _BoundedStream(response.stream, bound)  # type: ignore[arg-type]
+            if attempts.needs_body(attempt, response):
+                _read(response)
             delay = attempts.after_response(attempt, response)
             if delay is None:
-                bound = _Bound(attempts.seconds, sent, attempts.deadline)
-                response.stream = _BoundedStream(response.stream, bound)  # type: ignore[arg-type]
-                if not stream:
+                if not stream and not response.is_stream_consumed:
                     _read(response)
                 return response
             response.close()
@@ -388,9 +421,10 @@ async def asend(
     stream: bool = False,
     observer: Observer | None = None,
     kind: ExchangeKind = "attempt",
+    advice: Advice | None = None,
 ) -> httpx.Response:
     """The async twin of `send`; here the head (and a body read here) is also bounded as a whole."""
-    attempts = _Attempts(request, timeout, num_retries, provider, model)
+    attempts = _Attempts(request, timeout, num_retries, provider, model, advice)
     client = _async_client_for(request)
     attempt = 0
     while True:
@@ -404,12 +438,14 @@ async def asend(
                     _ended(exchange, None, exc)
                     raise
                 _ended(exchange, response, None)
+                if attempts.needs_body(attempt, response):
+                    await _aread(response)
                 delay = attempts.after_response(attempt, response)
                 if delay is None:
                     if stream:  # read after this returns: the rest of the timeout goes with the body
                         bound = _Bound(attempts.seconds, sent, attempts.deadline)
                         response.stream = _AsyncBoundedStream(response.stream, bound)  # type: ignore[arg-type]
-                    else:
+                    elif not response.is_stream_consumed:
                         await _aread(response)
                     return response
                 await response.aclose()
