@@ -74,10 +74,8 @@ def check_params(request: GenerationRequest) -> None:
     if spec is None:
         return
     if spec.max_prompt_chars is not None and len(request.prompt) > spec.max_prompt_chars:
-        raise BadRequestError(
+        raise request.refused(
             f"the prompt has {len(request.prompt)} characters; {request.model} takes at most {spec.max_prompt_chars}",
-            provider=request.provider,
-            model=request.model,
             param="prompt",
         )
     allowed = spec.params_for(request.operation)
@@ -101,11 +99,9 @@ def check_images(request: GenerationRequest) -> None:
         raise BadRequestError(f"`image` is required: the image(s) to {verb}", param="image")
     spec = request.spec.operation(request.operation) if request.spec else None
     if spec is not None and len(images) > spec.max_images:
-        raise BadRequestError(
+        raise request.refused(
             f"{request.model} takes at most {spec.max_images} input image(s) per {request.operation}; "
             f"{len(images)} were given",
-            provider=request.provider,
-            model=request.model,
             param="image",
         )
     names = ["image"] if len(images) == 1 else [f"image[{i}]" for i in range(len(images))]
@@ -119,31 +115,25 @@ def check_images(request: GenerationRequest) -> None:
         reject_mask(request, f"{request.model} takes no mask (describe the area to change in the prompt)")
         return
     if mask.format != "png" or not mask.has_alpha:
-        raise BadRequestError(
+        raise request.refused(
             "`mask` must be a PNG with an alpha channel: its fully transparent pixels mark the area to edit",
-            provider=request.provider,
-            model=request.model,
             param="mask",
         )
     first = images[0]
     if (mask.width, mask.height) != (first.width, first.height):
-        raise BadRequestError(
+        raise request.refused(
             f"`mask` is {mask.width}x{mask.height} but `{names[0]}` is {first.width}x{first.height}; "
             "the mask must have the same dimensions as the (first) image",
-            provider=request.provider,
-            model=request.model,
             param="mask",
         )
     if spec is not None:
         _check_image(request, spec, "mask", mask, formats=False)
         if spec.max_mask_bytes is not None and mask.size >= spec.max_mask_bytes:
-            raise BadRequestError(
+            raise request.refused(
                 f"`mask` is {mask.size / 2**20:.1f} MB; {request.model} takes masks under "
                 f"{spec.max_mask_bytes / 2**20:g} MB",
-                code="image_too_large",
-                provider=request.provider,
-                model=request.model,
                 param="mask",
+                code="image_too_large",
             )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 if TYPE_CHECKING:
     import httpx
 
+    from .exceptions import BadRequestError
     from .images import ImageInput
 
 HOOKS_VERSION = 2
@@ -250,6 +251,13 @@ class GenerationRequest:
     mask: ImageInput | None = None
     stream: bool = False
     partial_images: int | None = None
+
+    def refused(self, message: str, *, param: str | None = None, code: str | None = None) -> BadRequestError:
+        """The error refusing this request before anything is sent: a 400 naming its provider and model,
+        and the parameter (`param`) to fix."""
+        from .exceptions import BadRequestError
+
+        return BadRequestError(message, provider=self.provider, model=self.model, param=param, code=code)
 
 
 @dataclass

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from imagegen.exceptions import BadRequestError
 from imagegen.provider import GenerationRequest
 from imagegen_openai.wire import PATHS
 
@@ -46,10 +45,8 @@ def endpoint(request: GenerationRequest) -> Endpoint:
 def _required(request: GenerationRequest, name: str, env_names: tuple[str, ...], example: str) -> str:
     value = request.settings.get(name, *env_names)
     if not value:
-        raise BadRequestError(
+        raise request.refused(
             f"Azure needs `{name}`: pass {name}=... (e.g. {example}) or set the {env_names[0]} environment variable",
-            provider=request.provider,
-            model=request.model,
             param=name,
         )
     return str(value)

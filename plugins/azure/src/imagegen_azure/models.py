@@ -15,7 +15,6 @@ import functools
 import re
 from collections.abc import Mapping
 
-from imagegen.exceptions import BadRequestError
 from imagegen.provider import Allowed, GenerationRequest, ModelSpec, OperationSpec
 from imagegen_openai.models import MODELS as OPENAI_MODELS
 
@@ -48,11 +47,9 @@ def base_model_spec(request: GenerationRequest, base_model: str) -> ModelSpec:
     name = base_model.removeprefix("azure/").removeprefix("openai/")
     spec = _SPECS_BY_NAME.get(name)
     if spec is None:
-        raise BadRequestError(
+        raise request.refused(
             f"unknown base_model {base_model!r}; known: {', '.join(sorted(_SPECS_BY_NAME))}. "
             "Omit base_model to send the parameters unvalidated.",
-            provider=request.provider,
-            model=request.model,
             param="base_model",
         )
     return spec

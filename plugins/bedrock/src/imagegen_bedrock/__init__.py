@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from imagegen import hookimpl
-from imagegen.exceptions import AuthenticationError, BadRequestError, ImageGenError
+from imagegen.exceptions import AuthenticationError, ImageGenError
 from imagegen.provider import GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
 
@@ -102,11 +102,8 @@ def build_request(request: GenerationRequest, body: dict[str, Any]) -> ProviderR
     needs_region = token is None or endpoint is None  # to sign, or to name the regional endpoint
     region = _region(request) if needs_region else None
     if needs_region and region is None:
-        raise BadRequestError(
-            "no AWS region: pass aws_region_name=... or set AWS_REGION (or AWS_DEFAULT_REGION)",
-            provider=request.provider,
-            model=request.model,
-            param="aws_region_name",
+        raise request.refused(
+            "no AWS region: pass aws_region_name=... or set AWS_REGION (or AWS_DEFAULT_REGION)", param="aws_region_name"
         )
     if endpoint is None:
         endpoint = f"https://bedrock-runtime.{region}.amazonaws.com"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagegen.exceptions import BadRequestError
 from imagegen.params import reject, reject_mask
 from imagegen.provider import VARIATION, GenerationRequest
 
@@ -43,10 +42,6 @@ _TASK_PARAMS = {
 _ONE_IMAGE_TASKS = (INPAINTING, OUTPAINTING, BACKGROUND_REMOVAL)
 
 
-def _bad_request(request: GenerationRequest, message: str, param: str) -> BadRequestError:
-    return BadRequestError(message, provider=request.provider, model=request.model, param=param)
-
-
 def task_type(request: GenerationRequest) -> str:
     """The Titan/Nova task of an edit or a variation."""
     if request.operation == VARIATION:
@@ -66,20 +61,19 @@ def amazon_edit_body(request: GenerationRequest, family: str) -> dict[str, Any]:
     if task == BACKGROUND_REMOVAL and request.params.get("n", 1) != 1:
         reject(request, "n", request.params["n"], None, reason="BACKGROUND_REMOVAL makes one image: pass n=1")
     if task == OUTPAINTING and not request.prompt:
-        raise _bad_request(request, "OUTPAINTING needs a prompt describing what to paint around", "prompt")
+        raise request.refused("OUTPAINTING needs a prompt describing what to paint around", param="prompt")
     if request.mask is not None and task not in (INPAINTING, OUTPAINTING):
         reject_mask(request, f"{task} takes no mask: pass task_type=INPAINTING or OUTPAINTING to edit a masked area")
     images = request.images
     if task in _ONE_IMAGE_TASKS and len(images) > 1:
-        raise _bad_request(request, f"{task} edits one image; {len(images)} were given", "image")
+        raise request.refused(f"{task} edits one image; {len(images)} were given", param="image")
     if family == NOVA:
         for image in images:
             if has_transparent_pixels(image):
-                raise _bad_request(
-                    request,
+                raise request.refused(
                     f"{image.filename} has transparent pixels, which Nova Canvas refuses: flatten it onto a "
                     "background, and mark the area to edit with a separate `mask`",
-                    "image",
+                    param="image",
                 )
     native = amazon_native(request.params)
     if task == BACKGROUND_REMOVAL:  # and no imageGenerationConfig: Bedrock refuses one here
@@ -106,12 +100,12 @@ def _mask_fields(request: GenerationRequest, task: str, native: dict[str, Any]) 
     """`maskImage` (converted) or `maskPrompt`: exactly one of them, as Titan and Nova require."""
     mask_prompt = native.get("maskPrompt")
     if request.mask is not None and mask_prompt is not None:
-        raise _bad_request(request, f"{task} takes either a mask or a mask_prompt, not both", "mask_prompt")
+        raise request.refused(f"{task} takes either a mask or a mask_prompt, not both", param="mask_prompt")
     if mask_prompt is not None:
         return {"maskPrompt": mask_prompt}
     if request.mask is None:
-        raise _bad_request(
-            request, f"{task} needs a mask (transparent where to edit) or a mask_prompt naming the area", "mask"
+        raise request.refused(
+            f"{task} needs a mask (transparent where to edit) or a mask_prompt naming the area", param="mask"
         )
     # Black is what INPAINTING changes and what OUTPAINTING keeps: the area to edit is black, or white.
     convention = "black_edits" if task == INPAINTING else "white_edits_rgb"
@@ -128,8 +122,8 @@ def _check_pixels(request: GenerationRequest, limits: PixelLimits) -> None:
     names = ["image"] if len(request.images) == 1 else [f"image[{i}]" for i in range(len(request.images))]
     for name, image in zip(names, request.images, strict=True):
         if problem := limits.problem(image.width, image.height):
-            raise _bad_request(
-                request, f"`{name}` is {image.width}x{image.height}; {request.model} refuses it: {problem}", "image"
+            raise request.refused(
+                f"`{name}` is {image.width}x{image.height}; {request.model} refuses it: {problem}", param="image"
             )
 
 
@@ -141,16 +135,15 @@ def service_body(request: GenerationRequest) -> dict[str, Any]:
     params = {k: v for k, v in request.params.items() if k not in ("n", "response_format", "size")}
     missing = [name for name in service.needs if not params.get(name)]
     if missing:
-        raise _bad_request(request, f"{request.model} needs `{missing[0]}`", missing[0])
+        raise request.refused(f"{request.model} needs `{missing[0]}`", param=missing[0])
     if service.needs_one_of and not any(params.get(name) for name in service.needs_one_of):
         sides = ", ".join(service.needs_one_of)
-        raise _bad_request(request, f"{request.model} needs at least one of {sides} above 0 (pixels)", sides)
+        raise request.refused(f"{request.model} needs at least one of {sides} above 0 (pixels)", param=sides)
     if len(request.images) != len(service.image_fields):
-        raise _bad_request(
-            request,
+        raise request.refused(
             f"{request.model} takes {len(service.image_fields)} image(s) ({', '.join(service.image_fields)}); "
             f"{len(request.images)} were given",
-            "image",
+            param="image",
         )
     body: dict[str, Any] = {
         field: image.b64() for field, image in zip(service.image_fields, request.images, strict=True)

@@ -21,7 +21,7 @@ import httpx
 
 from imagegen import masks
 from imagegen.auth import answered_url_request, refused_without_credentials, required_api_key
-from imagegen.exceptions import BadRequestError, ContentPolicyViolationError, ImageGenError, InternalServerError
+from imagegen.exceptions import ContentPolicyViolationError, ImageGenError, InternalServerError
 from imagegen.images import ImageInput
 from imagegen.params import aspect_ratio_for, parse_size, reject
 from imagegen.provider import GenerationRequest, Job, ProviderRequest
@@ -56,11 +56,9 @@ def model_id(request: GenerationRequest) -> str:
     if request.spec is not None:
         return request.spec.name
     if request.model.count("/") < 1 or "" in request.model.split("/"):
-        raise BadRequestError(
+        raise request.refused(
             f"{request.model!r} is not a fal model id: use the endpoint id from the model's page, e.g. "
             "fal/fal-ai/flux/dev",
-            provider=request.provider,
-            model=request.model,
             param="model",
             code="model_not_found",
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from imagegen.auth import required_api_key
-from imagegen.exceptions import BadRequestError
 from imagegen.params import reject
 from imagegen.provider import GenerationRequest, ProviderRequest
 
@@ -69,11 +68,9 @@ def _check_request_size(request: GenerationRequest) -> None:
     """Refuse inline images the Gemini API would refuse as too large a request (base64 adds a third)."""
     inline = sum(image.size for image in request.images) * 4 // 3
     if inline > MAX_REQUEST_BYTES:
-        raise BadRequestError(
+        raise request.refused(
             f"the input images come to {inline / 2**20:.1f} MB in base64; the Gemini API takes at most "
             f"{MAX_REQUEST_BYTES // 2**20} MB per request: send fewer or smaller images",
-            provider=request.provider,
-            model=request.model,
             param="image",
         )
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from imagegen import hookimpl
-from imagegen.exceptions import AuthenticationError, BadRequestError
+from imagegen.exceptions import AuthenticationError
 from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.sse import ServerSentEvent
 from imagegen.types import ImageResponse, ImageStreamEvent
@@ -40,11 +40,9 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
     if request.spec is None and _api_base(request) is None:
         # Only a compatible server (named by api_base) serves models OpenAI's rules don't know: a typo like
         # `dall-e3` must not reach api.openai.com unchecked.
-        raise BadRequestError(
+        raise request.refused(
             f"unknown OpenAI model {request.model!r}; known: {', '.join(spec.name for spec in MODELS)}. "
             "For an OpenAI-compatible server, pass its api_base (or set OPENAI_BASE_URL)",
-            provider=request.provider,
-            model=request.model,
             param="model",
             code="model_not_found",
         )

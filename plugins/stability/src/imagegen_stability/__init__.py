@@ -21,7 +21,6 @@ import httpx
 from imagegen import hookimpl, masks
 from imagegen.exceptions import (
     AuthenticationError,
-    BadRequestError,
     ContentPolicyViolationError,
     ImageGenError,
     InternalServerError,
@@ -54,11 +53,11 @@ def map_params(request: GenerationRequest) -> dict[str, Any]:
     name = request.spec.name
     params = request.params
     if (needed := REQUIRED_FIELDS.get(name)) and not params.get(needed):
-        raise BadRequestError(f"{name} needs `{needed}`: what to find in the image", param=needed,
-                              provider=request.provider, model=request.model)  # fmt: skip
+        raise request.refused(f"{name} needs `{needed}`: what to find in the image", param=needed)
     if name == "outpaint" and not any(params.get(side) for side in ("left", "right", "up", "down")):
-        raise BadRequestError("outpaint needs at least one of left, right, up, down (pixels to add, 1 to 512)",
-                              param="left", provider=request.provider, model=request.model)  # fmt: skip
+        raise request.refused(
+            "outpaint needs at least one of left, right, up, down (pixels to add, 1 to 512)", param="left"
+        )
     if name == "upscale-fast":
         _check_fast_upscale_input(request)
     body: dict[str, Any] = {"prompt": request.prompt} if request.prompt else {}
@@ -80,12 +79,10 @@ def _check_fast_upscale_input(request: GenerationRequest) -> None:
     image = request.images[0]
     low, high = FAST_UPSCALE_PIXELS
     if not low <= image.width * image.height <= high or min(image.width, image.height) < 32:
-        raise BadRequestError(
+        raise request.refused(
             f"`image` is {image.width}x{image.height}; upscale-fast takes 32 to 1536 pixels a side and "
             f"{low:,} to {high:,} pixels in all (e.g. up to 1024x1024): use upscale-conservative for larger images",
             param="image",
-            provider=request.provider,
-            model=request.model,
         )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from imagegen import hookimpl
-from imagegen.exceptions import AuthenticationError, BadRequestError, ImageGenError
+from imagegen.exceptions import AuthenticationError, ImageGenError
 from imagegen.provider import GENERATION, GenerationRequest, ProviderInfo, ProviderRequest
 from imagegen.types import ImageResponse
 from imagegen_gemini.generate_content import generate_content_body, parse_generate_content_response
@@ -105,11 +105,9 @@ def _location(request: GenerationRequest) -> str:
         return GLOBAL
     location = str(configured or DEFAULT_LOCATION)
     if location == GLOBAL and _is_imagen(request):
-        raise BadRequestError(
+        raise request.refused(
             f"Vertex AI serves no Imagen model in the global location: set vertex_ai_location to a region "
             f"(e.g. {DEFAULT_LOCATION}) for {request.model}",
-            provider=request.provider,
-            model=request.model,
             param="vertex_ai_location",
         )
     return location
@@ -143,10 +141,8 @@ def _model_url(request: GenerationRequest, base: str, location: str, project: st
 
 def _check_url_part(request: GenerationRequest, setting: str, value: Any, pattern: re.Pattern[str]) -> None:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise BadRequestError(
+        raise request.refused(
             f"{setting}={value!r} is not a valid Google Cloud {setting.rpartition('_')[2]} "
             "(lowercase letters, digits and dashes, e.g. 'my-project' / 'us-central1')",
-            provider=request.provider,
-            model=request.model,
             param=setting,
         )

@@ -137,4 +137,4 @@ def _white_edits_b64(request: GenerationRequest) -> str:
 
 
 def _bad_request(request: GenerationRequest, message: str, param: str) -> BadRequestError:
-    return BadRequestError(message, provider=request.provider, model=request.model, param=param)
+    return request.refused(message, param=param)
