@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from imagegen import pricing
-from imagegen.types import ImageResponse
+from imagegen.types import ImageResponse, Usage
 from imagegen_proxy.relay import SMALL_BODY_BYTES, Answer, ImagesScan, StreamedBody
 from imagegen_proxy.streams import CLIENT_GONE, ChargedBody
 from tests.fakes.openai_fake import FakeOpenAI
@@ -283,7 +283,7 @@ async def test_a_streamed_answer_lets_go_of_each_chunk_it_has_sent() -> None:
 class ClosedAtOnce(ChargedBody):
     """A body read whole, with nothing to drain, charge or release."""
 
-    def _charge(self) -> tuple[int, float | None]:
+    def _charge(self, usage: Usage | None) -> tuple[int, float | None]:
         return 1, 0.04
 
     def _usage(self) -> None:

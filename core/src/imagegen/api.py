@@ -139,8 +139,7 @@ class _Deadline:
     """The call's one deadline, from its `timeout` option: input images downloaded from URLs spend from it too."""
 
     def __init__(self, options: dict[str, Any]) -> None:
-        timeout = options.get("timeout")
-        self.at = time.monotonic() + (transport.DEFAULT_TIMEOUT if timeout is None else float(timeout))
+        self.at = time.monotonic() + transport.seconds(options.get("timeout"))
 
     def left(self) -> float:
         return max(self.at - time.monotonic(), 0.001)  # past it, a download or an attempt times out at once

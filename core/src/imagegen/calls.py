@@ -382,7 +382,7 @@ def _prepare(
         spec=spec,
         params=params,
         settings=Settings(settings_values, COMMON_SECRETS | info.secret_settings),
-        timeout=transport.DEFAULT_TIMEOUT if timeout is None else float(timeout),
+        timeout=transport.seconds(timeout),
         drop_params=_global_drop_params() if drop_params is None else drop_params,
         operation=operation,
         images=list(images),

@@ -91,6 +91,11 @@ class _AsyncClient(_Cookieless, httpx.AsyncClient):
     pass
 
 
+def seconds(timeout: float | None) -> float:
+    """A call's `timeout` option in seconds: None means `DEFAULT_TIMEOUT`."""
+    return DEFAULT_TIMEOUT if timeout is None else float(timeout)
+
+
 def sync_client() -> httpx.Client:
     """The process-wide pooled client."""
     global _sync_client

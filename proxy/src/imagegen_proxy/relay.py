@@ -282,12 +282,12 @@ class StreamedBody(ChargedBody):
     def _usage(self) -> Usage | None:
         return self._scan.usage()
 
-    def _charge(self) -> tuple[int, float | None]:
+    def _charge(self, usage: Usage | None) -> tuple[int, float | None]:
         """The images and cost to record: as read when the body was read whole, else as asked for."""
-        answer, scan = self._answer, self._scan
+        answer = self._answer
         assert self.call is not None
-        images, charged = charge(self._deployment, self.call, whole=self._whole, images=scan.images,
-                                 usage=scan.usage() if self._whole else None)  # fmt: skip
+        images, charged = charge(self._deployment, self.call, whole=self._whole, images=self._scan.images,
+                                 usage=usage if self._whole else None)  # fmt: skip
         return images, answer.cost if answer.cost is not None else charged  # per image: the header the client got
 
 

@@ -77,8 +77,8 @@ class ChargedBody:
                     logger.warning("the rest of an answer its client left could not be read: %s", type(exc).__name__)
         finally:
             await self._release()
-            images, charged = self._charge()
             usage = self._usage()
+            images, charged = self._charge(usage)
             finish, self._finish = self._finish, None  # it may hold this body (a closure): no cycle left behind
             if finish is not None:
                 finish(self._status, images, charged, usage)
@@ -92,8 +92,8 @@ class ChargedBody:
     async def _release(self) -> None:
         """Let go of the upstream."""
 
-    def _charge(self) -> tuple[int, float | None]:
-        """The images and cost to record."""
+    def _charge(self, usage: Usage | None) -> tuple[int, float | None]:
+        """The images and cost to record; `usage`: the answer's (`_usage`)."""
         raise NotImplementedError
 
     def _usage(self) -> Usage | None:
@@ -161,9 +161,9 @@ class EventStream(ChargedBody):
         """The usage of every completed event, added up."""
         return Usage.total(self._usages)
 
-    def _charge(self) -> tuple[int, float | None]:
+    def _charge(self, usage: Usage | None) -> tuple[int, float | None]:
         """The images and cost to record: as counted when the stream was read whole, else as asked for."""
-        return charge(self.deployment, self.call, whole=self._whole, images=self._completed, usage=self._usage())
+        return charge(self.deployment, self.call, whole=self._whole, images=self._completed, usage=usage)
 
 
 class RelayedEvents(EventStream):
