@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, Field, RootModel
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, RootModel
 
 from ..openapi import Expect, Query, Strict
 from .durations import parse_duration
@@ -42,6 +42,15 @@ Storable = AfterValidator(_storable)
 MAX_INT = 2**31 - 1  # PostgreSQL's INTEGER
 
 Amount = Annotated[float | None, Field(ge=0, allow_inf_nan=False), Expect("a non-negative number of USD or null")]
+
+
+def shown_spend(usd: float) -> float:
+    """Spend, summed in floating point, as shown: to 10 decimal places (ten images at 0.04 are 0.4, not
+    0.39999999999999997)."""
+    return round(usd, 10)
+
+
+Spend = Annotated[float, PlainSerializer(shown_spend)]
 Count = Annotated[int | None, Field(ge=0, le=MAX_INT), Expect(f"an integer from 0 to {MAX_INT}, or null")]
 Parallel = Annotated[int | None, Field(ge=1, le=MAX_INT), Expect(f"an integer from 1 to {MAX_INT}, or null")]
 ModelNames = Annotated[
@@ -117,7 +126,7 @@ class HolderInfo(BaseModel):
     max_budget: float | None
     budget_duration: str | None
     budget_reset_at: datetime | None
-    spend: float
+    spend: Spend
     rpm_limit: int | None
     max_parallel_requests: int | None = None
     metadata: dict[str, Any]
@@ -211,7 +220,7 @@ class SpendLogs(RootModel[list[SpendLogRow]]):
 
 
 class GlobalSpend(BaseModel):
-    spend: float
+    spend: Spend
     max_budget: float | None = None
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, String, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from .api_models import shown_spend
 from .schema import keys, spend_logs
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _day(dialect: str) -> ColumnElement[str]:
 
 def _totals(row: Any) -> dict[str, Any]:
     return {
-        "spend": float(row.spend),
+        "spend": shown_spend(float(row.spend)),
         "requests": int(row.requests),
         "images": int(row.images),
         "errors": int(row.errors),
