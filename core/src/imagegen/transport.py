@@ -370,8 +370,9 @@ def send(
     """Send with retries on 408/409/429/5xx and connection errors; returns the final response.
 
     With `stream=True` its body is not read yet: the caller reads it (`iter_bytes`, or `read` for
-    an error) and closes it; a response retried on its status is closed here, unread (but for a 429
-    `advice` reads, see `Advice`). `observer` is told of each exchange (an `attempt`, a job's `poll` or `cancel`).
+    an error) and closes it; a response retried on its status is closed here, unread unless it is a 429
+    whose body `advice` reads for how long to wait. `observer` is told of each exchange (an `attempt`, a
+    job's `poll` or `cancel`).
     """
     attempts = _Attempts(request, timeout, num_retries, provider, model, advice)
     client = _client_for(request)
