@@ -96,6 +96,33 @@ def test_an_edit_sends_the_uploaded_image_and_a_painted_mask_of_its_size(
     expect(page.get_by_role("list").filter(has_text="Give the otter a hat")).to_contain_text("Edit")
 
 
+def test_a_mask_is_painted_with_the_keyboard(console: ConsolePage, upstream: FakeOpenAI) -> None:
+    """Arrow keys move a brush from the image's centre, Space puts it down and lifts it."""
+    console.sign_in()
+    page = console.page
+    page.get_by_role("radio", name="Edit").check()
+    only_model(console, "gpt-image-1")
+    page.get_by_label("Input images (up to 16)").set_input_files(png_file("otter.png", noise_png(WIDTH, HEIGHT)))
+    canvas = page.get_by_role("img", name="Mask: paint over the area to edit")
+    expect(canvas).to_have_accessible_description(re.compile("arrow keys move the brush"))
+    canvas.focus()
+    page.keyboard.press("Space")  # down at the centre, (240, 160)
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")  # half the 40-pixel brush a step, or more where the image is shrunk
+    page.keyboard.press("Space")  # lifted
+    page.keyboard.press("ArrowDown")  # moves without painting
+    console.screenshot("playground-mask-keyboard")
+    page.get_by_label("Prompt").fill("Give the otter a hat")
+    page.get_by_role("button", name="Edit", exact=True).click()
+
+    card = page.locator("article.result").filter(has_text="gpt-image-1")
+    expect(card.get_by_role("link", name="Download image 1")).to_be_visible()
+    alpha = Image.open(io.BytesIO(last_upload(upstream)[1]["mask"][0].data)).getchannel("A")
+    assert [alpha.getpixel((x, 160)) for x in (240, 290, 330)] == [0, 0, 0]  # painted: the area to edit
+    assert alpha.getpixel((290, 200)) == 255  # where the lifted brush moved
+    assert alpha.getpixel((40, 40)) == 255
+
+
 def test_an_uploaded_mask_file_is_sent_as_it_is(console: ConsolePage, upstream: FakeOpenAI) -> None:
     """The way to give a mask without a pointer: the mask file field, reached with the keyboard."""
     mask = png_image(WIDTH, HEIGHT, transparent_box=(0, 0, 50, 50))

@@ -1,13 +1,19 @@
-// Painting an edit's mask over the first input image, with a pointer (mouse, pen or touch).
-// The mask sent follows OpenAI's rule: fully transparent pixels mark the area to edit, the rest is opaque;
-// it has the image's own width and height. Without a pointer, upload a mask file instead.
+// Painting an edit's mask over the first input image, with a pointer (mouse, pen or touch) or the keyboard
+// (arrow keys move a brush, Space puts it down or lifts it). The mask sent follows OpenAI's rule: fully
+// transparent pixels mark the area to edit, the rest is opaque; it has the image's own width and height.
 
 import { h, uid } from "./dom.js";
 
 export class MaskPainter {
   constructor() {
     this.picture = h("img", { class: "mask-picture", alt: "The first input image, under the mask being painted" });
-    this.canvas = h("canvas", { class: "mask-canvas", "aria-label": "Mask: paint over the area to edit", role: "img" });
+    const hintId = uid("mask-hint");
+    this.canvas = h("canvas", {
+      class: "mask-canvas", "aria-label": "Mask: paint over the area to edit", role: "img", tabindex: "0",
+      "aria-describedby": hintId,
+    });
+    this.cursor = h("div", { class: "mask-cursor", hidden: true, "aria-hidden": "true" }); // the keyboard's brush
+    this.keyboard = null; // the keyboard brush: {x, y} in image pixels, and whether it is down
     const brushId = uid("brush");
     this.brush = h("input", { id: brushId, type: "range", min: "4", max: "160", value: "40" });
     this.painted = false;
@@ -15,8 +21,8 @@ export class MaskPainter {
     this.pictureUrl = null;
     this.element = h(
       "div", { class: "mask-painter", hidden: true },
-      h("p", { class: "hint" }, "Paint over the area to edit (it becomes transparent in the mask). Painting needs a mouse, pen or touch: with a keyboard, upload a mask file instead."),
-      h("div", { class: "mask-stage" }, this.picture, this.canvas),
+      h("p", { class: "hint", id: hintId }, "Paint over the area to edit (it becomes transparent in the mask) with a mouse, pen or touch, or with the keyboard: on the image, the arrow keys move the brush and Space puts it down or lifts it."),
+      h("div", { class: "mask-stage" }, this.picture, this.canvas, this.cursor),
       h("div", { class: "actions" },
         h("label", { for: brushId, class: "inline" }, "Brush size"), this.brush,
         h("button", { type: "button", on: { click: () => this.clear() } }, "Clear mask")),
@@ -41,6 +47,7 @@ export class MaskPainter {
   hide() {
     this.element.hidden = true;
     this.file = null;
+    this.keyboard = null;
     this.clear();
   }
 
@@ -65,10 +72,10 @@ export class MaskPainter {
 
   listen() {
     let last = null;
+    const scale = () => this.canvas.width / this.canvas.getBoundingClientRect().width; // image pixels per CSS pixel
     const at = (event) => {
       const box = this.canvas.getBoundingClientRect();
-      const scale = this.canvas.width / box.width;
-      return { x: (event.clientX - box.left) * scale, y: (event.clientY - box.top) * scale, scale };
+      return { x: (event.clientX - box.left) * scale(), y: (event.clientY - box.top) * scale(), scale: scale() };
     };
     const paint = (from, to) => {
       const context = this.canvas.getContext("2d");
@@ -98,5 +105,49 @@ export class MaskPainter {
       last = next;
     });
     for (const end of ["pointerup", "pointercancel"]) this.canvas.addEventListener(end, () => { last = null; });
+    this.listenToKeys(paint, scale);
+  }
+
+  listenToKeys(paint, scale) {
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const showCursor = () => {
+      const { x, y, down } = this.keyboard;
+      Object.assign(this.cursor.style, {
+        left: `${(100 * x) / this.canvas.width}%`, top: `${(100 * y) / this.canvas.height}%`,
+        width: `${this.brush.value}px`, height: `${this.brush.value}px`,
+      });
+      this.cursor.classList.toggle("down", down);
+      this.cursor.hidden = false;
+    };
+    this.canvas.addEventListener("focus", () => {
+      this.keyboard ??= { x: this.canvas.width / 2, y: this.canvas.height / 2, down: false };
+      showCursor();
+    });
+    this.canvas.addEventListener("blur", () => {
+      this.cursor.hidden = true;
+      if (this.keyboard) this.keyboard.down = false;
+    });
+    this.canvas.addEventListener("keydown", (event) => {
+      const brush = this.keyboard;
+      if (!brush) return;
+      const here = () => ({ x: brush.x, y: brush.y, scale: scale() });
+      if (event.key === " " || event.key === "Enter") {
+        brush.down = !brush.down;
+        if (brush.down) paint(here(), here());
+      } else if (event.key === "Escape" && brush.down) {
+        brush.down = false;
+      } else if (event.key in moves) {
+        const [dx, dy] = moves[event.key];
+        const step = Math.max(Number(this.brush.value) / 2, 4) * scale(); // half the brush: strokes overlap
+        const from = here();
+        brush.x = Math.min(Math.max(brush.x + dx * step, 0), this.canvas.width);
+        brush.y = Math.min(Math.max(brush.y + dy * step, 0), this.canvas.height);
+        if (brush.down) paint(from, here());
+      } else {
+        return;
+      }
+      event.preventDefault(); // no scrolling, no form submission
+      showCursor();
+    });
   }
 }
