@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, overload
 
 from . import jobs, mocking, observe, results, streaming, transport
-from .calls import PreparedCall, aprepare, prepare
+from .calls import PreparedCall, aprepare, failures_told, prepare
 from .images import DOWNLOAD_TIMEOUT, ImageSource, aload_image, load_image
 from .provider import EDIT, GENERATION, VARIATION, GenerationRequest, Job, Operation, ProviderRequest
 from .streaming import AsyncImageStream, ImageStream, StreamAssembler
@@ -159,16 +159,12 @@ def _call(
     mask: ImageSource | None = None,
 ) -> PreparedCall:
     observer = observe.begin(operation, callbacks=options.pop("callbacks"), metadata=options.pop("metadata"))
-    try:
+    with failures_told(observer):
         deadline = _Deadline(options)
         images = [load_image(source, name=name, timeout=deadline.for_download()) for name, source in _inputs(image)]
         loaded_mask = load_image(mask, name="mask", timeout=deadline.for_download()) if mask is not None else None
         if image is not None or mask is not None:
             options["timeout"] = deadline.left()
-    except BaseException as error:
-        if observer is not None:
-            observer.failed(error)
-        raise
     return prepare(
         prompt, model, openai_params, provider_params, operation=operation, images=images, mask=loaded_mask,
         observer=observer, **options,
@@ -186,7 +182,7 @@ async def _acall(
     mask: ImageSource | None = None,
 ) -> PreparedCall:
     observer = observe.begin(operation, callbacks=options.pop("callbacks"), metadata=options.pop("metadata"))
-    try:
+    with failures_told(observer):
         deadline = _Deadline(options)
         images = [
             await aload_image(source, name=name, timeout=deadline.for_download()) for name, source in _inputs(image)
@@ -196,10 +192,6 @@ async def _acall(
         )
         if image is not None or mask is not None:
             options["timeout"] = deadline.left()
-    except BaseException as error:
-        if observer is not None:
-            observer.failed(error)
-        raise
     return await aprepare(
         prompt, model, openai_params, provider_params, operation=operation, images=images, mask=loaded_mask,
         observer=observer, **options,

@@ -9,9 +9,10 @@ and to `finish`, and say how the call ended (`succeeded` / `failed`) to its obse
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -255,35 +256,18 @@ def prepare(
     openai_params: dict[str, Any],
     provider_params: dict[str, Any],
     *,
-    operation: Operation = GENERATION,
-    images: Sequence[ImageInput] = (),
-    mask: ImageInput | None = None,
-    stream: bool = False,
-    partial_images: int | None = None,
-    timeout: float | None,
-    drop_params: bool | None,
-    num_retries: int | None,
-    custom_llm_provider: str | None = None,
-    mock_response: Any = None,
     observer: Observer | None = None,
+    **options: Any,
 ) -> PreparedCall:
     """Everything before the I/O: routing, validation (operation, prompt, params, input images),
     mapping and request building. Raises before any request for anything the model cannot take.
 
-    `custom_llm_provider` routes to that plugin whatever `model` says; a `mock_response` is checked
-    like a real call but builds no request. The `observer`, if any, is told the call is ready
-    (`on_request`), or that it failed here.
+    `options` are `_prepare`'s. `custom_llm_provider` routes to that plugin whatever `model` says; a
+    `mock_response` is checked like a real call but builds no request. The `observer`, if any, is told
+    the call is ready (`on_request`), or that it failed here.
     """
-    try:
-        call = _prepare(
-            prompt, model, openai_params, provider_params, operation=operation, images=images, mask=mask,
-            stream=stream, partial_images=partial_images, timeout=timeout, drop_params=drop_params,
-            num_retries=num_retries, custom_llm_provider=custom_llm_provider, mock_response=mock_response,
-        )  # fmt: skip
-    except BaseException as error:
-        if observer is not None:
-            observer.failed(error)
-        raise
+    with failures_told(observer):
+        call = _prepare(prompt, model, openai_params, provider_params, **options)
     return _observed(call, observer)
 
 
@@ -302,13 +286,20 @@ async def aprepare(
     generation's preparation takes microseconds, less than the thread hop: it runs here."""
     if not options.get("images"):
         return prepare(prompt, model, openai_params, provider_params, observer=observer, **options)
-    try:
+    with failures_told(observer):
         call = await asyncio.to_thread(_prepare, prompt, model, openai_params, provider_params, **options)
+    return _observed(call, observer)
+
+
+@contextlib.contextmanager
+def failures_told(observer: Observer | None) -> Iterator[None]:
+    """Tells `observer` (if any) of an error raised inside; the error goes on."""
+    try:
+        yield
     except BaseException as error:
         if observer is not None:
             observer.failed(error)
         raise
-    return _observed(call, observer)
 
 
 def _observed(call: PreparedCall, observer: Observer | None) -> PreparedCall:
