@@ -23,7 +23,7 @@ from .test_browser import UNLABELLED_CONTROLS
 
 pytest.importorskip("playwright", reason="Playwright is in the dev group: run scripts/bootstrap")
 from PIL import Image
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 WIDTH, HEIGHT = 480, 320  # not square: the mask must take the image's own size
 
@@ -61,15 +61,21 @@ def last_upload(upstream: FakeOpenAI) -> tuple[dict[str, list[str]], dict[str, l
     return upstream.uploads[-1]
 
 
-def test_an_edit_sends_the_uploaded_image_and_a_painted_mask_of_its_size(
-    console: ConsolePage, upstream: FakeOpenAI
-) -> None:
+def mask_canvas_of_an_edit(console: ConsolePage) -> Locator:
+    """Signed in, an edit on gpt-image-1 of one WIDTH x HEIGHT image: the canvas to paint its mask on."""
     console.sign_in()
     page = console.page
     page.get_by_role("radio", name="Edit").check()
     only_model(console, "gpt-image-1")
     page.get_by_label("Input images (up to 16)").set_input_files(png_file("otter.png", noise_png(WIDTH, HEIGHT)))
-    canvas = page.get_by_role("img", name="Mask: paint over the area to edit")
+    return page.get_by_role("img", name="Mask: paint over the area to edit")
+
+
+def test_an_edit_sends_the_uploaded_image_and_a_painted_mask_of_its_size(
+    console: ConsolePage, upstream: FakeOpenAI
+) -> None:
+    page = console.page
+    canvas = mask_canvas_of_an_edit(console)
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     scale = box["width"] / WIDTH  # the image is shown at most at its own size
@@ -98,12 +104,8 @@ def test_an_edit_sends_the_uploaded_image_and_a_painted_mask_of_its_size(
 
 def test_a_mask_is_painted_with_the_keyboard(console: ConsolePage, upstream: FakeOpenAI) -> None:
     """Arrow keys move a brush from the image's centre, Space puts it down and lifts it."""
-    console.sign_in()
     page = console.page
-    page.get_by_role("radio", name="Edit").check()
-    only_model(console, "gpt-image-1")
-    page.get_by_label("Input images (up to 16)").set_input_files(png_file("otter.png", noise_png(WIDTH, HEIGHT)))
-    canvas = page.get_by_role("img", name="Mask: paint over the area to edit")
+    canvas = mask_canvas_of_an_edit(console)
     expect(canvas).to_have_accessible_description(re.compile("arrow keys move the brush"))
     canvas.focus()
     page.keyboard.press("Space")  # down at the centre, (240, 160)
