@@ -140,26 +140,28 @@ def check_images(request: GenerationRequest) -> None:
 def _check_image(
     request: GenerationRequest, spec: OperationSpec, name: str, image: ImageInput, *, formats: bool = True
 ) -> None:
-    where: dict[str, Any] = {"provider": request.provider, "model": request.model, "param": name.partition("[")[0]}
+    param = name.partition("[")[0]
     if formats and image.format not in spec.formats:
         allowed = ", ".join(sorted(f.upper() for f in spec.formats))
-        raise BadRequestError(f"`{name}` is a {image.format.upper()} image; {request.model} takes {allowed}", **where)
+        raise request.refused(
+            f"`{name}` is a {image.format.upper()} image; {request.model} takes {allowed}", param=param
+        )
     if spec.max_bytes is not None and image.size >= spec.max_bytes:
-        raise BadRequestError(
+        raise request.refused(
             f"`{name}` is {image.size / 2**20:.1f} MB; {request.model} takes images under "
             f"{spec.max_bytes / 2**20:g} MB",
+            param=param,
             code="image_too_large",
-            **where,
         )
     if spec.square and image.width != image.height:
-        raise BadRequestError(
-            f"`{name}` is {image.width}x{image.height}; {request.model} takes square images only", **where
+        raise request.refused(
+            f"`{name}` is {image.width}x{image.height}; {request.model} takes square images only", param=param
         )
     if spec.max_side is not None and max(image.width, image.height) > spec.max_side:
-        raise BadRequestError(
+        raise request.refused(
             f"`{name}` is {image.width}x{image.height}; {request.model} takes images up to {spec.max_side} "
             "pixels on the longer side",
-            **where,
+            param=param,
         )
 
 
