@@ -34,6 +34,8 @@ export class MaskPainter {
   async show(file) {
     if (!this.element.hidden && this.file === file) return;
     this.file = file;
+    this.keyboard = null; // the brush starts again at the new image's centre
+    this.cursor.hidden = true;
     if (this.pictureUrl) URL.revokeObjectURL(this.pictureUrl);
     this.pictureUrl = URL.createObjectURL(file);
     this.picture.src = this.pictureUrl;
