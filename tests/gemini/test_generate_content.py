@@ -205,6 +205,7 @@ def test_googles_error_statuses_are_mapped_with_the_fix(
 
 
 def test_a_429_says_how_long_google_asked_to_wait(fake_gemini: FakeGemini, gemini_kwargs: dict[str, Any]) -> None:
+    fake_gemini.retry_delay = "23s"
     fake_gemini.fail_next("rate_limit")
 
     with pytest.raises(RateLimitError) as raised:
