@@ -159,9 +159,6 @@ class GenerateContentFake(FakeUpstream):
         self.thought_images = 0
         self.content_policy_as = content_policy_as
         """How `fail_next("content_policy")` looks: Imagen's 400 or Gemini's 200 with a blocked prompt."""
-        self.retry_delay = "0.1s"
-        """The `RetryInfo.retryDelay` of `fail_next("rate_limit")`: the real API asks for tens of seconds (the
-        SDK waits that long before it retries), which the tests that need it set."""
 
     def content_policy_error(self) -> FakeResponse:
         if self.content_policy_as == "gemini":
@@ -342,6 +339,9 @@ class FakeGemini(GenerateContentFake):
         super().__init__(content_policy_as="gemini")
         self.api_key = api_key
         self.imagen_served = True
+        self.retry_delay = "0.1s"
+        """The `RetryInfo.retryDelay` of `fail_next("rate_limit")`: the real API asks for tens of seconds (the
+        SDK waits that long before it retries), which the tests that need it set."""
 
     @property
     def api_base(self) -> str:
