@@ -284,11 +284,11 @@ class StreamedBody(ChargedBody):
 
     def _charge(self, usage: Usage | None) -> tuple[int, float | None]:
         """The images and cost to record: as read when the body was read whole, else as asked for."""
-        answer = self._answer
         assert self.call is not None
         images, charged = charge(self._deployment, self.call, whole=self._whole, images=self._scan.images,
                                  usage=usage if self._whole else None)  # fmt: skip
-        return images, answer.cost if answer.cost is not None else charged  # per image: the header the client got
+        cost = self._answer.cost  # per image: the header the client got
+        return images, cost if cost is not None else charged
 
 
 class UpstreamBrokeOff(Exception):

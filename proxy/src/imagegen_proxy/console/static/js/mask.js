@@ -76,8 +76,9 @@ export class MaskPainter {
     let last = null;
     const scale = () => this.canvas.width / this.canvas.getBoundingClientRect().width; // image pixels per CSS pixel
     const at = (event) => {
-      const box = this.canvas.getBoundingClientRect();
-      return { x: (event.clientX - box.left) * scale(), y: (event.clientY - box.top) * scale(), scale: scale() };
+      const box = this.canvas.getBoundingClientRect(); // one layout read a pointer move
+      const ratio = this.canvas.width / box.width;
+      return { x: (event.clientX - box.left) * ratio, y: (event.clientY - box.top) * ratio, scale: ratio };
     };
     const paint = (from, to) => {
       const context = this.canvas.getContext("2d");
